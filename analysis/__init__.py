@@ -1,0 +1,1 @@
+"""Statistics, summaries and reports over simulation records. Never touches SimPy objects."""

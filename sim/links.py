@@ -1,0 +1,112 @@
+"""Links: transmission resources between devices.
+
+A transfer of ``size`` bytes over one hop first holds the hop's medium for
+its serialisation time, size × 8 / bandwidth, then propagates for the link's
+latency plus a jitter draw (a negative total counts as zero). A point-to-point
+link is full duplex: each direction is its own medium. Links that name the
+same ``shared`` medium (Wi-Fi clients of one access point) all take turns on
+one half-duplex medium. A zero-byte message only propagates.
+
+With ``loss`` p, each attempt is lost with probability p after it has used
+the medium; the sender notices after ``retransmit_timeout`` and sends again,
+up to ``max_retransmits`` times, after which the transfer fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.meter import BusyMeter
+from sim.spec import LinkSpec
+
+
+class Link:
+    """A simulated link: its media (one per direction, or one shared) and its counters."""
+
+    __slots__ = ("bytes", "media", "name", "spec")
+
+    def __init__(self, name: str, spec: LinkSpec, media: dict[str, Medium]) -> None:
+        self.name = name
+        self.spec = spec
+        self.media = media
+        self.bytes = 0.0
+
+    def __repr__(self) -> str:
+        return f"Link({self.name!r}, bytes={self.bytes:.0f}, media={list(self.media.values())})"
+
+
+class Medium:
+    """Something one transfer at a time serialises onto: a link direction or a shared channel."""
+
+    __slots__ = ("meter", "name", "resource")
+
+    def __init__(self, env: simpy.Environment, name: str) -> None:
+        self.name = name
+        self.resource = simpy.Resource(env, 1)
+        self.meter = BusyMeter(env)
+
+    def __repr__(self) -> str:
+        return f"Medium({self.name!r}, busy={self.meter.busy}, queued={len(self.resource.queue)})"
+
+
+class Hop:
+    """One link crossed in one direction, with what a transfer over it needs."""
+
+    __slots__ = ("env", "jitter", "latency", "link", "lose", "medium", "rate", "spec")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        link: Link,
+        direction: str,
+        jitter: Callable[[], float] | None,
+        loss_rng: np.random.Generator | None,
+    ) -> None:
+        self.env = env
+        self.link = link
+        self.spec = link.spec
+        self.medium = link.media[direction]
+        self.rate = link.spec.bandwidth / 8.0
+        self.latency = link.spec.latency
+        self.jitter = jitter
+        p = link.spec.loss
+        self.lose = None if loss_rng is None or p == 0 else _bernoulli(loss_rng, p)
+
+    def send(self, size: float) -> Generator[simpy.Event, Any, bool]:
+        """Carry ``size`` bytes across; the value is False if every attempt was lost."""
+        env = self.env
+        for _attempt in range(self.spec.max_retransmits + 1):
+            if size > 0:
+                with self.medium.resource.request() as slot:
+                    yield slot
+                    self.medium.meter.start()
+                    yield env.timeout(size / self.rate)
+                    self.medium.meter.stop()
+                self.link.bytes += size
+            if self.lose is not None and self.lose():
+                yield env.timeout(self.spec.retransmit_timeout)
+                continue
+            delay = self.latency + self.jitter() if self.jitter else self.latency
+            if delay > 0:
+                yield env.timeout(delay)
+            return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"Hop({self.link.name!r} via {self.medium.name!r})"
+
+
+def _bernoulli(rng: np.random.Generator, p: float) -> Callable[[], bool]:
+    """Draws of 'lost?' with probability ``p``, a block at a time."""
+    pending: list[bool] = []
+
+    def lost() -> bool:
+        if not pending:
+            pending.extend((rng.random(512) < p)[::-1].tolist())
+        return pending.pop()
+
+    return lost

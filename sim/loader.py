@@ -1,0 +1,431 @@
+"""Loading a scenario file: parse, validate, resolve catalog types, check meaning.
+
+Two passes. The first is pydantic's (:mod:`sim.spec`): shapes, types, ranges,
+unknown keys. The second, here, checks what needs the whole scenario: device
+types exist in the catalog, stages sit on known devices and cover the model's
+layers in order, every transfer has a route, partitions fit in memory. Both
+passes report every problem they find; :class:`ScenarioError` carries them all,
+one line each, as ``FILE: dotted.path: message (got VALUE)``.
+
+The scenario returned is *resolved*: catalog figures are merged into each
+device (inline figures win), so the engine never consults the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+from pydantic import ValidationError
+
+from models.cost import memory_needed
+from sim import catalog as catalog_mod
+from sim.catalog import CatalogEntry
+from sim.routes import route, topology
+from sim.spec import DeviceSpec, Scenario
+
+log = logging.getLogger(__name__)
+
+_UNSET = object()
+_UNION_TAGS = {
+    "deterministic", "exponential", "uniform", "normal", "lognormal", "weibull", "gamma",
+    "empirical", "periodic", "poisson", "trace", "float", "str", "tuple[str, str]",
+    "literal['all']",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a scenario, located by its dotted path."""
+
+    path: str
+    message: str
+    got: object = _UNSET
+
+    def line(self, file: str) -> str:
+        where = f"{file}: {self.path}: " if self.path else f"{file}: "
+        got = "" if self.got is _UNSET else f" (got {_show(self.got)})"
+        return f"{where}{self.message}{got}"
+
+
+class ScenarioError(Exception):
+    """A scenario (or catalog) file that cannot be run, with every problem found."""
+
+    def __init__(self, file: str, problems: Sequence[Problem]) -> None:
+        self.file = file
+        self.problems = list(problems)
+        super().__init__("\n".join(p.line(file) for p in self.problems))
+
+
+def load(path: str | Path, catalogs: Iterable[str | Path] = ()) -> Scenario:
+    """Read, validate and resolve the scenario file at ``path``.
+
+    ``catalogs`` are extra device catalog files, applied after the built-in
+    catalog and the scenario's own ``catalog:`` files.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    return from_dict(raw, file=str(path), base=path.parent, catalogs=catalogs)
+
+
+def from_dict(
+    raw: object,
+    file: str = "<scenario>",
+    base: Path = Path("."),
+    catalogs: Iterable[str | Path] = (),
+) -> Scenario:
+    """Validate and resolve an already parsed scenario (relative paths from ``base``)."""
+    if not isinstance(raw, dict):
+        raise ScenarioError(file, [Problem("", "a scenario is a mapping of keys", raw)])
+    try:
+        scenario = Scenario.model_validate(raw, context={"base": base})
+    except ValidationError as exc:
+        raise ScenarioError(file, _pydantic_problems(exc)) from None
+    known = catalog_mod.merged(
+        _catalog(catalog_mod.BUILTIN),
+        *(_catalog(base / p) for p in scenario.catalog),
+        *(_catalog(Path(p)) for p in catalogs),
+    )
+    devices, problems = _resolve_devices(scenario, known)
+    if problems:
+        raise ScenarioError(file, problems)
+    scenario = scenario.model_copy(update={"devices": devices})
+    problems = check(scenario)
+    if problems:
+        raise ScenarioError(file, problems)
+    if scenario.fault_tolerance.policy != "none":
+        log.warning(
+            "fault_tolerance.policy %r is validated but failures are not simulated yet; "
+            "requests are served as with 'none'",
+            scenario.fault_tolerance.policy,
+        )
+    return scenario
+
+
+def check(scenario: Scenario) -> list[Problem]:
+    """The meaning checks of the second pass, on a resolved scenario."""
+    problems: list[Problem] = []
+    problems += _check_horizon(scenario)
+    problems += _check_model(scenario)
+    problems += _check_links(scenario)
+    problems += _check_pipelines(scenario)
+    problems += _check_workload(scenario)
+    if not problems:
+        problems += _check_devices(scenario)
+        problems += _check_routes(scenario)
+        problems += _check_memory(scenario)
+    return problems
+
+
+# -- reading ---------------------------------------------------------------
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """``yaml.safe_load`` with YAML 1.2 booleans: only true/false.
+
+    YAML 1.1 reads ``on``, ``off``, ``yes`` and ``no`` as booleans, which would
+    turn the stage key ``on:`` into ``True``.
+    """
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(path), [Problem("", f"cannot read file: {exc.strerror}")]) from None
+    try:
+        return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(str(path), [Problem("", f"{where}invalid YAML: {problem}")]) from None
+
+
+def _catalog(path: Path) -> dict[str, CatalogEntry]:
+    raw = _read_yaml(path)
+    try:
+        return catalog_mod.entries(raw, path)
+    except ValidationError as exc:
+        raise ScenarioError(str(path), _pydantic_problems(exc)) from None
+    except ValueError as exc:
+        raise ScenarioError(str(path), [Problem("", str(exc))]) from None
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    errors = exc.errors()
+    deep = {_dotted(e["loc"][:-1]) for e in errors if len(e["loc"]) > 1}
+    for error in errors:
+        path = _dotted(error["loc"])
+        if error["type"] == "too_short" and any(d.startswith(path) for d in deep):
+            continue  # the items themselves failed; their errors say why
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        got = _UNSET if error["type"] == "missing" else error.get("input", _UNSET)
+        problems.append(Problem(path, message, got))
+    return problems
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _UNION_TAGS or part.startswith(("function-", "dict[", "constrained-")):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- second pass -----------------------------------------------------------
+
+
+def _resolve_devices(
+    scenario: Scenario, known: dict[str, CatalogEntry]
+) -> tuple[dict[str, DeviceSpec], list[Problem]]:
+    devices: dict[str, DeviceSpec] = {}
+    problems: list[Problem] = []
+    for name, device in scenario.devices.items():
+        if device.type is None:
+            devices[name] = device
+            continue
+        if device.type not in known:
+            problems.append(
+                Problem(
+                    f"devices.{name}.type",
+                    f"unknown device type {device.type!r} (known: {catalog_mod.names(known)})",
+                )
+            )
+            continue
+        fields = known[device.type].device().model_dump(by_alias=True, exclude_unset=True)
+        fields.update(device.model_dump(by_alias=True, exclude_unset=True))
+        devices[name] = DeviceSpec.model_validate(fields)
+    return devices, problems
+
+
+def _check_horizon(s: Scenario) -> list[Problem]:
+    if s.warmup >= s.horizon:
+        return [Problem("warmup", f"must be shorter than the horizon ({s.horizon:g} s)", s.warmup)]
+    return []
+
+
+def _check_model(s: Scenario) -> list[Problem]:
+    if s.model is None:
+        return []
+    seen: set[str] = set()
+    problems = []
+    for i, layer in enumerate(s.model.layers):
+        if layer.name in seen:
+            problems.append(Problem(f"model.layers[{i}].name", "duplicate layer name", layer.name))
+        seen.add(layer.name)
+    return problems
+
+
+def _check_links(s: Scenario) -> list[Problem]:
+    problems = []
+    pairs: set[frozenset[str]] = set()
+    for i, link in enumerate(s.links):
+        for end in link.ends:
+            if end not in s.devices:
+                problems.append(_unknown_device(f"links[{i}].ends", end, s))
+        if link.ends[0] == link.ends[1]:
+            problems.append(
+                Problem(f"links[{i}].ends", "a link joins two different devices", list(link.ends))
+            )
+        pair = frozenset(link.ends)
+        if pair in pairs:
+            problems.append(
+                Problem(
+                    f"links[{i}].ends",
+                    "a link between these devices is already defined",
+                    list(link.ends),
+                )
+            )
+        pairs.add(pair)
+    return problems
+
+
+def _check_pipelines(s: Scenario) -> list[Problem]:
+    problems = []
+    names = [layer.name for layer in s.model.layers] if s.model else []
+    for pname, pipeline in s.pipelines.items():
+        expected = 0
+        for k, stage in enumerate(pipeline.stages):
+            where = f"pipelines.{pname}.stages[{k}]"
+            if stage.on not in s.devices:
+                problems.append(_unknown_device(f"{where}.on", stage.on, s))
+            if s.model is None:
+                if stage.layers != "all":
+                    problems.append(
+                        Problem(
+                            f"{where}.layers",
+                            "names layers but the scenario has no model",
+                            list(stage.layers),
+                        )
+                    )
+                if stage.service is None:
+                    problems.append(
+                        Problem(
+                            f"{where}.service", "required when the scenario has no model to cost"
+                        )
+                    )
+                continue
+            missing = [n for n in stage.layers if n not in names] if stage.layers != "all" else []
+            if missing:
+                problems.append(
+                    Problem(
+                        f"{where}.layers",
+                        f"unknown layer {missing[0]!r} (model has {names[0]} ... {names[-1]})",
+                        missing[0],
+                    )
+                )
+                expected = -1
+                continue
+            span = stage.layer_range(s.model)
+            if not span:
+                problems.append(
+                    Problem(f"{where}.layers", "first layer comes after last", list(stage.layers))
+                )
+            elif expected >= 0 and span.start != expected:
+                problems.append(
+                    Problem(
+                        f"{where}.layers",
+                        f"must start at layer {names[expected]!r}, right after the previous stage"
+                        if expected < len(names)
+                        else "the previous stages already cover the whole model",
+                        list(stage.layers),
+                    )
+                )
+            expected = span.stop if span else -1
+        if s.model is not None and 0 <= expected < len(names):
+            problems.append(
+                Problem(
+                    f"pipelines.{pname}.stages",
+                    f"stop before the last layer; {names[expected]!r} onward runs nowhere",
+                )
+            )
+    return problems
+
+
+def _check_workload(s: Scenario) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for i, source in enumerate(s.workload):
+        if source.name in seen:
+            problems.append(Problem(f"workload[{i}].name", "duplicate source name", source.name))
+        seen.add(source.name)
+        if source.at not in s.devices:
+            problems.append(_unknown_device(f"workload[{i}].at", source.at, s))
+        if source.pipeline not in s.pipelines:
+            known = ", ".join(sorted(s.pipelines))
+            problems.append(
+                Problem(
+                    f"workload[{i}].pipeline",
+                    f"unknown pipeline {source.pipeline!r} (known: {known})",
+                )
+            )
+    return problems
+
+
+def _check_devices(s: Scenario) -> list[Problem]:
+    """Devices that run a cost-modelled stage need rates for the op classes they run."""
+    problems = []
+    for pname, pipeline in s.pipelines.items():
+        for k, stage in enumerate(pipeline.stages):
+            if stage.service is not None or s.model is None:
+                continue
+            device = s.devices[stage.on]
+            where = f"devices.{stage.on}"
+            if device.gflops is None or device.mem_bandwidth is None:
+                problems.append(
+                    Problem(
+                        where,
+                        f"needs gflops and mem_bandwidth (or a type) to run pipelines.{pname}.stages[{k}] with the cost model",
+                    )
+                )
+                continue
+            if isinstance(device.gflops, dict):
+                ops = {s.model.layers[i].op for i in stage.layer_range(s.model)}
+                for op in sorted(ops - set(device.gflops)):
+                    problems.append(
+                        Problem(
+                            f"{where}.gflops",
+                            f"has no rate for op class {op!r}, used by pipelines.{pname}.stages[{k}]",
+                        )
+                    )
+    return list(dict.fromkeys(problems))
+
+
+def _check_routes(s: Scenario) -> list[Problem]:
+    graph = topology(list(s.devices), s.links)
+    problems = []
+    for i, source in enumerate(s.workload):
+        hops = [source.at, *(st.on for st in s.pipelines[source.pipeline].stages), source.at]
+        for a, b in zip(hops, hops[1:], strict=False):
+            try:
+                route(graph, a, b)
+            except nx.NetworkXNoPath:
+                problems.append(
+                    Problem(f"workload[{i}]", f"no route from {a!r} to {b!r}: add a link")
+                )
+    return list(dict.fromkeys(problems))
+
+
+def _check_memory(s: Scenario) -> list[Problem]:
+    if s.model is None:
+        return []
+    layers = s.model.cost_layers()
+    placed: dict[str, set[int]] = {}
+    for pipeline in s.pipelines.values():
+        for stage in pipeline.stages:
+            placed.setdefault(stage.on, set()).update(stage.layer_range(s.model))
+    problems = []
+    for name, indices in placed.items():
+        memory = s.devices[name].memory
+        if memory is None or not indices:
+            continue
+        ordered = sorted(indices)
+        before = s.model.input_bytes if ordered[0] == 0 else layers[ordered[0] - 1].output_bytes
+        need = memory_needed([layers[i] for i in ordered], before)
+        if need > memory:
+            problems.append(
+                Problem(
+                    f"devices.{name}.memory",
+                    f"too small for its stages: they need {need / 1e6:.1f} MB of weights and activations",
+                    memory,
+                )
+            )
+    return problems
+
+
+def _unknown_device(path: str, name: str, s: Scenario) -> Problem:
+    return Problem(path, f"unknown device {name!r} (known: {', '.join(sorted(s.devices))})")

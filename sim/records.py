@@ -1,0 +1,105 @@
+"""What a run leaves behind: flat, frozen records, free of SimPy objects.
+
+Per request the engine keeps a row of timestamps. For a pipeline of K stages
+the row holds, for each stage k, the time the request reached stage k's
+device queue, started service there and finished; then the time the result
+reached the source. With the arrival time in front, a row has 3K + 2 columns,
+NaN where the request never got. Waiting, service and transfer times are
+differences of neighbouring columns (:func:`SourceRecords.phases`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class Status(IntEnum):
+    """How a request ended."""
+
+    OK = 0
+    LATE = 1  # completed after its deadline
+    FAILED = 2  # lost on the way (a transfer that ran out of retransmissions)
+    DROPPED = 3  # turned away by a full device queue
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecords:
+    """Every finished request of one source, plus how many were still in flight."""
+
+    name: str
+    pipeline: str
+    priority: int
+    deadline: float | None
+    stages: tuple[str, ...]  # the device of each stage
+    ids: np.ndarray  # int64, request ids in completion order
+    status: np.ndarray  # int8, a Status per request
+    stamps: np.ndarray  # float64, n x (3K + 2), see the module docstring
+    in_flight: int  # arrived but not finished at the horizon
+    in_flight_measured: int  # of those, how many arrived after the warm-up
+
+    @property
+    def arrival(self) -> np.ndarray:
+        return self.stamps[:, 0]
+
+    @property
+    def completion(self) -> np.ndarray:
+        return self.stamps[:, -1]
+
+    @property
+    def latency(self) -> np.ndarray:
+        return self.stamps[:, -1] - self.stamps[:, 0]
+
+    def phases(self) -> dict[str, np.ndarray]:
+        """Per request, time spent in each transfer, queue and service, in pipeline order."""
+        s = self.stamps
+        out: dict[str, np.ndarray] = {}
+        for k in range(len(self.stages)):
+            before = s[:, 0] if k == 0 else s[:, 3 * k]
+            out[f"transfer{k}"] = s[:, 3 * k + 1] - before
+            out[f"wait{k}"] = s[:, 3 * k + 2] - s[:, 3 * k + 1]
+            out[f"service{k}"] = s[:, 3 * k + 3] - s[:, 3 * k + 2]
+        out["transfer_result"] = s[:, -1] - s[:, -2]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUsage:
+    """A device's work inside the measurement window."""
+
+    name: str
+    slots: int
+    busy: float  # slot-seconds of service
+    served: int
+    power_idle: float | None
+    power_busy: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUsage:
+    """A link's traffic inside the measurement window."""
+
+    name: str
+    bytes: float
+    busy: float  # seconds its busiest medium was transmitting
+    shared: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """One replication's records, measured over ``[start, end)``."""
+
+    index: int
+    seed: int
+    start: float
+    end: float
+    sources: tuple[SourceRecords, ...]
+    devices: tuple[DeviceUsage, ...]
+    links: tuple[LinkUsage, ...]
+    events: int = field(default=0)
+
+    @property
+    def window(self) -> float:
+        return self.end - self.start

@@ -1,0 +1,227 @@
+"""Building the simulated world from a resolved scenario, and running it.
+
+:func:`build` turns specs into SimPy objects and wires them before t = 0:
+devices, link media, each source's route through its pipeline (hops found by
+:mod:`sim.routes`, service-time samplers from the cost model or the stage's
+own distribution), and the source processes. Every stochastic component gets
+its own named stream from :class:`sim.streams.Streams`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.devices import Device
+from sim.distributions import Normal
+from sim.journey import Route, Step, journey
+from sim.links import Hop, Link, Medium
+from sim.records import DeviceUsage, LinkUsage, Replication, SourceRecords
+from sim.routes import route, topology
+from sim.spec import Scenario, StageSpec
+from sim.streams import Streams
+from sim.workload import arrival_times
+
+Progress = Callable[[float], None]
+"""Called with the fraction of simulated time done."""
+
+
+class World:
+    """One replication's simulated system, ready to run."""
+
+    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+        self.scenario = scenario
+        self.streams = streams
+        self.env = simpy.Environment()
+        self.devices = {n: Device(self.env, n, d) for n, d in scenario.devices.items()}
+        self.links = self._links()
+        self.graph = topology(list(scenario.devices), scenario.links)
+        self._hops: dict[tuple[int, str], Hop] = {}
+        self.routes = [self._route(s) for s in scenario.workload]
+        self._ids = itertools.count()
+        self._snapshot: dict[str, float] = {}
+        for src, r in zip(scenario.workload, self.routes, strict=True):
+            times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
+            self.env.process(self._source(r, times))
+        self.env.process(self._warmup())
+
+    def run(self, progress: Progress | None = None, chunks: int = 100) -> Replication:
+        """Simulate up to the horizon and return the records."""
+        horizon = self.scenario.horizon
+        if progress is None:
+            self.env.run(until=horizon)
+        else:
+            for k in range(1, chunks + 1):
+                self.env.run(until=horizon * k / chunks)
+                progress(k / chunks)
+        return self._records()
+
+    # -- wiring ------------------------------------------------------------
+
+    def _links(self) -> list[Link]:
+        shared: dict[str, Medium] = {}
+        links = []
+        for spec in self.scenario.links:
+            a, b = spec.ends
+            name = f"{a}-{b}"
+            if spec.shared is not None:
+                medium = shared.setdefault(spec.shared, Medium(self.env, spec.shared))
+                media = {a: medium, b: medium}
+            else:
+                media = {a: Medium(self.env, f"{a}->{b}"), b: Medium(self.env, f"{b}->{a}")}
+            links.append(Link(name, spec, media))
+        return links
+
+    def _hop(self, index: int, frm: str) -> Hop:
+        """The hop over link ``index`` leaving ``frm``; one object per direction."""
+        key = (index, frm)
+        if key not in self._hops:
+            link = self.links[index]
+            stream = f"link:{link.name}:{frm}"
+            jitter = link.spec.jitter
+            sampler = jitter.sampler(self.streams.rng(f"{stream}:jitter")) if jitter else None
+            loss = self.streams.rng(f"{stream}:loss")
+            self._hops[key] = Hop(self.env, link, frm, sampler, loss)
+        return self._hops[key]
+
+    def _path(self, src: str, dst: str) -> tuple[Hop, ...]:
+        return tuple(self._hop(i, a) for i, a, _ in route(self.graph, src, dst))
+
+    def _route(self, source: Any) -> Route:
+        s = self.scenario
+        pipeline = s.pipelines[source.pipeline]
+        model = s.model
+        steps = []
+        here, size = source.at, (model.input_bytes if model else 0.0)
+        for k, stage in enumerate(pipeline.stages):
+            span = stage.layer_range(model)
+            service = self._service(stage, f"{source.pipeline}.{k}", span)
+            steps.append(Step(self._path(here, stage.on), size, self.devices[stage.on], service))
+            here = stage.on
+            size = model.layers[span.stop - 1].output_bytes if model and span else 0.0
+        return Route(
+            name=source.name,
+            pipeline=source.pipeline,
+            priority=source.priority,
+            deadline=source.deadline,
+            steps=tuple(steps),
+            back=self._path(here, source.at),
+            result_bytes=pipeline.result_bytes,
+            warmup=s.warmup,
+        )
+
+    def _service(self, stage: StageSpec, key: str, span: range) -> Callable[[], float]:
+        """The stage's service-time sampler: its own distribution, or cost model × noise."""
+        device = self.scenario.devices[stage.on]
+        if stage.service is not None:
+            rng = self.streams.rng(f"stage:{key}:service")
+            sampler = stage.service.sampler(rng)
+            return _clipped(sampler) if isinstance(stage.service, Normal) else sampler
+        model = self.scenario.model
+        compute = device.compute()
+        assert model is not None and compute is not None, "checked by the loader"
+        layers = model.cost_layers()
+        before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
+        cost = compute.run_time(layers[span.start : span.stop], before)
+        if device.service_noise is None:
+            return lambda: cost
+        noise = device.service_noise.sampler(self.streams.rng(f"device:{stage.on}:noise"))
+        return lambda: max(0.0, cost * noise())
+
+    # -- processes ---------------------------------------------------------
+
+    def _source(self, r: Route, times: Iterator[float]) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        horizon = self.scenario.horizon
+        for t in times:
+            if t >= horizon:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            r.arrived += 1
+            if t >= r.warmup:
+                r.arrived_measured += 1
+            env.process(journey(env, r, next(self._ids)))
+
+    def _warmup(self) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(self.scenario.warmup)
+        self._snapshot = self._usage(self.env.now)
+
+    def _usage(self, t: float) -> dict[str, float]:
+        out = {f"device:{n}": d.meter.area(t) for n, d in self.devices.items()}
+        out |= {f"served:{n}": float(d.served) for n, d in self.devices.items()}
+        for link in self.links:
+            out[f"bytes:{link.name}"] = link.bytes
+            for medium in link.media.values():
+                out[f"medium:{medium.name}"] = medium.meter.area(t)
+        return out
+
+    # -- records -----------------------------------------------------------
+
+    def _records(self) -> Replication:
+        s = self.scenario
+        end = s.horizon
+        now, then = self._usage(end), self._snapshot
+
+        def used(key: str) -> float:
+            return now[key] - then.get(key, 0.0)
+
+        devices = tuple(
+            DeviceUsage(
+                n, d.spec.slots, used(f"device:{n}"), int(used(f"served:{n}")),
+                d.spec.power_idle, d.spec.power_busy,
+            )  # fmt: skip
+            for n, d in self.devices.items()
+        )
+        links = tuple(
+            LinkUsage(
+                link.name,
+                used(f"bytes:{link.name}"),
+                max(used(f"medium:{m.name}") for m in link.media.values()),
+                link.spec.shared,
+            )
+            for link in self.links
+        )
+        sources = tuple(_source_records(r, s.warmup) for r in self.routes)
+        return Replication(
+            self.streams.replication, self.streams.seed, s.warmup, end, sources, devices, links
+        )
+
+    def __repr__(self) -> str:
+        return f"World({self.scenario.name!r}, t={self.env.now:g}, routes={self.routes})"
+
+
+def _source_records(r: Route, warmup: float) -> SourceRecords:
+    width = 3 * len(r.steps) + 2
+    stamps = np.full((len(r.done), width), np.nan)
+    for row, (_, _, times) in zip(stamps, r.done, strict=True):
+        row[: len(times)] = times
+    measured_done = int(np.count_nonzero(stamps[:, 0] >= warmup)) if len(r.done) else 0
+    return SourceRecords(
+        name=r.name,
+        pipeline=r.pipeline,
+        priority=r.priority,
+        deadline=r.deadline,
+        stages=tuple(step.device.name for step in r.steps),
+        ids=np.fromiter((d[0] for d in r.done), dtype=np.int64, count=len(r.done)),
+        status=np.fromiter((d[1] for d in r.done), dtype=np.int8, count=len(r.done)),
+        stamps=stamps,
+        in_flight=r.arrived - len(r.done),
+        in_flight_measured=r.arrived_measured - measured_done,
+    )
+
+
+def _clipped(sampler: Callable[[], float]) -> Callable[[], float]:
+    """Durations drawn negative (a normal jitter, say) count as zero."""
+    return lambda: max(0.0, sampler())
+
+
+def simulate(
+    scenario: Scenario, seed: int, replication: int = 0, progress: Progress | None = None
+) -> Replication:
+    """Build and run one replication of ``scenario``."""
+    return World(scenario, Streams(seed, replication)).run(progress)
