@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 OP_CLASSES = ("conv", "depthwise", "gemm", "attention", "pool", "elementwise")
 """The op classes a layer belongs to, each with its own rate on a device."""
@@ -62,7 +63,7 @@ def memory_needed(layers: Sequence[Layer], input_bytes: float) -> float:
     return sum(layer.weight_bytes for layer in layers) + largest
 
 
-def rates(gflops: float | Mapping[str, float]) -> dict[str, float]:
+def rates(gflops: float | Mapping[Any, float]) -> dict[str, float]:
     """Expand a GFLOP/s figure (one number, or one per op class) to FLOP/s per op class."""
     if isinstance(gflops, Mapping):
         return {op: value * 1e9 for op, value in gflops.items()}

@@ -18,24 +18,26 @@ from sim.spec import DeviceSpec
 class Device:
     """A simulated compute device."""
 
-    __slots__ = ("meter", "name", "queue_limit", "resource", "served", "spec", "uses_priority")
+    __slots__ = ("meter", "name", "queue_limit", "resource", "served", "spec")
 
     def __init__(self, env: simpy.Environment, name: str, spec: DeviceSpec) -> None:
         self.name = name
         self.spec = spec
-        self.uses_priority = spec.discipline == "priority"
         self.resource: simpy.Resource = (
             simpy.PriorityResource(env, spec.slots)
-            if self.uses_priority
+            if spec.discipline == "priority"
             else simpy.Resource(env, spec.slots)
         )
         self.queue_limit = spec.queue_limit
         self.meter = BusyMeter(env)
         self.served = 0
 
-    def request(self, priority: int) -> simpy.Event:
-        """Ask for a slot; a higher ``priority`` is served sooner on a priority device."""
-        if self.uses_priority:
+    def request(self, priority: int) -> simpy.resources.resource.Request:
+        """Ask for a slot; a higher ``priority`` is served sooner on a priority device.
+
+        Use it as a context manager: the slot is released on leaving the block.
+        """
+        if isinstance(self.resource, simpy.PriorityResource):
             return self.resource.request(priority=-priority)
         return self.resource.request()
 

@@ -54,9 +54,7 @@ class Route:
         return f"Route({self.name!r}, arrived={self.arrived}, done={len(self.done)})"
 
 
-def journey(
-    env: simpy.Environment, route: Route, rid: int
-) -> Generator[simpy.Event, Any, None]:
+def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.Event, Any, None]:
     """Carry request ``rid``, arriving now, through ``route``; record how it ended."""
     arrival = env.now
     stamps = [arrival]

@@ -13,6 +13,7 @@ device (inline figures win), so the engine never consults the catalog.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -149,7 +150,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ScenarioError(str(path), [Problem("", f"cannot read file: {exc.strerror}")]) from None
     try:
-        return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Yaml12Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -369,7 +370,8 @@ def _check_devices(s: Scenario) -> list[Problem]:
                 problems.append(
                     Problem(
                         where,
-                        f"needs gflops and mem_bandwidth (or a type) to run pipelines.{pname}.stages[{k}] with the cost model",
+                        f"needs gflops and mem_bandwidth (or a type) to run "
+                        f"pipelines.{pname}.stages[{k}] with the cost model",
                     )
                 )
                 continue
@@ -379,7 +381,8 @@ def _check_devices(s: Scenario) -> list[Problem]:
                     problems.append(
                         Problem(
                             f"{where}.gflops",
-                            f"has no rate for op class {op!r}, used by pipelines.{pname}.stages[{k}]",
+                            f"has no rate for op class {op!r}, "
+                            f"used by pipelines.{pname}.stages[{k}]",
                         )
                     )
     return list(dict.fromkeys(problems))
@@ -390,7 +393,7 @@ def _check_routes(s: Scenario) -> list[Problem]:
     problems = []
     for i, source in enumerate(s.workload):
         hops = [source.at, *(st.on for st in s.pipelines[source.pipeline].stages), source.at]
-        for a, b in zip(hops, hops[1:], strict=False):
+        for a, b in itertools.pairwise(hops):
             try:
                 route(graph, a, b)
             except nx.NetworkXNoPath:
@@ -420,7 +423,8 @@ def _check_memory(s: Scenario) -> list[Problem]:
             problems.append(
                 Problem(
                     f"devices.{name}.memory",
-                    f"too small for its stages: they need {need / 1e6:.1f} MB of weights and activations",
+                    f"too small for its stages: they need {need / 1e6:.1f} MB "
+                    "of weights and activations",
                     memory,
                 )
             )

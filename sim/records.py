@@ -42,15 +42,15 @@ class SourceRecords:
 
     @property
     def arrival(self) -> np.ndarray:
-        return self.stamps[:, 0]
+        return np.asarray(self.stamps[:, 0])
 
     @property
     def completion(self) -> np.ndarray:
-        return self.stamps[:, -1]
+        return np.asarray(self.stamps[:, -1])
 
     @property
     def latency(self) -> np.ndarray:
-        return self.stamps[:, -1] - self.stamps[:, 0]
+        return np.asarray(self.stamps[:, -1] - self.stamps[:, 0])
 
     def phases(self) -> dict[str, np.ndarray]:
         """Per request, time spent in each transfer, queue and service, in pipeline order."""

@@ -7,6 +7,7 @@ fewest hops), hop by hop, store-and-forward.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import networkx as nx
@@ -32,7 +33,7 @@ def route(graph: nx.Graph, src: str, dst: str) -> list[tuple[int, str, str]]:
     if src == dst:
         return []
     path = nx.shortest_path(graph, src, dst, weight=_weight)
-    return [(graph.edges[a, b]["index"], a, b) for a, b in zip(path, path[1:], strict=False)]
+    return [(graph.edges[a, b]["index"], a, b) for a, b in itertools.pairwise(path)]
 
 
 def _weight(a: str, b: str, data: dict[str, tuple[float, int]]) -> float:

@@ -1,4 +1,4 @@
-"""Random streams: one per stochastic component, derived from the run's seed and the component's name.
+"""Random streams: one per stochastic component, from the run's seed and the component's name.
 
 ``numpy.random.SeedSequence`` turns (seed, replication, name) into an
 independent generator. Deriving from the *name* rather than from a position

@@ -172,9 +172,13 @@ class World:
 
         devices = tuple(
             DeviceUsage(
-                n, d.spec.slots, used(f"device:{n}"), int(used(f"served:{n}")),
-                d.spec.power_idle, d.spec.power_busy,
-            )  # fmt: skip
+                n,
+                d.spec.slots,
+                used(f"device:{n}"),
+                int(used(f"served:{n}")),
+                d.spec.power_idle,
+                d.spec.power_busy,
+            )
             for n, d in self.devices.items()
         )
         links = tuple(

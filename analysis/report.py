@@ -1,0 +1,173 @@
+"""Presenting results: the summary table, and the files a run leaves in its output folder.
+
+A run's folder holds ``summary.json`` (the figures, with the seed and the
+resolved scenario's name, and a ``run`` section with the only non-reproducible
+values: when it ran and for how long), ``requests.csv`` (one row per finished
+request of every replication) and ``scenario.resolved.yaml`` (the scenario as
+simulated, catalog figures merged in, so a run can be repeated exactly).
+Every file is written to a temporary name and renamed into place: an
+interrupted run leaves complete files or none.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from analysis.summary import Tree
+from sim.records import Replication, Status
+
+STATUS_NAMES = {int(s): s.name.lower() for s in Status}
+
+
+def table(summary: Tree, title: str) -> list[Table]:
+    """Rich tables of the headline figures, devices, links and sources."""
+    main = Table(title=title, title_justify="left")
+    main.add_column("metric")
+    main.add_column("mean", justify="right")
+    main.add_column("95% interval", justify="right")
+    for key, label, unit in (
+        ("throughput", "throughput", "/s"),
+        ("success_ratio", "success ratio", ""),
+        ("deadline_miss", "deadline miss", ""),
+        ("energy_per_inference", "energy per inference", "J"),
+    ):
+        main.add_row(label, *_cells(summary[key], unit))
+    for key, cell in summary["latency"].items():
+        main.add_row(f"latency {key}", *_cells(cell, "ms", 1e3))
+    req = summary["requests"]
+    main.add_row("requests ok / late / failed / dropped", " / ".join(
+        _fmt(req[k]["mean"], "") for k in ("ok", "late", "failed", "dropped")
+    ), "")  # fmt: skip
+
+    devices = Table(title="devices", title_justify="left")
+    for col in ("device", "utilisation", "served", "energy J"):
+        devices.add_column(col, justify="left" if col == "device" else "right")
+    for name, d in summary["devices"].items():
+        devices.add_row(
+            name,
+            _fmt(d["utilisation"]["mean"], ""),
+            _fmt(d["served"]["mean"], ""),
+            _fmt(d["energy"]["mean"], ""),
+        )
+    tables = [main, devices]
+    if summary["links"]:
+        links = Table(title="links", title_justify="left")
+        for col in ("link", "utilisation", "MB carried"):
+            links.add_column(col, justify="left" if col == "link" else "right")
+        for name, link in summary["links"].items():
+            links.add_row(
+                name, _fmt(link["utilisation"]["mean"], ""), _fmt(link["bytes"]["mean"], "", 1e-6)
+            )
+        tables.append(links)
+    sources = Table(title="sources", title_justify="left")
+    for col in ("source", "throughput /s", "latency mean ms", "p95 ms", "deadline miss"):
+        sources.add_column(col, justify="left" if col == "source" else "right")
+    for name, src in summary["sources"].items():
+        sources.add_row(
+            name,
+            _fmt(src["throughput"]["mean"], ""),
+            _fmt(src["latency_mean"]["mean"], "", 1e3),
+            _fmt(src["latency_p95"]["mean"], "", 1e3),
+            _fmt(src["deadline_miss"]["mean"], ""),
+        )
+    tables.append(sources)
+    return tables
+
+
+def show(summary: Tree, title: str, console: Console | None = None) -> None:
+    console = console or Console()
+    for t in table(summary, title):
+        console.print(t)
+
+
+def _cells(cell: dict[str, Any], unit: str, scale: float = 1.0) -> tuple[str, str]:
+    ci = cell["ci95"]
+    band = "" if ci is None else f"[{_fmt(ci[0], '', scale)}, {_fmt(ci[1], '', scale)}]"
+    return _fmt(cell["mean"], unit, scale), band
+
+
+def _fmt(value: float | None, unit: str, scale: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    text = f"{value * scale:.4g}"
+    return f"{text} {unit}".strip()
+
+
+# -- files -----------------------------------------------------------------
+
+
+def write(
+    out: Path, summary: dict[str, Any], resolved: dict[str, Any], reps: Sequence[Replication],
+    requests: bool = True,
+) -> None:  # fmt: skip
+    """Write the run's files into ``out`` (created if missing), each atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n")
+    _atomic(out / "scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    if requests:
+        _atomic(out / "requests.csv", requests_csv(reps))
+
+
+def requests_csv(reps: Sequence[Replication]) -> str:
+    """One row per finished request: identity, outcome and time in each phase (seconds)."""
+    width = max(len(s.stages) for r in reps for s in r.sources)
+    phase_cols = [f"{p}{k}" for k in range(width) for p in ("transfer", "wait", "service")]
+    header = ["replication", "id", "source", "pipeline", "priority", "measured", "arrival",
+              "completion", "status", "latency", *phase_cols, "transfer_result"]  # fmt: skip
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for rep in reps:
+        for src in rep.sources:
+            phases = src.phases()
+            names = [
+                f"{p}{k}" for k in range(len(src.stages)) for p in ("transfer", "wait", "service")
+            ]
+            pad = [""] * (len(phase_cols) - len(names))
+            for i in range(len(src.ids)):
+                writer.writerow([
+                    rep.index, int(src.ids[i]), src.name, src.pipeline, src.priority,
+                    int(src.arrival[i] >= rep.start), _num(src.arrival[i]),
+                    _num(src.completion[i]), STATUS_NAMES[int(src.status[i])],
+                    _num(src.latency[i]), *(_num(phases[n][i]) for n in names), *pad,
+                    _num(phases["transfer_result"][i]),
+                ])  # fmt: skip
+    return buf.getvalue()
+
+
+def _num(value: float) -> str:
+    return "" if math.isnan(value) else repr(float(value))
+
+
+def jsonable(value: Any) -> Any:
+    """NaN becomes null: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,133 @@
+"""From records to figures: one replication's metrics, then their means and intervals.
+
+:func:`metrics` reduces one :class:`sim.records.Replication` to a nested
+mapping of plain floats; :func:`summary` combines replications leaf by leaf
+into ``{"mean": m, "ci95": [low, high]}`` (the Student-t interval over
+replications; ``null`` bounds with a single replication).
+
+Only requests that arrived after the warm-up count. Definitions:
+
+* throughput: requests completed (ok or late) inside the window, per second,
+  whenever they arrived;
+* latency: arrival at the source to the result back at the source, over
+  completed requests;
+* deadline miss: the fraction of finished requests that were late, failed or
+  were dropped;
+* energy: idle power × idle time + busy power × busy time per device, where a
+  device with ``slots`` servers is busy in proportion to its busy slots;
+  energy per inference is the devices' total over completed requests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from analysis.stats import interval
+from sim.records import Replication, SourceRecords, Status
+
+PERCENTILES = (50, 90, 95, 99)
+Tree = dict[str, Any]
+
+
+def metrics(rep: Replication) -> Tree:
+    """The figures of one replication."""
+    window = rep.window
+    done = [_measured(src, rep.start) for src in rep.sources]
+    status = np.concatenate([s.status[m] for s, m in done])
+    latency = np.concatenate([_completed_latency(s, m) for s, m in done])
+    counts = {st.name.lower(): int(np.count_nonzero(status == st)) for st in Status}
+    completed = counts["ok"] + counts["late"]
+    finished = len(status)
+    devices = {d.name: _device(d, window) for d in rep.devices}
+    energies = [d["energy"] for d in devices.values() if not math.isnan(d["energy"])]
+    throughput = sum(_completions(s, rep.start) for s in rep.sources) / window
+    out: Tree = {
+        "requests": {
+            "arrived": finished + sum(s.in_flight_measured for s in rep.sources),
+            **counts,
+            "in_flight": sum(s.in_flight_measured for s in rep.sources),
+        },
+        "throughput": throughput,
+        "success_ratio": counts["ok"] / finished if finished else math.nan,
+        "deadline_miss": (finished - counts["ok"]) / finished if finished else math.nan,
+        "latency": _latency(latency),
+        "energy_per_inference": sum(energies) / completed if completed and energies else math.nan,
+        "devices": devices,
+        "links": {
+            link.name: {"utilisation": link.busy / window, "bytes": link.bytes}
+            for link in rep.links
+        },
+        "sources": {s.name: _source(s, m, rep.start, window) for s, m in done},
+    }
+    return out
+
+
+def summary(reps: Sequence[Replication]) -> Tree:
+    """Every figure's mean over ``reps`` with its 95 % interval."""
+    combined: Tree = _combine([metrics(r) for r in reps])
+    return combined
+
+
+def _combine(trees: Sequence[Any]) -> Any:
+    first = trees[0]
+    if isinstance(first, dict):
+        return {k: _combine([t[k] for t in trees]) for k in first}
+    est = interval([float(v) for v in trees])
+    ci = None if math.isnan(est.low) else [est.low, est.high]
+    return {"mean": None if math.isnan(est.mean) else est.mean, "ci95": ci}
+
+
+def _measured(src: SourceRecords, start: float) -> tuple[SourceRecords, np.ndarray]:
+    return src, src.arrival >= start
+
+
+def _completed_latency(src: SourceRecords, mask: np.ndarray) -> np.ndarray:
+    ok = mask & (src.status <= Status.LATE)
+    return src.latency[ok]
+
+
+def _latency(values: np.ndarray) -> Tree:
+    if not len(values):
+        nan = math.nan
+        return {"mean": nan, **{f"p{p}": nan for p in PERCENTILES}, "max": nan}
+    pct = np.percentile(values, PERCENTILES)
+    return {
+        "mean": float(values.mean()),
+        **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
+        "max": float(values.max()),
+    }
+
+
+def _device(d: Any, window: float) -> Tree:
+    busy = d.busy / d.slots
+    energy = math.nan  # unknown without both power figures
+    if d.power_idle is not None and d.power_busy is not None:
+        energy = d.power_busy * busy + d.power_idle * (window - busy)
+    return {"utilisation": busy / window, "served": d.served, "energy": energy}
+
+
+def _completions(src: SourceRecords, start: float) -> int:
+    return int(np.count_nonzero((src.status <= Status.LATE) & (src.completion >= start)))
+
+
+def _source(src: SourceRecords, mask: np.ndarray, start: float, window: float) -> Tree:
+    status = src.status[mask]
+    finished = len(status)
+    latency = _completed_latency(src, mask)
+    ok = mask & (src.status <= Status.LATE)
+    phases = {
+        name: float(np.mean(v[ok])) if ok.any() else math.nan for name, v in src.phases().items()
+    }
+    return {
+        "throughput": _completions(src, start) / window,
+        "latency_mean": float(latency.mean()) if len(latency) else math.nan,
+        "latency_p95": float(np.percentile(latency, 95)) if len(latency) else math.nan,
+        "deadline_miss": float(np.count_nonzero(status != Status.OK)) / finished
+        if finished
+        else math.nan,
+        "phases": phases,
+    }

@@ -1,0 +1,193 @@
+"""The ``edgesim`` command: the one place where loading, simulation and analysis meet.
+
+Exit status: 0 on success, 2 for bad input (every problem printed on its own
+line as ``FILE: dotted.path: message (got VALUE)``, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sim.loader import ScenarioError, load
+from sim.spec import Scenario
+
+log = logging.getLogger("edgesim")
+
+
+class UsageError(Exception):
+    """A command-line value that makes no sense for the scenario."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="edgesim: %(message)s")
+    try:
+        code: int = args.handler(args)
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"edgesim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgesim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgesim",
+        description="Simulate DNN inference split across edge devices and links.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    validate = sub.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    validate.set_defaults(handler=_validate)
+
+    run = sub.add_parser("run", help="simulate a scenario and write its results")
+    run.add_argument("file", type=Path, metavar="FILE")
+    run.add_argument("--seed", type=_natural, help="override the scenario's seed")
+    run.add_argument("--replications", type=_positive, help="override the replication count")
+    run.add_argument("--horizon", type=_duration, help="override the horizon, e.g. 30s")
+    run.add_argument("--out", type=Path, help="output folder (default results/NAME-TIME)")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = False
+    for file in args.files:
+        try:
+            s = load(file, args.catalog)
+        except ScenarioError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+            continue
+        print(
+            f"{file}: ok ({len(s.devices)} devices, {len(s.links)} links, "
+            f"{len(s.pipelines)} pipelines, {len(s.workload)} sources)"
+        )
+    return 2 if failed else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from analysis import report
+    from analysis.summary import summary as summarise
+    from sim.run import run
+
+    scenario = _override(load(args.file, args.catalog), args)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    with _Progress(scenario.replications) as progress:
+        reps = run(scenario, progress=progress.update)
+    wall = time.perf_counter() - clock
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "replications": scenario.replications,
+        "horizon": scenario.horizon,
+        "warmup": scenario.warmup,
+        **summarise(reps),
+        "run": {"started": started.isoformat(timespec="seconds"), "wall_seconds": round(wall, 3)},
+    }
+    out = args.out or scenario.outputs.dir or _default_out(scenario, started)
+    resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    report.write(out, summary, resolved, reps, requests=scenario.outputs.requests)
+    if args.json:
+        print(json.dumps(report.jsonable(summary), indent=2))
+    else:
+        report.show(summary, f"{scenario.name}: {scenario.replications} replication(s)")
+        print(f"results in {out}/")
+    return 0
+
+
+def _override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    update: dict[str, Any] = {}
+    if args.seed is not None:
+        update["seed"] = args.seed
+    if args.replications is not None:
+        update["replications"] = args.replications
+    if args.horizon is not None:
+        if args.horizon <= scenario.warmup:
+            raise UsageError(
+                f"--horizon: must be longer than the warm-up ({scenario.warmup:g} s) "
+                f"(got {args.horizon:g} s)"
+            )
+        update["horizon"] = args.horizon
+    return scenario.model_copy(update=update)
+
+
+def _default_out(scenario: Scenario, started: datetime) -> Path:
+    return Path("results") / f"{scenario.name}-{started.strftime('%Y%m%d-%H%M%S')}"
+
+
+class _Progress:
+    """A progress bar on stderr, shown only on a terminal and once a run passes one second."""
+
+    def __init__(self, replications: int) -> None:
+        self.replications = replications
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+        self.enabled = sys.stderr.isatty()
+
+    def update(self, replication: int, fraction: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("simulating", total=self.replications)
+        self.bar.update(self.task, completed=replication + fraction)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _duration(text: str) -> float:
+    from sim.quantities import TIME_UNITS, parse
+
+    try:
+        value = parse(text, TIME_UNITS, "a duration", "30s")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive (got {text})")
+    return value

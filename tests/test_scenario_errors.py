@@ -1,0 +1,175 @@
+"""Bad scenarios: one test per class of mistake, each naming the field at fault."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sim.loader import ScenarioError
+from tests.conftest import ROOT, base, load_dict
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        load_dict(raw)
+    return str(info.value).splitlines()
+
+
+def test_misspelt_key_is_named() -> None:
+    """An unknown key is reported at its dotted path."""
+    raw = base()
+    raw["horizn"] = "5s"
+    assert problems(raw) == ["test.yaml: horizn: unknown key (got '5s')"]
+
+
+def test_unknown_device_type_lists_the_catalog() -> None:
+    """A misspelt catalog type names the valid types."""
+    lines = problems(base(devices={"dev": {"type": "jetson-nono"}}))
+    assert lines == [
+        "test.yaml: devices.dev.type: unknown device type 'jetson-nono' (known: edge-cpu, "
+        "edge-gpu-t4, jetson-nano, jetson-orin-nano, jetson-xavier-nx, rpi4, rpi5)"
+    ]
+
+
+def test_negative_rate_is_named() -> None:
+    """A negative arrival rate is out of range at workload[0].arrivals.rate."""
+    raw = base()
+    raw["workload"][0]["arrivals"]["rate"] = "-3/s"
+    assert problems(raw) == [
+        "test.yaml: workload[0].arrivals.rate: Input should be greater than 0 (got -3.0)"
+    ]
+
+
+def test_stage_on_missing_device_names_known_devices() -> None:
+    """A stage placed on an undefined device lists the defined ones."""
+    raw = base()
+    raw["pipelines"]["p"]["stages"][0]["on"] = "gpu9"
+    assert problems(raw) == [
+        "test.yaml: pipelines.p.stages[0].on: unknown device 'gpu9' (known: dev)"
+    ]
+
+
+def test_empty_workload_is_an_error() -> None:
+    """A scenario with no sources has nothing to simulate."""
+    assert "test.yaml: workload: " in problems(base(workload=[]))[0]
+
+
+def test_unknown_distribution_kind_lists_the_kinds() -> None:
+    """A distribution kind outside the set is rejected with the set listed."""
+    raw = base()
+    raw["pipelines"]["p"]["stages"][0]["service"] = {"kind": "pareto", "shape": 2}
+    (line,) = problems(raw)
+    assert line.startswith("test.yaml: pipelines.p.stages[0].service: ")
+    assert "'exponential'" in line and "'pareto'" in line
+
+
+def test_bad_unit_names_the_units() -> None:
+    """A quantity with an unknown unit says which units are accepted."""
+    (line,) = problems(base(horizon="10 fortnights"))
+    assert line.startswith("test.yaml: horizon: expected a duration such as '5ms' (units: s,")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    """Several mistakes give several lines, not just the first."""
+    raw = base(horizon=-1, seed="x")
+    raw["devices"]["dev"]["slots"] = 0
+    assert len(problems(raw)) == 3
+
+
+def test_model_layers_must_exist_and_cover_the_model() -> None:
+    """Stages name real layers and together run every layer once, in order."""
+    model = {
+        "input_bytes": 10,
+        "layers": [
+            {"name": n, "op": "conv", "flops": 1e6, "output_bytes": 10} for n in ("a", "b", "c")
+        ],
+    }
+    dev = {"gflops": 1, "mem_bandwidth": "1GB/s"}
+    raw = base(model=model, devices={"dev": dev})
+    raw["pipelines"]["p"]["stages"] = [{"layers": ["a", "x"], "on": "dev"}]
+    assert "unknown layer 'x'" in problems(raw)[0]
+    raw["pipelines"]["p"]["stages"] = [{"layers": ["a", "b"], "on": "dev"}]
+    assert "'c' onward runs nowhere" in problems(raw)[0]
+    raw["pipelines"]["p"]["stages"] = [
+        {"layers": ["a", "a"], "on": "dev"},
+        {"layers": ["c", "c"], "on": "dev"},
+    ]
+    assert "must start at layer 'b'" in problems(raw)[0]
+
+
+def test_partition_too_big_for_device_memory() -> None:
+    """Weights plus the largest activation must fit in the device's memory."""
+    model = {
+        "input_bytes": 1000,
+        "layers": [{"name": "a", "op": "gemm", "flops": 1, "weight_bytes": "2MB", "output_bytes": 1}],
+    }
+    raw = base(model=model, devices={"dev": {"type": "rpi4", "memory": "1MB"}})
+    raw["pipelines"]["p"]["stages"] = [{"on": "dev"}]
+    (line,) = problems(raw)
+    assert line.startswith("test.yaml: devices.dev.memory: too small for its stages: they need 2.0 MB")
+
+
+def test_transfer_without_route_is_an_error() -> None:
+    """Two devices with no path between them cannot exchange tensors."""
+    raw = base(devices={"dev": {}, "other": {}})
+    raw["workload"][0]["at"] = "other"
+    assert problems(raw) == [
+        "test.yaml: workload[0]: no route from 'other' to 'dev': add a link",
+        "test.yaml: workload[0]: no route from 'dev' to 'other': add a link",
+    ]
+
+
+def test_warmup_must_be_shorter_than_horizon() -> None:
+    """A warm-up as long as the run leaves nothing to measure."""
+    assert problems(base(warmup="20s"))[0].startswith("test.yaml: warmup: must be shorter")
+
+
+def test_stage_needs_service_without_a_model() -> None:
+    """Without a model there is nothing to cost, so each stage needs its own service time."""
+    raw = base()
+    del raw["pipelines"]["p"]["stages"][0]["service"]
+    assert "required when the scenario has no model" in problems(raw)[0]
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: r.update(horizn="5s"), "horizn: unknown key"),
+        (lambda r: r["devices"]["dev"].update(type="jetson-nono"), "devices.dev.type: unknown"),
+        (lambda r: r["workload"][0]["arrivals"].update(rate=-3), "workload[0].arrivals.rate"),
+    ],
+    ids=["misspelt-key", "unknown-type", "negative-rate"],
+)
+def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, mutate: Any, field: str) -> None:
+    """The command line reports a bad scenario in one line on stderr, exit status 2."""
+    raw = base()
+    mutate(raw)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    for command in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "o")]):
+        done = _cli(*command)
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{path}: {field}")
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists(), "a rejected scenario writes nothing"
+
+
+def test_cli_reports_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    """A missing file and broken YAML are input errors too, with the line of the YAML error."""
+    assert _cli("validate", str(tmp_path / "nope.yaml")).returncode == 2
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\ndevices: {a: [\n")
+    done = _cli("validate", str(broken))
+    assert done.returncode == 2 and "invalid YAML" in done.stderr and "line" in done.stderr
