@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sim.loader import ScenarioError
-from tests.conftest import ROOT, base, load_dict
+from tests.helpers import ROOT, base, load_dict
 
 
 def problems(raw: dict[str, Any]) -> list[str]:
@@ -106,12 +106,16 @@ def test_partition_too_big_for_device_memory() -> None:
     """Weights plus the largest activation must fit in the device's memory."""
     model = {
         "input_bytes": 1000,
-        "layers": [{"name": "a", "op": "gemm", "flops": 1, "weight_bytes": "2MB", "output_bytes": 1}],
+        "layers": [
+            {"name": "a", "op": "gemm", "flops": 1, "weight_bytes": "2MB", "output_bytes": 1}
+        ],
     }
     raw = base(model=model, devices={"dev": {"type": "rpi4", "memory": "1MB"}})
     raw["pipelines"]["p"]["stages"] = [{"on": "dev"}]
     (line,) = problems(raw)
-    assert line.startswith("test.yaml: devices.dev.memory: too small for its stages: they need 2.0 MB")
+    assert line.startswith(
+        "test.yaml: devices.dev.memory: too small for its stages: they need 2.0 MB"
+    )
 
 
 def test_transfer_without_route_is_an_error() -> None:
@@ -151,7 +155,9 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     ],
     ids=["misspelt-key", "unknown-type", "negative-rate"],
 )
-def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, mutate: Any, field: str) -> None:
+def test_cli_exits_2_with_one_line_and_no_traceback(
+    tmp_path: Path, mutate: Any, field: str
+) -> None:
     """The command line reports a bad scenario in one line on stderr, exit status 2."""
     raw = base()
     mutate(raw)

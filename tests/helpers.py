@@ -25,7 +25,12 @@ def base(**overrides: Any) -> dict[str, Any]:
             "p": {"stages": [{"on": "dev", "service": {"kind": "deterministic", "value": "10ms"}}]}
         },
         "workload": [
-            {"name": "src", "at": "dev", "pipeline": "p", "arrivals": {"kind": "periodic", "rate": "20/s"}}
+            {
+                "name": "src",
+                "at": "dev",
+                "pipeline": "p",
+                "arrivals": {"kind": "periodic", "rate": "20/s"},
+            }
         ],
     }
     raw.update(copy.deepcopy(overrides))
@@ -42,13 +47,21 @@ def chain(
         for k in range(len(services) - 1)
     ]
     stages = [
-        {"on": f"d{k}", "service": {"kind": "exponential", "mean": s}} for k, s in enumerate(services)
+        {"on": f"d{k}", "service": {"kind": "exponential", "mean": s}}
+        for k, s in enumerate(services)
     ]
     return base(
         devices=devices,
         links=links,
         pipelines={"p": {"stages": stages, "result_bytes": 0}},
-        workload=[{"name": "src", "at": "d0", "pipeline": "p", "arrivals": {"kind": "poisson", "rate": 20}}],
+        workload=[
+            {
+                "name": "src",
+                "at": "d0",
+                "pipeline": "p",
+                "arrivals": {"kind": "poisson", "rate": 20},
+            }
+        ],
         **overrides,
     )
 

@@ -1,0 +1,248 @@
+"""The engine on tiny deterministic scenarios, where every time can be worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import Status, run
+from sim.streams import Streams
+from tests.helpers import base, load_dict
+
+
+def rows(raw: dict[str, object]) -> list[tuple[int, int, list[float]]]:
+    """(id, status, stamps rounded to µs) of every finished request of the first source."""
+    (rep,) = run(load_dict(raw))
+    src = rep.sources[0]
+    return [
+        (int(i), int(st), [round(float(t), 6) for t in row if not np.isnan(t)])
+        for i, st, row in zip(src.ids, src.status, src.stamps, strict=True)
+    ]
+
+
+def test_two_stage_event_log() -> None:
+    """Input transfer, queue, service, output transfer, result return: every stamp as computed.
+
+    1000 B over 8 kbit/s takes 1 s plus 0.5 s latency; the 500 B stage output
+    0.5 s + 0.5 s; the 250 B result 0.25 s + 0.5 s.
+    """
+    model = {
+        "input_bytes": 1000,
+        "layers": [
+            {"name": "a", "op": "gemm", "flops": 2e9, "output_bytes": 500},
+            {"name": "b", "op": "gemm", "flops": 1e9, "output_bytes": 100},
+        ],
+    }
+    raw = base(
+        horizon="20s",
+        model=model,
+        devices={
+            "cam": {},
+            "pi": {"gflops": 1, "mem_bandwidth": 1e12},
+            "srv": {"gflops": 2, "mem_bandwidth": 1e12},
+        },
+        links=[
+            {"ends": ["cam", "pi"], "bandwidth": 8000, "latency": 0.5},
+            {"ends": ["pi", "srv"], "bandwidth": 8000, "latency": 0.5},
+        ],
+        pipelines={
+            "p": {
+                "result_bytes": 250,
+                "stages": [{"layers": ["a", "a"], "on": "pi"}, {"layers": ["b", "b"], "on": "srv"}],
+            }
+        },
+        workload=[
+            {
+                "name": "s",
+                "at": "cam",
+                "pipeline": "p",
+                "count": 2,
+                "arrivals": {"kind": "trace", "times": [0, 1]},
+            }
+        ],
+    )
+    # arrival 0: at pi 1.5, served 1.5-3.5, at srv 4.5, served 4.5-5.0, result back 5.75 then 6.5 (two hops)
+    # arrival 1: cam->pi medium busy until 1.0, so sends 1.0-2.0, at pi 2.5, waits until 3.5,
+    # served 3.5-5.5, transfer 5.5-6.0 +0.5, at srv 6.5, served 6.5-7.0, back 7.75, 8.5
+    assert rows(raw) == [
+        (0, Status.OK, [0.0, 1.5, 1.5, 3.5, 4.5, 4.5, 5.0, 6.5]),
+        (1, Status.OK, [1.0, 2.5, 3.5, 5.5, 6.5, 6.5, 7.0, 8.5]),
+    ]
+
+
+def test_shared_medium_with_real_tensors() -> None:
+    """1000 B at 8 kbit/s is 1 s: on a shared medium the second camera waits for the first."""
+    model = {
+        "input_bytes": 1000,
+        "layers": [{"name": "x", "op": "gemm", "flops": 0, "output_bytes": 0}],
+    }
+
+    def completions(shared: bool) -> list[float]:
+        extra = {"shared": "wifi"} if shared else {}
+        raw = base(
+            model=model,
+            devices={"a": {}, "b": {}, "ap": {"slots": 2, "gflops": 1, "mem_bandwidth": 1e15}},
+            links=[{"ends": [n, "ap"], "bandwidth": 8000, **extra} for n in ("a", "b")],
+            pipelines={"p": {"result_bytes": 0, "stages": [{"on": "ap"}]}},
+            workload=[
+                {
+                    "name": n,
+                    "at": n,
+                    "pipeline": "p",
+                    "count": 1,
+                    "arrivals": {"kind": "trace", "times": [0]},
+                }
+                for n in ("a", "b")
+            ],
+        )
+        (rep,) = run(load_dict(raw))
+        return sorted(round(float(s.completion[0]), 9) for s in rep.sources)
+
+    assert completions(shared=False) == [1.0, 1.0]
+    assert completions(shared=True) == [1.0, 2.0]
+
+
+def test_full_queue_drops_and_counts_are_conserved() -> None:
+    """With queue_limit 1, arrivals finding one waiting are dropped; none vanish."""
+    raw = base(horizon="10s")
+    raw["devices"]["dev"]["queue_limit"] = 1
+    raw["pipelines"]["p"]["stages"][0]["service"] = {"kind": "deterministic", "value": "250ms"}
+    raw["workload"][0]["arrivals"]["rate"] = "10/s"
+    (rep,) = run(load_dict(raw))
+    src = rep.sources[0]
+    counts = np.bincount(src.status, minlength=4)
+    assert counts[Status.DROPPED] > 0
+    assert len(src.ids) + src.in_flight == 100
+
+
+def test_lossy_link_retransmits_and_fails_after_max_retransmits() -> None:
+    """Loss 0.9 with 2 retransmissions fails most requests; lost attempts add the timeout."""
+    raw = base(
+        horizon="100s",
+        devices={"a": {}, "b": {}},
+        links=[
+            {
+                "ends": ["a", "b"],
+                "bandwidth": 1e9,
+                "loss": 0.9,
+                "retransmit_timeout": "1s",
+                "max_retransmits": 2,
+            }
+        ],
+        pipelines={
+            "p": {
+                "result_bytes": 0,
+                "stages": [{"on": "b", "service": {"kind": "deterministic", "value": 0}}],
+            }
+        },
+        workload=[
+            {
+                "name": "s",
+                "at": "a",
+                "pipeline": "p",
+                "arrivals": {"kind": "periodic", "rate": "1/s"},
+            }
+        ],
+    )
+    (rep,) = run(load_dict(raw))
+    src = rep.sources[0]
+    failed = np.mean(src.status == Status.FAILED)
+    # each of the two transfers (there and back) gets 3 attempts: P(fail) = 1 - (1 - 0.9^3)^2
+    assert failed == pytest.approx(1 - (1 - 0.9**3) ** 2, abs=0.15)
+    ok = src.status == Status.OK
+    assert set(np.round(src.latency[ok], 6)) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+
+
+def test_priority_device_serves_higher_priority_first() -> None:
+    """Two requests waiting behind a busy slot: the higher priority one goes first."""
+    raw = base(
+        horizon="10s",
+        devices={"dev": {"discipline": "priority"}},
+        workload=[
+            {
+                "name": "first",
+                "at": "dev",
+                "pipeline": "p",
+                "priority": 0,
+                "count": 1,
+                "arrivals": {"kind": "trace", "times": [0]},
+            },
+            {
+                "name": "low",
+                "at": "dev",
+                "pipeline": "p",
+                "priority": 0,
+                "count": 1,
+                "arrivals": {"kind": "trace", "times": [0.001]},
+            },
+            {
+                "name": "high",
+                "at": "dev",
+                "pipeline": "p",
+                "priority": 5,
+                "count": 1,
+                "arrivals": {"kind": "trace", "times": [0.002]},
+            },
+        ],
+    )
+    (rep,) = run(load_dict(raw))
+    done = {s.name: round(float(s.completion[0]), 6) for s in rep.sources}
+    assert done == {"first": 0.01, "high": 0.02, "low": 0.03}
+
+
+def test_multi_hop_route_takes_lowest_latency_path() -> None:
+    """a to c with no direct link goes through the faster of two relays."""
+    raw = base(
+        devices={"a": {}, "slow": {}, "fast": {}, "c": {}},
+        links=[
+            {"ends": ["a", "slow"], "bandwidth": 1e9, "latency": "50ms"},
+            {"ends": ["slow", "c"], "bandwidth": 1e9, "latency": "50ms"},
+            {"ends": ["a", "fast"], "bandwidth": 1e9, "latency": "10ms"},
+            {"ends": ["fast", "c"], "bandwidth": 1e9, "latency": "20ms"},
+        ],
+        pipelines={
+            "p": {
+                "result_bytes": 0,
+                "stages": [{"on": "c", "service": {"kind": "deterministic", "value": 0}}],
+            }
+        },
+        workload=[
+            {
+                "name": "s",
+                "at": "a",
+                "pipeline": "p",
+                "count": 1,
+                "arrivals": {"kind": "trace", "times": [0]},
+            }
+        ],
+    )
+    (rep,) = run(load_dict(raw))
+    assert rep.sources[0].latency[0] == pytest.approx(0.06)
+    assert {l.name: l.bytes for l in rep.links} == {
+        "a-slow": 0,
+        "slow-c": 0,
+        "a-fast": 0,
+        "fast-c": 0,
+    }
+
+
+def test_streams_depend_on_names_not_positions() -> None:
+    """A component's stream is the same whatever other components exist."""
+    one, two = Streams(9, 0), Streams(9, 0)
+    two.rng("device:new")
+    assert one.rng("device:x").random(5).tolist() == two.rng("device:x").random(5).tolist()
+    assert Streams(9, 1).rng("device:x").random() != one.rng("device:x").random()
+
+
+def test_utilisation_and_energy_over_the_window() -> None:
+    """10 ms of work every 50 ms is 20 % utilisation; energy follows the power figures."""
+    raw = base(horizon="100s", warmup="10s")
+    raw["devices"]["dev"].update(power_idle="1W", power_busy="6W")
+    (rep,) = run(load_dict(raw))
+    (dev,) = rep.devices
+    assert dev.busy / rep.window == pytest.approx(0.2, abs=1e-6)
+    from analysis.summary import metrics
+
+    m = metrics(rep)
+    assert m["devices"]["dev"]["energy"] == pytest.approx(90 * (0.2 * 6 + 0.8 * 1), rel=1e-6)
+    assert m["energy_per_inference"] == pytest.approx(90 * 2.0 / 1800, rel=1e-3)
