@@ -25,7 +25,7 @@ def test_depthwise_rate_applies_to_depthwise_layers() -> None:
 
 
 def test_run_time_chains_activations_and_memory_counts_largest_pair() -> None:
-    """Each layer's input is the previous output; memory is weights plus the largest activation pair."""
+    """Each layer's input is the previous output; memory is weights plus the largest pair."""
     layers = [Layer("a", "gemm", 0, 100, 40), Layer("b", "gemm", 0, 10, 5)]
     c = Compute(rates(1.0), mem_bandwidth=1.0)
     assert c.run_time(layers, 60) == pytest.approx((100 + 60 + 40) + (10 + 40 + 5))

@@ -61,7 +61,8 @@ def test_two_stage_event_log() -> None:
             }
         ],
     )
-    # arrival 0: at pi 1.5, served 1.5-3.5, at srv 4.5, served 4.5-5.0, result back 5.75 then 6.5 (two hops)
+    # arrival 0: at pi 1.5, served 1.5-3.5, at srv 4.5, served 4.5-5.0,
+    # result back over two hops: 5.75, then 6.5
     # arrival 1: cam->pi medium busy until 1.0, so sends 1.0-2.0, at pi 2.5, waits until 3.5,
     # served 3.5-5.5, transfer 5.5-6.0 +0.5, at srv 6.5, served 6.5-7.0, back 7.75, 8.5
     assert rows(raw) == [
@@ -218,7 +219,7 @@ def test_multi_hop_route_takes_lowest_latency_path() -> None:
     )
     (rep,) = run(load_dict(raw))
     assert rep.sources[0].latency[0] == pytest.approx(0.06)
-    assert {l.name: l.bytes for l in rep.links} == {
+    assert {link.name: link.bytes for link in rep.links} == {
         "a-slow": 0,
         "slow-c": 0,
         "a-fast": 0,
