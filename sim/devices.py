@@ -5,9 +5,18 @@ served first-come first-served or by priority (higher source priority first,
 first-come first-served within a class, never preempting a running
 inference). A device with a ``queue_limit`` drops a request that arrives to
 find that many already waiting.
+
+The slots are a lean resource rather than ``simpy.Resource``: a request that
+finds a free slot takes it without an event, and a finishing request hands
+its slot straight to the first waiter. The queueing behaviour is the same;
+an uncontended stage costs one event (its service) instead of three.
 """
 
 from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
 
 import simpy
 
@@ -18,35 +27,47 @@ from sim.spec import DeviceSpec
 class Device:
     """A simulated compute device."""
 
-    __slots__ = ("meter", "name", "queue_limit", "resource", "served", "spec")
+    __slots__ = ("_order", "env", "free", "meter", "name", "queue", "queue_limit", "served", "spec")
 
     def __init__(self, env: simpy.Environment, name: str, spec: DeviceSpec) -> None:
+        self.env = env
         self.name = name
         self.spec = spec
-        self.resource: simpy.Resource = (
-            simpy.PriorityResource(env, spec.slots)
-            if spec.discipline == "priority"
-            else simpy.Resource(env, spec.slots)
+        self.free = spec.slots
+        self.queue: deque[simpy.Event] | list[tuple[int, int, simpy.Event]] = (
+            [] if spec.discipline == "priority" else deque()
         )
+        self._order = itertools.count()
         self.queue_limit = spec.queue_limit
         self.meter = BusyMeter(env)
         self.served = 0
 
-    def request(self, priority: int) -> simpy.resources.resource.Request:
-        """Ask for a slot; a higher ``priority`` is served sooner on a priority device.
+    def acquire(self, priority: int) -> simpy.Event | None:
+        """Take a slot now (None), or an event that fires when the slot is handed over.
 
-        Use it as a context manager: the slot is released on leaving the block.
+        A higher ``priority`` is served sooner on a priority device.
         """
-        if isinstance(self.resource, simpy.PriorityResource):
-            return self.resource.request(priority=-priority)
-        return self.resource.request()
+        if self.free and not self.queue:
+            self.free -= 1
+            return None
+        granted = self.env.event()
+        if isinstance(self.queue, deque):
+            self.queue.append(granted)
+        else:
+            heapq.heappush(self.queue, (-priority, next(self._order), granted))
+        return granted
 
-    def full(self) -> bool:
-        """Whether a request arriving now would be dropped."""
-        return self.queue_limit is not None and len(self.resource.queue) >= self.queue_limit
+    def release(self) -> None:
+        """Give the slot back, to the first waiter if there is one."""
+        if not self.queue:
+            self.free += 1
+        elif isinstance(self.queue, deque):
+            self.queue.popleft().succeed()
+        else:
+            heapq.heappop(self.queue)[2].succeed()
 
     def __repr__(self) -> str:
         return (
             f"Device({self.name!r}, busy={self.meter.busy}/{self.spec.slots}, "
-            f"queued={len(self.resource.queue)}, served={self.served})"
+            f"queued={len(self.queue)}, served={self.served})"
         )

@@ -25,11 +25,29 @@ from sim.records import Status
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """Carrying ``size`` bytes over ``hops``.
+
+    When no hop needs its medium (nothing to serialise), loses or jitters,
+    the transfer is a fixed ``delay``: one timeout instead of one per hop.
+    """
+
+    hops: tuple[Hop, ...]
+    size: float
+
+    @property
+    def delay(self) -> float | None:
+        if self.size > 0 or any(h.lose or h.jitter for h in self.hops):
+            return None
+        return sum(h.latency for h in self.hops)
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """Reaching one stage and being served there."""
 
-    hops: tuple[Hop, ...]  # crossed to reach the stage's device
-    size: float  # bytes carried across those hops
+    transfer: Transfer  # to the stage's device
+    delay: float | None  # the transfer's fixed delay, if it has one
     device: Device
     service: Callable[[], float]  # draws this stage's service time
 
@@ -43,15 +61,26 @@ class Route:
     priority: int
     deadline: float | None
     steps: tuple[Step, ...]
-    back: tuple[Hop, ...]  # from the last stage's device to the source
-    result_bytes: float
+    back: Transfer  # the result, from the last stage's device to the source
     warmup: float
+    back_delay: float | None = None
     arrived: int = 0
     arrived_measured: int = 0
     done: list[tuple[int, int, list[float]]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.back_delay = self.back.delay
+
     def __repr__(self) -> str:
         return f"Route({self.name!r}, arrived={self.arrived}, done={len(self.done)})"
+
+
+def carry(transfer: Transfer) -> Generator[simpy.Event, Any, bool]:
+    """Carry a transfer hop by hop; False if a hop ran out of retransmissions."""
+    for hop in transfer.hops:
+        if not (yield from hop.send(transfer.size)):
+            return False
+    return True
 
 
 def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.Event, Any, None]:
@@ -61,29 +90,35 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
     done = route.done
     priority = route.priority
     for step in route.steps:
-        for hop in step.hops:
-            delivered = yield from hop.send(step.size)
-            if not delivered:
-                done.append((rid, Status.FAILED, stamps))
-                return
-        stamps.append(env.now)
-        device = step.device
-        if device.full():
-            done.append((rid, Status.DROPPED, stamps))
-            return
-        with device.request(priority) as slot:
-            yield slot
-            stamps.append(env.now)
-            device.meter.start()
-            yield env.timeout(step.service())
-            device.meter.stop()
-            device.served += 1
-        stamps.append(env.now)
-    for hop in route.back:
-        delivered = yield from hop.send(route.result_bytes)
-        if not delivered:
+        if step.delay is not None:
+            if step.delay:
+                yield env.timeout(step.delay)
+        elif not (yield from carry(step.transfer)):
             done.append((rid, Status.FAILED, stamps))
             return
+        stamps.append(env.now)
+        device = step.device
+        limit = device.queue_limit
+        if limit is not None and len(device.queue) >= limit:
+            done.append((rid, Status.DROPPED, stamps))
+            return
+        granted = device.acquire(priority)
+        if granted is not None:
+            yield granted
+        stamps.append(env.now)
+        device.meter.start()
+        yield env.timeout(step.service())
+        device.meter.stop()
+        device.served += 1
+        device.release()
+        stamps.append(env.now)
+    back = route.back_delay
+    if back is not None:
+        if back:
+            yield env.timeout(back)
+    elif not (yield from carry(route.back)):
+        done.append((rid, Status.FAILED, stamps))
+        return
     now = env.now
     stamps.append(now)
     late = route.deadline is not None and now - arrival > route.deadline

@@ -18,7 +18,7 @@ import simpy
 
 from sim.devices import Device
 from sim.distributions import Normal
-from sim.journey import Route, Step, journey
+from sim.journey import Route, Step, Transfer, journey
 from sim.links import Hop, Link, Medium
 from sim.records import DeviceUsage, LinkUsage, Replication, SourceRecords
 from sim.routes import route, topology
@@ -100,7 +100,8 @@ class World:
         for k, stage in enumerate(pipeline.stages):
             span = stage.layer_range(model)
             service = self._service(stage, f"{source.pipeline}.{k}", span)
-            steps.append(Step(self._path(here, stage.on), size, self.devices[stage.on], service))
+            transfer = Transfer(self._path(here, stage.on), size)
+            steps.append(Step(transfer, transfer.delay, self.devices[stage.on], service))
             here = stage.on
             size = model.layers[span.stop - 1].output_bytes if model and span else 0.0
         return Route(
@@ -109,8 +110,7 @@ class World:
             priority=source.priority,
             deadline=source.deadline,
             steps=tuple(steps),
-            back=self._path(here, source.at),
-            result_bytes=pipeline.result_bytes,
+            back=Transfer(self._path(here, source.at), pipeline.result_bytes),
             warmup=s.warmup,
         )
 
