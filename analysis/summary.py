@@ -104,10 +104,16 @@ def _latency(values: np.ndarray) -> Tree:
 
 def _device(d: Any, window: float) -> Tree:
     busy = d.busy / d.slots
-    energy = math.nan  # unknown without both power figures
-    if d.power_idle is not None and d.power_busy is not None:
-        energy = d.power_busy * busy + d.power_idle * (window - busy)
-    return {"utilisation": busy / window, "served": d.served, "energy": energy}
+    known = d.power_idle is not None and d.power_busy is not None
+    busy_j = d.power_busy * busy if known else math.nan  # unknown without both power figures
+    idle_j = d.power_idle * (window - busy) if known else math.nan
+    return {
+        "utilisation": busy / window,
+        "served": d.served,
+        "energy_busy": busy_j,
+        "energy_idle": idle_j,
+        "energy": busy_j + idle_j,
+    }
 
 
 def _completions(src: SourceRecords, start: float) -> int:

@@ -179,3 +179,18 @@ def test_cli_reports_unreadable_and_malformed_files(tmp_path: Path) -> None:
     broken.write_text("name: x\ndevices: {a: [\n")
     done = _cli("validate", str(broken))
     assert done.returncode == 2 and "invalid YAML" in done.stderr and "line" in done.stderr
+
+
+def test_user_catalog_adds_and_overrides_types(tmp_path: Path) -> None:
+    """A catalog file named by the scenario adds device types; inline figures still win."""
+    (tmp_path / "lab.yaml").write_text(
+        "pi-lab:\n  source: measured in our lab\n  gflops: 12\n  mem_bandwidth: 4GB/s\n  slots: 2\n"
+    )
+    raw = base(catalog=["lab.yaml"], devices={"dev": {"type": "pi-lab", "slots": 3}})
+    from sim.loader import from_dict
+
+    dev = from_dict(raw, file="s.yaml", base=tmp_path).devices["dev"]
+    assert (dev.gflops, dev.mem_bandwidth, dev.slots) == (12, 4e9, 3)
+    raw["devices"]["dev"]["type"] = "pi-lba"
+    with pytest.raises(ScenarioError, match=r"unknown device type 'pi-lba' \(known: .*pi-lab"):
+        from_dict(raw, file="s.yaml", base=tmp_path)
