@@ -6,6 +6,12 @@ first-come first-served within a class, never preempting a running
 inference). A device with a ``queue_limit`` drops a request that arrives to
 find that many already waiting.
 
+A device can fail (:mod:`sim.failures`). A failed device loses the requests
+in its queue and in service (their processes are interrupted with a
+:class:`Lost` cause) and restarts empty: after repair it reloads its
+partitions for its ``load_time`` before it serves again; requests arriving
+meanwhile wait.
+
 The slots are a lean resource rather than ``simpy.Resource``: a request that
 finds a free slot takes it without an event, and a finishing request hands
 its slot straight to the first waiter. The queueing behaviour is the same;
@@ -17,6 +23,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
 
 import simpy
 
@@ -24,10 +33,20 @@ from sim.meter import BusyMeter
 from sim.spec import DeviceSpec
 
 
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """Interrupt cause: the component a request was on failed under it."""
+
+    component: str
+
+
 class Device:
     """A simulated compute device."""
 
-    __slots__ = ("_order", "env", "free", "meter", "name", "queue", "queue_limit", "served", "spec")
+    __slots__ = (
+        "_order", "down_causes", "env", "free", "load_time", "loading", "meter", "name",
+        "occupants", "queue", "queue_limit", "ready_at", "served", "spec",
+    )  # fmt: skip
 
     def __init__(self, env: simpy.Environment, name: str, spec: DeviceSpec) -> None:
         self.env = env
@@ -41,6 +60,49 @@ class Device:
         self.queue_limit = spec.queue_limit
         self.meter = BusyMeter(env)
         self.served = 0
+        self.down_causes = 0  # active failures; up when zero
+        self.loading = False
+        self.load_time = 0.0  # to reload every partition it hosts after a restart
+        self.occupants: set[simpy.Process] = set()  # requests queued or in service
+        self.ready_at: dict[str, float] = {}  # cold standby partitions loading since a switch
+
+    @property
+    def up(self) -> bool:
+        return self.down_causes == 0
+
+    def crash(self) -> None:
+        """Fail now: lose every request queued or in service; hold no slots."""
+        self.queue.clear()
+        self.ready_at.clear()
+        self.free = 0
+        self.meter.reset()
+        lost = Lost(self.name)
+        for process in list(self.occupants):
+            if process.is_alive:
+                process.interrupt(lost)
+        self.occupants.clear()
+
+    def restart(self) -> simpy.Process:
+        """Come back empty, reload partitions for ``load_time``, then serve (a process)."""
+        return self.env.process(self._reload())
+
+    def _reload(self) -> Generator[simpy.Event, Any, None]:
+        self.loading = True
+        if self.load_time > 0:
+            yield self.env.timeout(self.load_time)
+        self.loading = False
+        if not self.up:
+            return  # failed again while loading
+        self.free = self.spec.slots
+        while self.free and self.queue:
+            self.free -= 1
+            self._grant()
+
+    def _grant(self) -> None:
+        if isinstance(self.queue, deque):
+            self.queue.popleft().succeed()
+        else:
+            heapq.heappop(self.queue)[2].succeed()
 
     def acquire(self, priority: int) -> simpy.Event | None:
         """Take a slot now (None), or an event that fires when the slot is handed over.
@@ -61,13 +123,12 @@ class Device:
         """Give the slot back, to the first waiter if there is one."""
         if not self.queue:
             self.free += 1
-        elif isinstance(self.queue, deque):
-            self.queue.popleft().succeed()
         else:
-            heapq.heappop(self.queue)[2].succeed()
+            self._grant()
 
     def __repr__(self) -> str:
+        state = "up" if self.up and not self.loading else "loading" if self.up else "down"
         return (
-            f"Device({self.name!r}, busy={self.meter.busy}/{self.spec.slots}, "
+            f"Device({self.name!r}, {state}, busy={self.meter.busy}/{self.spec.slots}, "
             f"queued={len(self.queue)}, served={self.served})"
         )

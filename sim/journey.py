@@ -21,6 +21,7 @@ import simpy
 
 from sim.devices import Device
 from sim.links import Hop
+from sim.policies import Placement
 from sim.records import Status
 
 
@@ -123,3 +124,171 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
     stamps.append(now)
     late = route.deadline is not None and now - arrival > route.deadline
     done.append((rid, Status.LATE if late else Status.OK, stamps))
+
+
+# -- with failures -----------------------------------------------------------
+#
+# When anything can fail, or a policy adds redundancy, requests take this
+# journey instead: each stage goes where its Placement says, a lost attempt
+# is re-sent under the stage's policy, and the request is registered on
+# every device and link it occupies so that a failure can interrupt it.
+
+DROPPED = "dropped"
+Outcome = tuple[Device, float, float, float] | str | None
+"""(device, queue arrival, service start, service end), DROPPED, or None when lost."""
+
+
+@dataclass(slots=True)
+class Resilient:
+    """What the resilient journey needs of the world: routes over what is up, and placements."""
+
+    path: Callable[[str, str], tuple[Hop, ...] | None]
+    placements: dict[str, tuple[Placement, ...]]  # per source name
+    source: dict[str, Device]
+
+
+def resilient_journey(
+    env: simpy.Environment, route: Route, rid: int, world: Resilient
+) -> Generator[simpy.Event, Any, None]:
+    """Carry request ``rid`` under the fault-tolerance policies of its pipeline's stages."""
+    arrival = env.now
+    stamps = [arrival]
+    here = world.source[route.name]
+    fallback = False
+    plans = world.placements[route.name]
+    for plan in plans:
+        outcome = yield from _stage(env, world, route, plan, here, fallback)
+        if outcome is None or isinstance(outcome, str):
+            status = Status.DROPPED if outcome == DROPPED else Status.FAILED
+            route.done.append((rid, status, stamps))
+            return
+        device, queued, started, ended = outcome
+        stamps += [queued, started, ended]
+        if plan.policy.policy == "local_fallback" and device is plan.source:
+            fallback = device is not plan.primary
+        here = device
+    delivered = yield from _deliver(env, world, plans[-1], here, world.source[route.name], route)
+    if not delivered:
+        route.done.append((rid, Status.FAILED, stamps))
+        return
+    now = env.now
+    stamps.append(now)
+    late = route.deadline is not None and now - arrival > route.deadline
+    route.done.append((rid, Status.LATE if late else Status.OK, stamps))
+
+
+def _stage(
+    env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
+    fallback: bool,
+) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
+    attempts = 0
+    while True:
+        targets = [plan.source] if fallback else plan.targets(here)
+        sent = env.now
+        if len(targets) == 1:
+            outcome = yield from _reach_and_serve(env, world, route, plan, here, targets[0])
+        else:
+            outcome = yield from _first_of(env, world, route, plan, here, targets)
+        if outcome is not None:
+            return outcome
+        attempts += 1
+        if not (yield from _before_resend(env, plan, sent, attempts)):
+            return None
+
+
+def _before_resend(
+    env: simpy.Environment, plan: Placement, sent: float, attempts: int
+) -> Generator[simpy.Event, Any, bool]:
+    """Wait until the sender would re-send a lost attempt; False when it gives up."""
+    policy = plan.policy
+    if policy.policy == "none" or policy.timeout is None or attempts >= policy.max_attempts:
+        return False
+    resend = sent + policy.timeout + policy.backoff * 2 ** (attempts - 1)
+    if resend > env.now:
+        yield env.timeout(resend - env.now)
+    return True
+
+
+def _reach_and_serve(
+    env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
+    target: Device,
+) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
+    hops = world.path(here.name, target.name)
+    if hops is None:
+        return None
+    for hop in hops:
+        if not (yield from hop.send(plan.size)):
+            return None
+    return (yield from _serve(env, plan, target, route.priority))
+
+
+def _serve(
+    env: simpy.Environment, plan: Placement, device: Device, priority: int
+) -> Generator[simpy.Event, Any, Outcome]:
+    if not device.up:
+        return None
+    queued = env.now
+    limit = device.queue_limit
+    if limit is not None and len(device.queue) >= limit:
+        return DROPPED
+    process = env.active_process
+    assert process is not None
+    device.occupants.add(process)
+    try:
+        ready = plan.ready_at(device)
+        if ready > env.now:
+            yield env.timeout(ready - env.now)
+        granted = device.acquire(priority)
+        if granted is not None:
+            yield granted
+        started = env.now
+        device.meter.start()
+        yield env.timeout(plan.services[device.name]())
+        device.meter.stop()
+        device.served += 1
+        device.release()
+        return (device, queued, started, env.now)
+    except simpy.Interrupt:
+        return None  # the device failed; its crash reset slots and meter
+    finally:
+        device.occupants.discard(process)
+
+
+def _first_of(
+    env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
+    targets: list[Device],
+) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
+    """Send to every target at once; the first served copy wins, the others still run."""
+    pending = [
+        env.process(_reach_and_serve(env, world, route, plan, here, target)) for target in targets
+    ]
+    dropped = False
+    while pending:
+        yield env.any_of(pending)
+        for copy in [c for c in pending if c.triggered]:
+            pending.remove(copy)
+            if isinstance(copy.value, tuple):
+                return copy.value
+            dropped = dropped or copy.value == DROPPED
+    return DROPPED if dropped else None
+
+
+def _deliver(
+    env: simpy.Environment, world: Resilient, plan: Placement, here: Device, source: Device,
+    route: Route,
+) -> Generator[simpy.Event, Any, bool]:  # fmt: skip
+    """Return the result to the source, re-sending under the last stage's policy."""
+    attempts = 0
+    while True:
+        sent = env.now
+        hops = world.path(here.name, source.name)
+        ok = hops is not None
+        for hop in hops or ():
+            if not (yield from hop.send(route.back.size)):
+                ok = False
+                break
+        if ok:
+            return True
+        attempts += 1
+        if not (yield from _before_resend(env, plan, sent, attempts)):
+            return False

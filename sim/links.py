@@ -9,7 +9,12 @@ one half-duplex medium. A zero-byte message only propagates.
 
 With ``loss`` p, each attempt is lost with probability p after it has used
 the medium; the sender notices after ``retransmit_timeout`` and sends again,
-up to ``max_retransmits`` times, after which the transfer fails.
+up to ``max_retransmits`` times, after which the transfer fails. A
+Gilbert–Elliott ``loss`` makes the losses bursty.
+
+A link can fail (:mod:`sim.failures`): transfers on it are dropped (their
+processes are interrupted) and a transfer that finds it down fails at once;
+routes around a down link are taken where they exist.
 """
 
 from __future__ import annotations
@@ -20,20 +25,36 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.devices import Lost
 from sim.meter import BusyMeter
-from sim.spec import LinkSpec
+from sim.spec import GilbertElliott, LinkSpec
 
 
 class Link:
     """A simulated link: its media (one per direction, or one shared) and its counters."""
 
-    __slots__ = ("bytes", "media", "name", "spec")
+    __slots__ = ("bytes", "down_causes", "fallible", "media", "name", "occupants", "spec")
 
     def __init__(self, name: str, spec: LinkSpec, media: dict[str, Medium]) -> None:
         self.name = name
         self.spec = spec
         self.media = media
         self.bytes = 0.0
+        self.down_causes = 0
+        self.fallible = spec.failure is not None  # set too when an injection targets it
+        self.occupants: set[simpy.Process] = set()  # transfers on the wire
+
+    @property
+    def up(self) -> bool:
+        return self.down_causes == 0
+
+    def crash(self) -> None:
+        """Go down now, dropping every transfer on the wire."""
+        lost = Lost(self.name)
+        for process in list(self.occupants):
+            if process.is_alive:
+                process.interrupt(lost)
+        self.occupants.clear()
 
     def __repr__(self) -> str:
         return f"Link({self.name!r}, bytes={self.bytes:.0f}, media={list(self.media.values())})"
@@ -64,7 +85,7 @@ class Hop:
         link: Link,
         direction: str,
         jitter: Callable[[], float] | None,
-        loss_rng: np.random.Generator | None,
+        loss_rng: np.random.Generator,
     ) -> None:
         self.env = env
         self.link = link
@@ -73,19 +94,41 @@ class Hop:
         self.rate = link.spec.bandwidth / 8.0
         self.latency = link.spec.latency
         self.jitter = jitter
-        p = link.spec.loss
-        self.lose = None if loss_rng is None or p == 0 else _bernoulli(loss_rng, p)
+        loss = link.spec.loss
+        self.lose: Callable[[], bool] | None = None
+        if isinstance(loss, GilbertElliott):
+            self.lose = _gilbert_elliott(loss_rng, loss)
+        elif loss > 0:
+            self.lose = _bernoulli(loss_rng, loss)
 
     def send(self, size: float) -> Generator[simpy.Event, Any, bool]:
-        """Carry ``size`` bytes across; the value is False if every attempt was lost."""
+        """Carry ``size`` bytes across; False if every attempt was lost or the link failed."""
+        link = self.link
+        if not link.up:
+            return False
+        if not link.fallible:
+            return (yield from self._attempts(size))
+        process = self.env.active_process
+        assert process is not None
+        link.occupants.add(process)
+        try:
+            return (yield from self._attempts(size))
+        except simpy.Interrupt:
+            return False
+        finally:
+            link.occupants.discard(process)
+
+    def _attempts(self, size: float) -> Generator[simpy.Event, Any, bool]:
         env = self.env
         for _attempt in range(self.spec.max_retransmits + 1):
             if size > 0:
                 with self.medium.resource.request() as slot:
                     yield slot
                     self.medium.meter.start()
-                    yield env.timeout(size / self.rate)
-                    self.medium.meter.stop()
+                    try:
+                        yield env.timeout(size / self.rate)
+                    finally:
+                        self.medium.meter.stop()
                 self.link.bytes += size
             if self.lose is not None and self.lose():
                 yield env.timeout(self.spec.retransmit_timeout)
@@ -108,5 +151,24 @@ def _bernoulli(rng: np.random.Generator, p: float) -> Callable[[], bool]:
         if not pending:
             pending.extend((rng.random(512) < p)[::-1].tolist())
         return pending.pop()
+
+    return lost
+
+
+def _gilbert_elliott(rng: np.random.Generator, ge: GilbertElliott) -> Callable[[], bool]:
+    """Bursty losses: the chain starts in its stationary distribution and steps per attempt."""
+    bad = [bool(rng.random() < ge.p_good_bad / (ge.p_good_bad + ge.p_bad_good))]
+    pending: list[float] = []
+
+    def lost() -> bool:
+        if not pending:
+            pending.extend(rng.random(1024)[::-1].tolist())
+        if bad[0]:
+            bad[0] = pending.pop() >= ge.p_bad_good
+        else:
+            bad[0] = pending.pop() < ge.p_good_bad
+        if not pending:
+            pending.extend(rng.random(1024)[::-1].tolist())
+        return pending.pop() < (ge.loss_bad if bad[0] else ge.loss_good)
 
     return lost

@@ -100,12 +100,6 @@ def from_dict(
     problems = check(scenario)
     if problems:
         raise ScenarioError(file, problems)
-    if scenario.fault_tolerance.policy != "none":
-        log.warning(
-            "fault_tolerance.policy %r is validated but failures are not simulated yet; "
-            "requests are served as with 'none'",
-            scenario.fault_tolerance.policy,
-        )
     return scenario
 
 
@@ -117,6 +111,8 @@ def check(scenario: Scenario) -> list[Problem]:
     problems += _check_links(scenario)
     problems += _check_pipelines(scenario)
     problems += _check_workload(scenario)
+    problems += _check_fault_tolerance(scenario)
+    problems += _check_injections(scenario)
     if not problems:
         problems += _check_devices(scenario)
         problems += _check_routes(scenario)
@@ -357,35 +353,98 @@ def _check_workload(s: Scenario) -> list[Problem]:
     return problems
 
 
+def _check_fault_tolerance(s: Scenario) -> list[Problem]:
+    problems = []
+    for pname, pipeline in s.pipelines.items():
+        for k, stage in enumerate(pipeline.stages):
+            where = f"pipelines.{pname}.stages[{k}]"
+            policy = s.policy(pname, k)
+            for key, wanted in (("standby", "failover"), ("replicas", "replicate")):
+                names = getattr(stage, key)
+                for i, name in enumerate(names):
+                    if name not in s.devices:
+                        problems.append(_unknown_device(f"{where}.{key}[{i}]", name, s))
+                if names and policy.policy != wanted:
+                    problems.append(
+                        Problem(
+                            f"{where}.{key}",
+                            f"needs policy {wanted!r} (got policy {policy.policy!r})",
+                        )
+                    )
+                if policy.policy == wanted and not names:
+                    problems.append(
+                        Problem(
+                            f"{where}.{key}", f"policy {wanted!r} needs at least one device here"
+                        )
+                    )
+            if policy.policy == "retry" and policy.timeout is None:
+                problems.append(
+                    Problem(f"{where}: fault_tolerance.timeout", "policy 'retry' needs a timeout")
+                )
+    return problems
+
+
+def _check_injections(s: Scenario) -> list[Problem]:
+    links = {link.name for link in s.links} | {"-".join(link.ends[::-1]) for link in s.links}
+    known = ", ".join([*sorted(s.devices), *sorted(link.name for link in s.links)])
+    return [
+        Problem(f"failures[{i}].target", f"unknown device or link {f.target!r} (known: {known})")
+        for i, f in enumerate(s.failures)
+        if f.target not in s.devices and f.target not in links
+    ]
+
+
+def candidates(s: Scenario, pipeline: str, k: int, source_at: str | None = None) -> list[str]:
+    """The devices that may serve stage ``k`` of ``pipeline`` under its policy."""
+    stage = s.pipelines[pipeline].stages[k]
+    policy = s.policy(pipeline, k).policy
+    out = [stage.on, *stage.standby, *stage.replicas]
+    if policy == "local_fallback" and source_at is not None:
+        out.append(source_at)
+    if policy == "repartition":
+        out += [d for d in s.devices if d not in out]
+    return list(dict.fromkeys(out))
+
+
 def _check_devices(s: Scenario) -> list[Problem]:
-    """Devices that run a cost-modelled stage need rates for the op classes they run."""
+    """Devices that may run a cost-modelled stage need rates for the op classes they run."""
     problems = []
     for pname, pipeline in s.pipelines.items():
         for k, stage in enumerate(pipeline.stages):
             if stage.service is not None or s.model is None:
                 continue
-            device = s.devices[stage.on]
-            where = f"devices.{stage.on}"
-            if device.gflops is None or device.mem_bandwidth is None:
-                problems.append(
-                    Problem(
-                        where,
-                        f"needs gflops and mem_bandwidth (or a type) to run "
-                        f"pipelines.{pname}.stages[{k}] with the cost model",
-                    )
-                )
-                continue
-            if isinstance(device.gflops, dict):
-                ops = {s.model.layers[i].op for i in stage.layer_range(s.model)}
-                for op in sorted(ops - set(device.gflops)):
-                    problems.append(
-                        Problem(
-                            f"{where}.gflops",
-                            f"has no rate for op class {op!r}, "
-                            f"used by pipelines.{pname}.stages[{k}]",
-                        )
-                    )
+            sources = [src.at for src in s.workload if src.pipeline == pname]
+            names = [stage.on, *stage.standby, *stage.replicas]
+            if s.policy(pname, k).policy == "local_fallback":
+                names += sources
+            for name in dict.fromkeys(names):
+                problems += _check_rates(s, name, pname, k)
     return list(dict.fromkeys(problems))
+
+
+def _check_rates(s: Scenario, name: str, pname: str, k: int) -> list[Problem]:
+    assert s.model is not None
+    device = s.devices[name]
+    where = f"devices.{name}"
+    if device.gflops is None or device.mem_bandwidth is None:
+        return [
+            Problem(
+                where,
+                f"needs gflops and mem_bandwidth (or a type) to run "
+                f"pipelines.{pname}.stages[{k}] with the cost model",
+            )
+        ]
+    if not isinstance(device.gflops, dict):
+        return []
+    stage = s.pipelines[pname].stages[k]
+    ops = {s.model.layers[i].op for i in stage.layer_range(s.model)}
+    return [
+        Problem(
+            f"{where}.gflops",
+            f"has no rate for op class {op!r}, used by pipelines.{pname}.stages[{k}]",
+        )
+        for op in sorted(ops - set(device.gflops))
+    ]
 
 
 def _check_routes(s: Scenario) -> list[Problem]:
@@ -410,7 +469,8 @@ def _check_memory(s: Scenario) -> list[Problem]:
     placed: dict[str, set[int]] = {}
     for pipeline in s.pipelines.values():
         for stage in pipeline.stages:
-            placed.setdefault(stage.on, set()).update(stage.layer_range(s.model))
+            for name in (stage.on, *stage.standby, *stage.replicas):
+                placed.setdefault(name, set()).update(stage.layer_range(s.model))
     problems = []
     for name, indices in placed.items():
         memory = s.devices[name].memory

@@ -34,6 +34,13 @@ class BusyMeter:
         self._since = now
         self._busy -= 1
 
+    def reset(self) -> None:
+        """Every server stops at once (its device failed)."""
+        now = self._env.now
+        self._area += self._busy * (now - self._since)
+        self._since = now
+        self._busy = 0
+
     def area(self, t: float) -> float:
         """Server-seconds of work up to ``t`` (not before the last start or stop)."""
         return self._area + self._busy * (t - self._since)

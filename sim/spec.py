@@ -65,6 +65,34 @@ class ModelSpec(Spec):
         return [Layer(x.name, x.op, x.flops, x.weight_bytes, x.output_bytes) for x in self.layers]
 
 
+class FailureSpec(Spec):
+    """How a component fails: crash–recover with a ``ttr``, crash–stop without one."""
+
+    ttf: Distribution = Field(description="time to failure, from start or from the last repair")
+    ttr: Distribution | None = Field(default=None, description="time to repair; none: never")
+
+
+class GilbertElliott(Spec):
+    """Bursty loss: a two-state Markov chain stepped once per transmission attempt.
+
+    In the good state an attempt is lost with ``loss_good``, in the bad state with
+    ``loss_bad``. The long-run loss rate is π_bad × loss_bad + π_good × loss_good with
+    π_bad = p_good_bad / (p_good_bad + p_bad_good); the mean bad burst lasts
+    1 / p_bad_good attempts.
+    """
+
+    kind: Literal["gilbert_elliott"]
+    p_good_bad: float = Field(gt=0, le=1)
+    p_bad_good: float = Field(gt=0, le=1)
+    loss_bad: float = Field(default=1.0, ge=0, le=1)
+    loss_good: float = Field(default=0.0, ge=0, le=1)
+
+    @property
+    def mean(self) -> float:
+        bad = self.p_good_bad / (self.p_good_bad + self.p_bad_good)
+        return bad * self.loss_bad + (1 - bad) * self.loss_good
+
+
 class DeviceSpec(Spec):
     """A compute device: a catalog ``type``, inline figures, or a type with overrides."""
 
@@ -84,6 +112,10 @@ class DeviceSpec(Spec):
     service_noise: Distribution | None = Field(
         default=None, description="a factor multiplying every cost-model service time"
     )
+    load_bandwidth: ByteRate | None = Field(
+        default=None, gt=0, description="how fast partitions load after a restart"
+    )
+    failure: FailureSpec | None = None
 
     def compute(self) -> Compute | None:
         """The cost model's view of this device, or None without gflops and bandwidth."""
@@ -99,11 +131,43 @@ class LinkSpec(Spec):
     bandwidth: Bandwidth = Field(gt=0)
     latency: Duration = Field(default=0.0, ge=0)
     jitter: Distribution | None = None
-    loss: Probability = 0.0
+    loss: Probability | GilbertElliott = 0.0
     retransmit_timeout: Duration = Field(default=0.2, ge=0)
     max_retransmits: NonNegativeInt = 10
     shared: Name | None = Field(
         default=None, description="links with the same name share one half-duplex medium"
+    )
+    failure: FailureSpec | None = Field(default=None, description="outages of the whole link")
+
+    @property
+    def name(self) -> str:
+        return f"{self.ends[0]}-{self.ends[1]}"
+
+
+class FaultToleranceSpec(Spec):
+    """What the service does about failures; see docs/failures.md.
+
+    Detection: every device sends a heartbeat every ``heartbeat`` to each device
+    that sends it work; a beat is missed when the next is due without it, and
+    after ``misses`` missed beats the sender declares the device down.
+    """
+
+    policy: Literal["none", "retry", "failover", "replicate", "local_fallback", "repartition"] = (
+        "none"
+    )
+    heartbeat: Duration = Field(default=1.0, gt=0)
+    misses: PositiveInt = 3
+    timeout: Duration | None = Field(
+        default=None, gt=0, description="a sender's wait for an answer before it re-sends"
+    )
+    max_attempts: PositiveInt = 3
+    backoff: Duration = Field(default=0.0, ge=0, description="extra wait before each re-send")
+    mode: Literal["cold", "hot"] = Field(
+        default="cold", description="failover: load the partition on switch-over, or preloaded"
+    )
+    switch_back: bool = Field(default=True, description="failover: return to the primary")
+    reconfiguration: Duration = Field(
+        default=0.0, ge=0, description="repartition: time to apply a new mapping"
     )
 
 
@@ -115,6 +179,12 @@ class StageSpec(Spec):
     service: Distribution | None = Field(
         default=None, description="service time; replaces the cost model"
     )
+    standby: tuple[Name, ...] = Field(default=(), description="failover: backup devices")
+    replicas: tuple[Name, ...] = Field(default=(), description="replicate: extra devices")
+    load_time: Duration | None = Field(
+        default=None, ge=0, description="partition load time; default weights / load_bandwidth"
+    )
+    fault_tolerance: FaultToleranceSpec | None = None
 
     def layer_range(self, model: ModelSpec | None) -> range:
         """Indices of this stage's layers in ``model`` (empty without a model).
@@ -135,6 +205,7 @@ class PipelineSpec(Spec):
 
     stages: tuple[StageSpec, ...] = Field(min_length=1)
     result_bytes: Bytes = Field(default=1000.0, ge=0)
+    fault_tolerance: FaultToleranceSpec | None = None
 
 
 class Periodic(Spec):
@@ -192,17 +263,12 @@ class SourceSpec(Spec):
     count: PositiveInt | None = Field(default=None, description="stop after this many")
 
 
-class FaultToleranceSpec(Spec):
-    """What the service does about failures (simulated by the failures issue)."""
+class InjectionSpec(Spec):
+    """A scheduled failure, for reproducible experiments."""
 
-    policy: Literal["none", "retry", "failover", "replicate", "local_fallback", "repartition"] = (
-        "none"
-    )
-    heartbeat: Duration = Field(default=1.0, gt=0)
-    misses: PositiveInt = 3
-    timeout: Duration | None = Field(default=None, gt=0)
-    max_attempts: PositiveInt = 3
-    backoff: Duration = Field(default=0.0, ge=0)
+    at: Duration = Field(ge=0)
+    target: Name = Field(description="a device, or a link as 'a-b'")
+    duration: Duration | None = Field(default=None, gt=0, description="none: permanent")
 
 
 class OutputsSpec(Spec):
@@ -228,4 +294,10 @@ class Scenario(Spec):
     pipelines: dict[Name, PipelineSpec] = Field(min_length=1)
     workload: tuple[SourceSpec, ...] = Field(min_length=1)
     fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
+    failures: tuple[InjectionSpec, ...] = ()
     outputs: OutputsSpec = OutputsSpec()
+
+    def policy(self, pipeline: str, stage: int) -> FaultToleranceSpec:
+        """The fault-tolerance policy of a stage: its own, its pipeline's, or the scenario's."""
+        p = self.pipelines[pipeline]
+        return p.stages[stage].fault_tolerance or p.fault_tolerance or self.fault_tolerance

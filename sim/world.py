@@ -18,11 +18,13 @@ import simpy
 
 from sim.devices import Device
 from sim.distributions import Normal
-from sim.journey import Route, Step, Transfer, journey
+from sim.journey import Route, Step, Transfer, journey, resilient_journey
 from sim.links import Hop, Link, Medium
 from sim.records import DeviceUsage, LinkUsage, Replication, SourceRecords
+from sim.resilience import Resilience
+from sim.resilience import needed as resilience_needed
 from sim.routes import route, topology
-from sim.spec import Scenario, StageSpec
+from sim.spec import Scenario
 from sim.streams import Streams
 from sim.workload import arrival_times
 
@@ -41,13 +43,19 @@ class World:
         self.links = self._links()
         self.graph = topology(list(scenario.devices), scenario.links)
         self._hops: dict[tuple[int, str], Hop] = {}
+        self._services: dict[tuple[str, int, str], Callable[[], float]] = {}
         self.routes = [self._route(s) for s in scenario.workload]
         self._ids = itertools.count()
         self._snapshot: dict[str, float] = {}
+        self.resilience = Resilience(self) if resilience_needed(self) else None
         for src, r in zip(scenario.workload, self.routes, strict=True):
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))
         self.env.process(self._warmup())
+
+    def route(self, source: str) -> Route:
+        """The route of the source called ``source``."""
+        return next(r for r in self.routes if r.name == source)
 
     def run(self, progress: Progress | None = None, chunks: int = 100) -> Replication:
         """Simulate up to the horizon and return the records."""
@@ -76,7 +84,7 @@ class World:
             links.append(Link(name, spec, media))
         return links
 
-    def _hop(self, index: int, frm: str) -> Hop:
+    def hop(self, index: int, frm: str) -> Hop:
         """The hop over link ``index`` leaving ``frm``; one object per direction."""
         key = (index, frm)
         if key not in self._hops:
@@ -89,7 +97,7 @@ class World:
         return self._hops[key]
 
     def _path(self, src: str, dst: str) -> tuple[Hop, ...]:
-        return tuple(self._hop(i, a) for i, a, _ in route(self.graph, src, dst))
+        return tuple(self.hop(i, a) for i, a, _ in route(self.graph, src, dst))
 
     def _route(self, source: Any) -> Route:
         s = self.scenario
@@ -99,7 +107,7 @@ class World:
         here, size = source.at, (model.input_bytes if model else 0.0)
         for k, stage in enumerate(pipeline.stages):
             span = stage.layer_range(model)
-            service = self._service(stage, f"{source.pipeline}.{k}", span)
+            service = self.service_for(source.pipeline, k, stage.on)
             transfer = Transfer(self._path(here, stage.on), size)
             steps.append(Step(transfer, transfer.delay, self.devices[stage.on], service))
             here = stage.on
@@ -114,22 +122,46 @@ class World:
             warmup=s.warmup,
         )
 
-    def _service(self, stage: StageSpec, key: str, span: range) -> Callable[[], float]:
-        """The stage's service-time sampler: its own distribution, or cost model × noise."""
-        device = self.scenario.devices[stage.on]
+    def service_for(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
+        """The service-time sampler of stage ``k`` on ``device``: its own distribution,
+        or the cost model × the device's noise. One per (stage, device), shared by sources."""
+        key = (pipeline, k, device)
+        if key not in self._services:
+            self._services[key] = self._service(pipeline, k, device)
+        return self._services[key]
+
+    def service_mean(self, pipeline: str, k: int, device: str) -> float | None:
+        """The mean service time of stage ``k`` on ``device``; None if it cannot run there."""
+        stage = self.scenario.pipelines[pipeline].stages[k]
         if stage.service is not None:
-            rng = self.streams.rng(f"stage:{key}:service")
-            sampler = stage.service.sampler(rng)
-            return _clipped(sampler) if isinstance(stage.service, Normal) else sampler
+            return stage.service.mean
+        cost = self._cost(pipeline, k, device)
+        noise = self.scenario.devices[device].service_noise
+        return None if cost is None else cost * (noise.mean if noise else 1.0)
+
+    def _cost(self, pipeline: str, k: int, device: str) -> float | None:
         model = self.scenario.model
-        compute = device.compute()
-        assert model is not None and compute is not None, "checked by the loader"
+        compute = self.scenario.devices[device].compute()
+        if model is None or compute is None:
+            return None
+        span = self.scenario.pipelines[pipeline].stages[k].layer_range(model)
         layers = model.cost_layers()
         before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-        cost = compute.run_time(layers[span.start : span.stop], before)
-        if device.service_noise is None:
+        return compute.run_time(layers[span.start : span.stop], before)
+
+    def _service(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
+        stage = self.scenario.pipelines[pipeline].stages[k]
+        own = device == stage.on
+        if stage.service is not None:
+            name = f"stage:{pipeline}.{k}:service" + ("" if own else f":{device}")
+            sampler = stage.service.sampler(self.streams.rng(name))
+            return _clipped(sampler) if isinstance(stage.service, Normal) else sampler
+        cost = self._cost(pipeline, k, device)
+        assert cost is not None, "checked by the loader"
+        spec = self.scenario.devices[device]
+        if spec.service_noise is None:
             return lambda: cost
-        noise = device.service_noise.sampler(self.streams.rng(f"device:{stage.on}:noise"))
+        noise = spec.service_noise.sampler(self.streams.rng(f"device:{device}:noise"))
         return lambda: max(0.0, cost * noise())
 
     # -- processes ---------------------------------------------------------
@@ -145,7 +177,10 @@ class World:
             r.arrived += 1
             if t >= r.warmup:
                 r.arrived_measured += 1
-            env.process(journey(env, r, next(self._ids)))
+            if self.resilience is None:
+                env.process(journey(env, r, next(self._ids)))
+            else:
+                env.process(resilient_journey(env, r, next(self._ids), self.resilience.resilient))
 
     def _warmup(self) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.scenario.warmup)

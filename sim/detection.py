@@ -1,0 +1,102 @@
+"""Failure detection by heartbeats, simulated rather than assumed.
+
+A watched device sends a heartbeat every ``heartbeat`` seconds to each device
+that sends it work (its observer); the beat arrives after the route's latency
+if the device and every link on the route are up when it is sent. A beat is
+counted missed when the next one is due without it, and the observer declares
+the device down once ``misses`` beats in a row are missed. So a failure
+between two beats is declared between ``misses`` and ``misses + 1`` periods
+(plus the route latency) after it happened; the first beat after a repair
+declares the device up again. Detection delays are recorded per declaration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from sim.devices import Device
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """An observer's verdict on a device, and how long after the failure it came."""
+
+    time: float
+    device: str
+    observer: str
+    state: str  # "down" or "up"
+    delay: float  # since the failure (down) or the repair (up)
+
+
+Beat = Callable[[], tuple[bool, float]]
+"""Whether a beat sent now reaches the observer, and after what latency."""
+
+
+class Detector:
+    """One observer's view of one device."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        device: Device,
+        observer: str,
+        beat: Beat,
+        heartbeat: float,
+        misses: int,
+        phase: float,
+        since: Callable[[], float],
+        declare: Callable[[Declaration], None],
+    ) -> None:
+        self.env = env
+        self.device = device
+        self.observer = observer
+        self.beat = beat
+        self.heartbeat = heartbeat
+        self.misses = misses
+        self.since = since  # when the current failure (or repair) happened
+        self.declare = declare
+        self.believed_up = True  # the observer's view, once a verdict has arrived
+        self._verdict_up = True  # the latest verdict, arrived or on its way
+        self.missed = 0
+        env.process(self._run(phase))
+
+    def _run(self, phase: float) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        yield env.timeout(phase)
+        received_last = True
+        while True:
+            received, latency = self.beat()
+            if not received_last:
+                self.missed += 1
+            if received:
+                self.missed = 0
+                if not self._verdict_up:
+                    self._verdict(True, latency)
+            elif self.missed >= self.misses and self._verdict_up:
+                self._verdict(False, latency)
+            received_last = received
+            yield env.timeout(self.heartbeat)
+
+    def _verdict(self, up: bool, latency: float) -> None:
+        self._verdict_up = up
+        when = self.env.now + latency
+        declaration = Declaration(
+            when, self.device.name, self.observer, "up" if up else "down", when - self.since()
+        )
+
+        def arrive(_: object = None) -> None:
+            self.believed_up = up
+            self.declare(declaration)
+
+        if latency > 0:
+            self.env.timeout(latency).callbacks.append(arrive)
+        else:
+            arrive()
+
+    def __repr__(self) -> str:
+        view = "up" if self.believed_up else "down"
+        return f"Detector({self.observer} sees {self.device.name} {view}, missed={self.missed})"

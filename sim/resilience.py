@@ -1,0 +1,256 @@
+"""Wiring failures, detection and policies into a world.
+
+:class:`Resilience` is built by :class:`sim.world.World` when anything in the
+scenario can fail or a policy other than ``none`` is in force. It starts the
+failure processes and injections, creates a heartbeat detector for every
+(sender, receiver) pair a policy may use, builds each source's placements,
+routes transfers around down links, and keeps the service availability of
+every source: the fraction of time at which a request *could* be served,
+meaning the source device is up and every stage has an up candidate device
+(under its policy) reachable from the source over up links.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from sim.detection import Declaration, Detector
+from sim.devices import Device
+from sim.failures import Component, Health, crash_recover, injection
+from sim.journey import Resilient
+from sim.links import Hop, Link
+from sim.loader import candidates
+from sim.policies import Placement, Repartitioner, believer
+from sim.routes import route
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+DEFAULT_LOAD_BANDWIDTH = 50e6
+"""Bytes/s a restarted device reads partitions at, without ``load_bandwidth`` (SD-card class)."""
+
+
+def needed(world: World) -> bool:
+    """Whether the scenario needs the resilient machinery at all."""
+    s = world.scenario
+    return (
+        bool(s.failures)
+        or any(d.failure for d in s.devices.values())
+        or any(link.failure for link in s.links)
+        or any(
+            s.policy(p, k).policy != "none"
+            for p, pipe in s.pipelines.items()
+            for k in range(len(pipe.stages))
+        )
+    )
+
+
+class Resilience:
+    """The failure-aware parts of one world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        env = world.env
+        self.env = env
+        self.health = Health(env)
+        self.declarations: list[Declaration] = []
+        self.detectors: dict[tuple[str, str], Detector] = {}
+        self._paths: dict[tuple[frozenset[str], str, str], tuple[Hop, ...] | None] = {}
+        self._start_failures()
+        self._set_load_times()
+        s = world.scenario
+        ft = s.fault_tolerance
+        self.repartitioner = Repartitioner(
+            env, world.devices, self._predict, ft.reconfiguration, ft.switch_back
+        )
+        believes = believer(self.detectors)
+        placements = {src.name: self._placements(src, believes) for src in s.workload}
+        self.failovers = [0]
+        for plans in placements.values():
+            for plan in plans:
+                plan.failovers = self.failovers
+        self.resilient = Resilient(
+            self._path, placements, {src.name: world.devices[src.at] for src in s.workload}
+        )
+        self.available: dict[str, list[tuple[float, bool]]] = {
+            src.name: [(0.0, True)] for src in s.workload
+        }
+        self.health.listeners.append(self._changed)
+
+    # -- failures ------------------------------------------------------------
+
+    def _start_failures(self) -> None:
+        world, env, streams = self.world, self.env, self.world.streams
+        components: dict[str, Component] = dict(world.devices)
+        for link in world.links:
+            components[link.name] = link
+            components["-".join(link.spec.ends[::-1])] = link
+        own: list[Component] = [*world.devices.values(), *world.links]
+        for component in own:
+            name = component.name
+            failure = component.spec.failure
+            if failure is None:
+                continue
+            ttf = failure.ttf.sampler(streams.rng(f"failure:{name}:ttf"))
+            ttr = failure.ttr.sampler(streams.rng(f"failure:{name}:ttr")) if failure.ttr else None
+            env.process(crash_recover(env, self.health, component, ttf, ttr))
+        for spec in world.scenario.failures:
+            target = components[spec.target]
+            if isinstance(target, Link):
+                target.fallible = True
+            env.process(injection(env, self.health, target, spec.at, spec.duration))
+
+    def _set_load_times(self) -> None:
+        """A device reloads every partition it hosts (primary, hot standby, replica) on restart."""
+        s = self.world.scenario
+        for pname, pipeline in s.pipelines.items():
+            for k, stage in enumerate(pipeline.stages):
+                hot = s.policy(pname, k).mode == "hot"
+                hosts = [stage.on, *stage.replicas, *(stage.standby if hot else ())]
+                for name in dict.fromkeys(hosts):
+                    self.world.devices[name].load_time += self.load_time(pname, k, name)
+
+    def load_time(self, pipeline: str, k: int, device: str) -> float:
+        s = self.world.scenario
+        stage = s.pipelines[pipeline].stages[k]
+        if stage.load_time is not None:
+            return stage.load_time
+        if s.model is None:
+            return 0.0
+        span = stage.layer_range(s.model)
+        layers = s.model.cost_layers()[span.start : span.stop]
+        rate = s.devices[device].load_bandwidth or DEFAULT_LOAD_BANDWIDTH
+        return sum(layer.weight_bytes for layer in layers) / rate
+
+    # -- placements and detection ------------------------------------------
+
+    def _placements(self, source: Any, believes: Callable[..., bool]) -> tuple[Placement, ...]:
+        world, s = self.world, self.world.scenario
+        pipeline = s.pipelines[source.pipeline]
+        out = []
+        senders = [source.at]
+        steps = world.route(source.name).steps
+        for k, (step, stage) in enumerate(zip(steps, pipeline.stages, strict=True)):
+            policy = s.policy(source.pipeline, k)
+            key = f"{source.pipeline}.{k}"
+            names = candidates(s, source.pipeline, k, source.at)
+            plan = Placement(
+                key=key,
+                policy=policy,
+                primary=world.devices[stage.on],
+                standby=tuple(world.devices[d] for d in stage.standby),
+                replicas=tuple(world.devices[d] for d in stage.replicas),
+                source=world.devices[source.at],
+                size=step.transfer.size,
+                load_time=self.load_time(source.pipeline, k, stage.on),
+                believes=believes,
+                env=self.env,
+            )
+            plan.services = {d: world.service_for(source.pipeline, k, d) for d in names}
+            if policy.policy == "repartition":
+                plan.mapped = self.repartitioner.track(key, plan.primary)
+            for sender in senders:
+                for name in names:
+                    self._watch(name, sender, policy.heartbeat, policy.misses)
+            senders = names
+            out.append(plan)
+        return tuple(out)
+
+    def _watch(self, device: str, observer: str, heartbeat: float, misses: int) -> None:
+        if device == observer or (device, observer) in self.detectors:
+            return
+        rng = self.world.streams.rng(f"heartbeat:{device}:{observer}")
+        watched = self.world.devices[device]
+
+        def beat() -> tuple[bool, float]:
+            hops = self._path(device, observer)
+            if not watched.up or hops is None:
+                return False, 0.0
+            return True, sum(h.latency for h in hops)
+
+        hops = route(self.world.graph, device, observer)
+        path = [device, *(self.world.links[i].name for i, _, _ in hops)]
+
+        def since() -> float:
+            """When the failure (or the repair) now being declared happened."""
+            down = [self.health.went_down[n] for n in path if not self._up(n)]
+            if down:
+                return max(down)
+            ups = [c.time for c in self.health.timeline if c.component in path and c.state == "up"]
+            return max(ups, default=0.0)
+
+        self.detectors[(device, observer)] = Detector(
+            self.env, watched, observer, beat, heartbeat, misses,
+            float(rng.uniform(0, heartbeat)), since, self._declared,
+        )  # fmt: skip
+
+    def _up(self, name: str) -> bool:
+        if name in self.world.devices:
+            return self.world.devices[name].up
+        return next(link.up for link in self.world.links if link.name == name)
+
+    def _declared(self, verdict: Declaration) -> None:
+        self.declarations.append(verdict)
+        self.repartitioner.declared(verdict)
+
+    def _predict(self, key: str, device: Device) -> float:
+        pipeline, k = key.rsplit(".", 1)
+        service = self.world.service_mean(pipeline, int(k), device.name)
+        return float("inf") if service is None else service
+
+    # -- routing over what is up -------------------------------------------
+
+    def _path(self, a: str, b: str) -> tuple[Hop, ...] | None:
+        world = self.world
+        down = frozenset(link.name for link in world.links if not link.up)
+        key = (down, a, b)
+        if key not in self._paths:
+            graph = world.graph
+            if down:
+                graph = nx.restricted_view(
+                    graph, [], [tuple(link.spec.ends) for link in world.links if not link.up]
+                )
+            try:
+                hops = tuple(world.hop(i, frm) for i, frm, _ in route(graph, a, b))
+            except nx.NetworkXNoPath:
+                hops = None
+            self._paths[key] = hops
+        return self._paths[key]
+
+    # -- availability --------------------------------------------------------
+
+    def _changed(self, component: Component) -> None:
+        now = self.env.now
+        for source in self.world.scenario.workload:
+            state = self._servable(source)
+            history = self.available[source.name]
+            if history[-1][1] != state:
+                history.append((now, state))
+
+    def _servable(self, source: Any) -> bool:
+        world, s = self.world, self.world.scenario
+        if not world.devices[source.at].up:
+            return False
+        up_links = [tuple(link.spec.ends) for link in world.links if link.up]
+        graph = nx.Graph(up_links)
+        graph.add_node(source.at)
+        reach = nx.node_connected_component(graph, source.at)
+        for k in range(len(s.pipelines[source.pipeline].stages)):
+            names = candidates(s, source.pipeline, k, source.at)
+            if not any(world.devices[n].up and n in reach for n in names):
+                return False
+        return True
+
+    def availability(self, source: str, start: float, end: float) -> float:
+        """Fraction of ``[start, end)`` at which ``source`` could be served."""
+        history = self.available[source] + [(end, True)]
+        total = 0.0
+        for (t0, up), (t1, _) in itertools.pairwise(history):
+            lo, hi = max(t0, start), min(t1, end)
+            if up and hi > lo:
+                total += hi - lo
+        return total / (end - start)
