@@ -83,7 +83,51 @@ def table(summary: Tree, title: str) -> list[Table]:
             _fmt(src["deadline_miss"]["mean"], ""),
         )
     tables.append(sources)
+    if "faults" in summary:
+        tables.append(_faults_table(summary["faults"]))
+    if "overhead" in summary:
+        tables.append(_overhead_table(summary["overhead"]))
     return tables
+
+
+def _overhead_table(o: Tree) -> Table:
+    t = Table(title="fault-tolerance overhead when nothing fails", title_justify="left")
+    for col in ("figure", "with policy", "without", "difference", "relative"):
+        t.add_column(col, justify="left" if col == "figure" else "right")
+    scale = {"latency_mean": 1e3, "latency_p95": 1e3}
+    for name, f in o.items():
+        k = scale.get(name, 1.0)
+        rel = f["relative"]
+        rel = "-" if rel is None or math.isnan(rel) else f"{rel * 100:+.2f} %"
+        label = name.replace("_", " ") + (" ms" if k != 1.0 else "")
+        t.add_row(
+            label,
+            _fmt(f["with_policy"], "", k),
+            _fmt(f["without"], "", k),
+            _fmt(f["difference"], "", k),
+            rel,
+        )
+    return t
+
+
+def _faults_table(f: Tree) -> Table:
+    t = Table(title="failures", title_justify="left")
+    t.add_column("metric")
+    t.add_column("mean", justify="right")
+    t.add_column("95% interval", justify="right")
+    t.add_row("service availability", *_cells(f["availability"], ""))
+    t.add_row("failures in window", *_cells(f["failures"], ""))
+    t.add_row("failovers", *_cells(f["failovers"], ""))
+    t.add_row("repartitions", *_cells(f["repartitions"], ""))
+    t.add_row("detection delay", *_cells(f["detection_delay"]["mean"], "ms", 1e3))
+    t.add_row("detection delay max", *_cells(f["detection_delay"]["max"], "ms", 1e3))
+    t.add_row("time to recover", *_cells(f["time_to_recover"], "ms", 1e3))
+    t.add_row("latency during failures", *_cells(f["latency_inside"], "ms", 1e3))
+    t.add_row("latency otherwise", *_cells(f["latency_outside"], "ms", 1e3))
+    t.add_row("deadline miss during failures", *_cells(f["deadline_miss_inside"], ""))
+    t.add_row("deadline miss otherwise", *_cells(f["deadline_miss_outside"], ""))
+    t.add_row("misses caused by failures", *_cells(f["misses_due_to_failures"], ""))
+    return t
 
 
 def show(summary: Tree, title: str, console: Console | None = None) -> None:
@@ -118,6 +162,29 @@ def write(
     _atomic(out / "scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if requests:
         _atomic(out / "requests.csv", requests_csv(reps))
+    if any(r.faults is not None for r in reps):
+        _atomic(out / "timeline.csv", timeline_csv(reps))
+
+
+def timeline_csv(reps: Sequence[Replication]) -> str:
+    """Every change of a component's state, and every detector's verdict, in time order."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        ["replication", "time", "component", "kind", "state", "cause", "observer", "delay"]
+    )
+    for rep in reps:
+        if rep.faults is None:
+            continue
+        rows = [
+            (c.time, c.component, c.kind, c.state, c.cause, "", "") for c in rep.faults.timeline
+        ] + [
+            (d.time, d.device, "detection", d.state, "heartbeat", d.observer, repr(d.delay))
+            for d in rep.faults.declarations
+        ]
+        for row in sorted(rows, key=lambda r: r[0]):
+            writer.writerow([rep.index, repr(row[0]), *row[1:]])
+    return buf.getvalue()
 
 
 def requests_csv(reps: Sequence[Replication]) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from analysis.stats import interval
-from sim.records import Replication, SourceRecords, Status
+from sim.records import Change, Replication, SourceRecords, Status
 
 PERCENTILES = (50, 90, 95, 99)
 Tree = dict[str, Any]
@@ -63,6 +63,126 @@ def metrics(rep: Replication) -> Tree:
         },
         "sources": {s.name: _source(s, m, rep.start, window) for s, m in done},
     }
+    if rep.faults is not None:
+        out["faults"] = faults(rep)
+    return out
+
+
+def down_periods(
+    timeline: Sequence[Change], names: set[str] | None = None
+) -> list[tuple[float, float]]:
+    """Intervals during which at least one component (of ``names``, or any) was down."""
+    periods: list[tuple[float, float]] = []
+    down: set[str] = set()
+    began = 0.0
+    for change in timeline:
+        if names is not None and change.component not in names:
+            continue
+        if change.state == "down":
+            if not down:
+                began = change.time
+            down.add(change.component)
+        else:
+            down.discard(change.component)
+            if not down:
+                periods.append((began, change.time))
+    if down:
+        periods.append((began, math.inf))
+    return periods
+
+
+def faults(rep: Replication) -> Tree:
+    """Availability, detection, recovery and failure-period figures of one replication."""
+    f = rep.faults
+    assert f is not None
+    start, end, window = rep.start, rep.end, rep.window
+    components = [d.name for d in rep.devices] + [link.name for link in rep.links]
+    periods = down_periods(f.timeline)
+    inside = _inside_outside(rep, periods)
+    delays = [d.delay for d in f.declarations if d.state == "down" and start <= d.time < end]
+    failures = [c for c in f.timeline if c.state == "down" and start <= c.time < end]
+    recover = [t for c in failures for t in _recoveries(rep, c, f.timeline)]
+    return {
+        "availability": float(np.mean(list(f.availability.values()))),
+        "availability_by_source": dict(f.availability),
+        "components_up": {
+            n: 1 - _overlap(down_periods(f.timeline, {n}), start, end) / window for n in components
+        },
+        "failures": len(failures),
+        "failovers": f.failovers,
+        "repartitions": f.moves,
+        "detection_delay": {
+            "mean": float(np.mean(delays)) if delays else math.nan,
+            "max": float(np.max(delays)) if delays else math.nan,
+            "count": len(delays),
+        },
+        "time_to_recover": float(np.mean(recover)) if recover else math.nan,
+        **inside,
+    }
+
+
+def _overlap(periods: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in periods)
+
+
+def _inside_outside(rep: Replication, periods: Sequence[tuple[float, float]]) -> Tree:
+    """Latency and deadline misses of requests arriving during failures, and the rest."""
+    starts = np.array([a for a, _ in periods])
+    ends = np.array([b for _, b in periods])
+    lat = {True: [], False: []}  # type: dict[bool, list[np.ndarray]]
+    miss = {True: [0, 0], False: [0, 0]}
+    for src in rep.sources:
+        m = src.arrival >= rep.start
+        arrival, status, latency = src.arrival[m], src.status[m], src.latency[m]
+        during = (
+            ((arrival[:, None] >= starts) & (arrival[:, None] < ends)).any(axis=1)
+            if len(starts)
+            else np.zeros(len(arrival), bool)
+        )
+        for flag in (True, False):
+            sel = during == flag
+            completed = sel & (status <= Status.LATE)
+            lat[flag].append(latency[completed])
+            miss[flag][0] += int(np.count_nonzero(status[sel] != Status.OK))
+            miss[flag][1] += int(np.count_nonzero(sel))
+    rate = {k: v[0] / v[1] if v[1] else math.nan for k, v in miss.items()}
+    excess = miss[True][1] * max(
+        0.0, rate[True] - (0.0 if math.isnan(rate[False]) else rate[False])
+    )
+    mean = {
+        k: float(np.concatenate(v).mean()) if sum(map(len, v)) else math.nan for k, v in lat.items()
+    }
+    return {
+        "latency_inside": mean[True],
+        "latency_outside": mean[False],
+        "deadline_miss_inside": rate[True],
+        "deadline_miss_outside": rate[False],
+        "misses_due_to_failures": excess if miss[True][1] else 0.0,
+    }
+
+
+def _recoveries(rep: Replication, failure: Change, timeline: Sequence[Change]) -> list[float]:
+    """Per affected source, from the failure to its first request, sent after it, that succeeds.
+
+    A source is affected when one of its requests sent while the component was down failed.
+    """
+    back = next(
+        (
+            c.time
+            for c in timeline
+            if c.component == failure.component and c.state == "up" and c.time > failure.time
+        ),
+        math.inf,
+    )
+    out = []
+    for src in rep.sources:
+        after = src.arrival >= failure.time
+        hit = after & (src.arrival < back) & (src.status == Status.FAILED)
+        if not hit.any():
+            continue
+        good = after & (src.status <= Status.LATE)
+        if good.any():
+            out.append(float(src.completion[good].min()) - failure.time)
     return out
 
 

@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--horizon", type=_duration, help="override the horizon, e.g. 30s")
     run.add_argument("--out", type=Path, help="output folder (default results/NAME-TIME)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument(
+        "--baseline",
+        choices=["none"],
+        help="also run without failures, with and without the policy, and report its overhead",
+    )
     run.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     run.set_defaults(handler=_run)
     return parser
@@ -104,6 +109,8 @@ def _run(args: argparse.Namespace) -> int:
         **summarise(reps),
         "run": {"started": started.isoformat(timespec="seconds"), "wall_seconds": round(wall, 3)},
     }
+    if args.baseline:
+        summary["overhead"] = _overhead(scenario)
     out = args.out or scenario.outputs.dir or _default_out(scenario, started)
     resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
     report.write(out, summary, resolved, reps, requests=scenario.outputs.requests)
@@ -113,6 +120,16 @@ def _run(args: argparse.Namespace) -> int:
         report.show(summary, f"{scenario.name}: {scenario.replications} replication(s)")
         print(f"results in {out}/")
     return 0
+
+
+def _overhead(scenario: Scenario) -> dict[str, Any]:
+    """The policy's cost when nothing fails: fault-free runs with and without it (CRN)."""
+    from analysis.compare import overhead
+    from sim.run import run
+    from sim.variants import fault_free, without_policy
+
+    calm = fault_free(scenario)
+    return overhead(run(calm), run(without_policy(calm)))
 
 
 def _override(scenario: Scenario, args: argparse.Namespace) -> Scenario:

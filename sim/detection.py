@@ -13,24 +13,12 @@ declares the device up again. Detection delays are recorded per declaration.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
 
 import simpy
 
 from sim.devices import Device
-
-
-@dataclass(frozen=True, slots=True)
-class Declaration:
-    """An observer's verdict on a device, and how long after the failure it came."""
-
-    time: float
-    device: str
-    observer: str
-    state: str  # "down" or "up"
-    delay: float  # since the failure (down) or the repair (up)
-
+from sim.records import Declaration
 
 Beat = Callable[[], tuple[bool, float]]
 """Whether a beat sent now reaches the observer, and after what latency."""

@@ -16,26 +16,15 @@ and switch routes and placements.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import simpy
 
 from sim.devices import Device
 from sim.links import Link
+from sim.records import Change
 
 Component = Device | Link
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One line of the timeline: a component went down or came back."""
-
-    time: float
-    component: str
-    kind: Literal["device", "link"]
-    state: Literal["down", "up"]
-    cause: Literal["random", "scheduled"]
 
 
 class Health:

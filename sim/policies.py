@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from sim.detection import Declaration, Detector
+from sim.detection import Detector
 from sim.devices import Device
+from sim.records import Declaration
 from sim.spec import FaultToleranceSpec
 
 Believes = Callable[[str, Device], bool]

@@ -10,7 +10,7 @@ differences of neighbouring columns (:func:`SourceRecords.phases`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -88,6 +88,39 @@ class LinkUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One line of the timeline: a component went down or came back."""
+
+    time: float
+    component: str
+    kind: str  # "device" or "link"
+    state: str  # "down" or "up"
+    cause: str  # "random" or "scheduled"
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """An observer's verdict on a device, and how long after the failure (or repair) it came."""
+
+    time: float
+    device: str
+    observer: str
+    state: str  # "down" or "up"
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What failures did in one replication (absent when nothing could fail)."""
+
+    timeline: tuple[Change, ...]
+    declarations: tuple[Declaration, ...]
+    availability: dict[str, float]  # per source, over the window
+    failovers: int
+    moves: int  # repartitions
+
+
+@dataclass(frozen=True, slots=True)
 class Replication:
     """One replication's records, measured over ``[start, end)``."""
 
@@ -98,7 +131,7 @@ class Replication:
     sources: tuple[SourceRecords, ...]
     devices: tuple[DeviceUsage, ...]
     links: tuple[LinkUsage, ...]
-    events: int = field(default=0)
+    faults: Faults | None = None
 
     @property
     def window(self) -> float:

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from sim.detection import Declaration, Detector
+from sim.detection import Detector
 from sim.devices import Device
 from sim.failures import Component, Health, crash_recover, injection
 from sim.journey import Resilient
 from sim.links import Hop, Link
 from sim.loader import candidates
 from sim.policies import Placement, Repartitioner, believer
+from sim.records import Declaration, Faults
 from sim.routes import route
 
 if TYPE_CHECKING:
@@ -244,6 +245,16 @@ class Resilience:
             if not any(world.devices[n].up and n in reach for n in names):
                 return False
         return True
+
+    def records(self, start: float, end: float) -> Faults:
+        """What failures did, for the replication's records."""
+        return Faults(
+            timeline=tuple(self.health.timeline),
+            declarations=tuple(self.declarations),
+            availability={n: self.availability(n, start, end) for n in self.available},
+            failovers=self.failovers[0],
+            moves=self.repartitioner.moves,
+        )
 
     def availability(self, source: str, start: float, end: float) -> float:
         """Fraction of ``[start, end)`` at which ``source`` could be served."""

@@ -226,9 +226,11 @@ class World:
             for link in self.links
         )
         sources = tuple(_source_records(r, s.warmup) for r in self.routes)
+        faults = None if self.resilience is None else self.resilience.records(s.warmup, end)
         return Replication(
-            self.streams.replication, self.streams.seed, s.warmup, end, sources, devices, links
-        )
+            self.streams.replication, self.streams.seed, s.warmup, end, sources, devices, links,
+            faults,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"World({self.scenario.name!r}, t={self.env.now:g}, routes={self.routes})"
