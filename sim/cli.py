@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    validate.add_argument(
+        "--resilience",
+        action="store_true",
+        help="also report whether the service survives any single device or link failure",
+    )
     validate.set_defaults(handler=_validate)
 
     run = sub.add_parser("run", help="simulate a scenario and write its results")
@@ -86,7 +91,22 @@ def _validate(args: argparse.Namespace) -> int:
             f"{file}: ok ({len(s.devices)} devices, {len(s.links)} links, "
             f"{len(s.pipelines)} pipelines, {len(s.workload)} sources)"
         )
+        if args.resilience:
+            _resilience(file, s)
     return 2 if failed else 0
+
+
+def _resilience(file: Path, scenario: Scenario) -> None:
+    from sim.servable import single_points_of_failure
+
+    weak = single_points_of_failure(scenario)
+    if not weak:
+        print(f"{file}: survives any single device or link failure")
+        return
+    for w in weak:
+        names = ", ".join(w.sources[:5])
+        more = f" and {len(w.sources) - 5} more" if len(w.sources) > 5 else ""
+        print(f"{file}: single point of failure: {w.kind} {w.component} (stops {names}{more})")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ class Placement:
     """Where stage ``k`` of one source's requests are served."""
 
     key: str  # pipeline.k
+    partition: str  # what a device loads to serve the stage
     policy: FaultToleranceSpec
     primary: Device
     standby: tuple[Device, ...]
@@ -80,13 +81,13 @@ class Placement:
         if choice is not current:
             self.failovers[0] += 1
             if self.policy.mode == "cold" and choice is not self.primary:
-                choice.ready_at.setdefault(self.key, self.env.now + self.load_time)
+                choice.ready_at.setdefault(self.partition, self.env.now + self.load_time)
         self.current = choice
         return choice
 
     def ready_at(self, device: Device) -> float:
         """When ``device`` can serve this stage (a cold standby loads first)."""
-        return device.ready_at.get(self.key, 0.0)
+        return device.ready_at.get(self.partition, 0.0)
 
 
 class Repartitioner:

@@ -27,6 +27,7 @@ from sim.loader import candidates
 from sim.policies import Placement, Repartitioner, believer
 from sim.records import Declaration, Faults
 from sim.routes import route
+from sim.servable import servable
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -106,14 +107,28 @@ class Resilience:
             env.process(injection(env, self.health, target, spec.at, spec.duration))
 
     def _set_load_times(self) -> None:
-        """A device reloads every partition it hosts (primary, hot standby, replica) on restart."""
+        """A device reloads every partition it hosts (primary, hot standby, replica) on restart.
+
+        Stages of several pipelines that run the same layers share one partition.
+        """
         s = self.world.scenario
+        hosted: dict[str, dict[str, float]] = {name: {} for name in s.devices}
         for pname, pipeline in s.pipelines.items():
             for k, stage in enumerate(pipeline.stages):
                 hot = s.policy(pname, k).mode == "hot"
-                hosts = [stage.on, *stage.replicas, *(stage.standby if hot else ())]
-                for name in dict.fromkeys(hosts):
-                    self.world.devices[name].load_time += self.load_time(pname, k, name)
+                for name in (stage.on, *stage.replicas, *(stage.standby if hot else ())):
+                    hosted[name][self.partition(pname, k)] = self.load_time(pname, k, name)
+        for name, partitions in hosted.items():
+            self.world.devices[name].load_time = sum(partitions.values())
+
+    def partition(self, pipeline: str, k: int) -> str:
+        """The name of stage ``k``'s partition: its layer range, or the stage itself."""
+        s = self.world.scenario
+        stage = s.pipelines[pipeline].stages[k]
+        if s.model is None or stage.service is not None:
+            return f"{pipeline}.{k}"
+        span = stage.layer_range(s.model)
+        return f"layers {span.start}-{span.stop - 1}"
 
     def load_time(self, pipeline: str, k: int, device: str) -> float:
         s = self.world.scenario
@@ -141,6 +156,7 @@ class Resilience:
             names = candidates(s, source.pipeline, k, source.at)
             plan = Placement(
                 key=key,
+                partition=self.partition(source.pipeline, k),
                 policy=policy,
                 primary=world.devices[stage.on],
                 standby=tuple(world.devices[d] for d in stage.standby),
@@ -168,8 +184,9 @@ class Resilience:
         watched = self.world.devices[device]
 
         def beat() -> tuple[bool, float]:
+            """A device answers heartbeats once it is up and has reloaded its partitions."""
             hops = self._path(device, observer)
-            if not watched.up or hops is None:
+            if not watched.up or watched.loading or hops is None:
                 return False, 0.0
             return True, sum(h.latency for h in hops)
 
@@ -233,18 +250,10 @@ class Resilience:
                 history.append((now, state))
 
     def _servable(self, source: Any) -> bool:
-        world, s = self.world, self.world.scenario
-        if not world.devices[source.at].up:
-            return False
-        up_links = [tuple(link.spec.ends) for link in world.links if link.up]
-        graph = nx.Graph(up_links)
-        graph.add_node(source.at)
-        reach = nx.node_connected_component(graph, source.at)
-        for k in range(len(s.pipelines[source.pipeline].stages)):
-            names = candidates(s, source.pipeline, k, source.at)
-            if not any(world.devices[n].up and n in reach for n in names):
-                return False
-        return True
+        world = self.world
+        down_devices = [n for n, d in world.devices.items() if not d.up]
+        down_links = [link.name for link in world.links if not link.up]
+        return servable(world.scenario, source, down_devices, down_links)
 
     def records(self, start: float, end: float) -> Faults:
         """What failures did, for the replication's records."""

@@ -19,7 +19,8 @@ def fault_free(scenario: Scenario) -> Scenario:
 
 
 def without_policy(scenario: Scenario) -> Scenario:
-    """The scenario with fault tolerance switched off: policy none, no standby, no replicas."""
+    """The non-redundant deployment: policy none, no standby or replicas, and none of the
+    devices (nor their links) that were there only as standby or replicas."""
     none = FaultToleranceSpec()
     pipelines = {
         name: p.model_copy(
@@ -33,4 +34,10 @@ def without_policy(scenario: Scenario) -> Scenario:
         )
         for name, p in scenario.pipelines.items()
     }
-    return scenario.model_copy(update={"fault_tolerance": none, "pipelines": pipelines})
+    used = {st.on for p in pipelines.values() for st in p.stages}
+    used |= {src.at for src in scenario.workload}
+    devices = {n: d for n, d in scenario.devices.items() if n in used}
+    links = tuple(link for link in scenario.links if set(link.ends) <= used)
+    return scenario.model_copy(
+        update={"fault_tolerance": none, "pipelines": pipelines, "devices": devices, "links": links}
+    )
