@@ -36,7 +36,7 @@ class Detector:
         heartbeat: float,
         misses: int,
         phase: float,
-        since: Callable[[], float],
+        since: Callable[[str, float], float],
         declare: Callable[[Declaration], None],
     ) -> None:
         self.env = env
@@ -45,7 +45,8 @@ class Detector:
         self.beat = beat
         self.heartbeat = heartbeat
         self.misses = misses
-        self.since = since  # when the current failure (or repair) happened
+        self.since = since  # (verdict, last beat received) -> when the failure or repair happened
+        self.last_beat = 0.0  # when the last beat that arrived was sent
         self.declare = declare
         self.believed_up = True  # the observer's view, once a verdict has arrived
         self._verdict_up = True  # the latest verdict, arrived or on its way
@@ -61,6 +62,7 @@ class Detector:
             if not received_last:
                 self.missed += 1
             if received:
+                self.last_beat = env.now
                 self.missed = 0
                 if not self._verdict_up:
                     self._verdict(True, latency)
@@ -72,9 +74,9 @@ class Detector:
     def _verdict(self, up: bool, latency: float) -> None:
         self._verdict_up = up
         when = self.env.now + latency
-        declaration = Declaration(
-            when, self.device.name, self.observer, "up" if up else "down", when - self.since()
-        )
+        state = "up" if up else "down"
+        happened = self.since(state, self.last_beat)
+        declaration = Declaration(when, self.device.name, self.observer, state, when - happened)
 
         def arrive(_: object = None) -> None:
             self.believed_up = up

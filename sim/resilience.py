@@ -183,33 +183,34 @@ class Resilience:
         rng = self.world.streams.rng(f"heartbeat:{device}:{observer}")
         watched = self.world.devices[device]
 
+        usual = route(self.world.graph, device, observer)
+        path = [device, *(self.world.links[i].name for i, _, _ in usual)]
+        nominal = sum(self.world.scenario.links[i].latency for i, _, _ in usual)
+
         def beat() -> tuple[bool, float]:
-            """A device answers heartbeats once it is up and has reloaded its partitions."""
+            """A device answers heartbeats once it is up and has reloaded its partitions.
+
+            The latency is the beat's own, or the usual route's for a beat that never
+            comes: the observer notices a missing beat when it would have arrived.
+            """
             hops = self._path(device, observer)
             if not watched.up or watched.loading or hops is None:
-                return False, 0.0
+                return False, nominal
             return True, sum(h.latency for h in hops)
 
-        hops = route(self.world.graph, device, observer)
-        path = [device, *(self.world.links[i].name for i, _, _ in hops)]
-
-        def since() -> float:
-            """When the failure (or the repair) now being declared happened."""
-            down = [self.health.went_down[n] for n in path if not self._up(n)]
-            if down:
-                return max(down)
-            ups = [c.time for c in self.health.timeline if c.component in path and c.state == "up"]
-            return max(ups, default=0.0)
+        def since(verdict: str, last_beat: float) -> float:
+            """When the failure now declared began (the first on the beat's path after the
+            last beat that arrived), or when the repair now declared happened."""
+            changes = [c for c in self.health.timeline if c.component in path]
+            if verdict == "down":
+                return min((c.time for c in changes if c.state == "down" and c.time >= last_beat),
+                           default=last_beat)  # fmt: skip
+            return max((c.time for c in changes if c.state == "up"), default=0.0)
 
         self.detectors[(device, observer)] = Detector(
             self.env, watched, observer, beat, heartbeat, misses,
             float(rng.uniform(0, heartbeat)), since, self._declared,
         )  # fmt: skip
-
-    def _up(self, name: str) -> bool:
-        if name in self.world.devices:
-            return self.world.devices[name].up
-        return next(link.up for link in self.world.links if link.name == name)
 
     def _declared(self, verdict: Declaration) -> None:
         self.declarations.append(verdict)

@@ -174,13 +174,17 @@ class World:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
-            r.arrived += 1
-            if t >= r.warmup:
-                r.arrived_measured += 1
-            if self.resilience is None:
-                env.process(journey(env, r, next(self._ids)))
-            else:
-                env.process(resilient_journey(env, r, next(self._ids), self.resilience.resilient))
+            self.submit(r)
+
+    def submit(self, r: Route) -> simpy.Process:
+        """A request of route ``r`` arrives now; the process carries it."""
+        env = self.env
+        r.arrived += 1
+        if env.now >= r.warmup:
+            r.arrived_measured += 1
+        if self.resilience is None:
+            return env.process(journey(env, r, next(self._ids)))
+        return env.process(resilient_journey(env, r, next(self._ids), self.resilience.resilient))
 
     def _warmup(self) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.scenario.warmup)

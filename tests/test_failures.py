@@ -1,0 +1,302 @@
+"""Failures and fault tolerance: availability against theory, detection, policies, conservation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from analysis.stats import interval
+from analysis.summary import metrics
+from sim import Status, load, run
+from sim.servable import single_points_of_failure
+from tests.helpers import SCENARIOS, base, load_dict
+
+EXP = "exponential"
+
+
+def served_by(devices: dict[str, Any], stage: dict[str, Any], **top: Any) -> dict[str, Any]:
+    """A camera sending Poisson requests (5/s) to one stage, with a 1 ms service everywhere."""
+    links = [{"ends": ["cam", d], "bandwidth": "1Gbps", "latency": "1ms"} for d in devices]
+    stage = {"service": {"kind": "deterministic", "value": "1ms"}, **stage}
+    return base(
+        horizon=top.pop("horizon", "2000s"),
+        warmup="10s",
+        replications=top.pop("replications", 10),
+        devices={"cam": {}, **devices},
+        links=links,
+        pipelines={"p": {"result_bytes": 0, "stages": [stage]}},
+        workload=[
+            {
+                "name": "cam",
+                "at": "cam",
+                "pipeline": "p",
+                "arrivals": {"kind": "poisson", "rate": 5},
+            }
+        ],
+        **top,
+    )
+
+
+def crash_recover(ttf: float, ttr: float) -> dict[str, Any]:
+    return {"failure": {"ttf": {"kind": EXP, "mean": ttf}, "ttr": {"kind": EXP, "mean": ttr}}}
+
+
+def test_availability_of_one_crash_recover_device() -> None:
+    """Service availability and request success ratio match MTTF / (MTTF + MTTR) = 0.8."""
+    reps = run(load_dict(served_by({"srv": crash_recover(20, 5)}, {"on": "srv"})))
+    exact = 20 / (20 + 5)
+    assert interval([r.faults.availability["cam"] for r in reps], 0.99).contains(exact)
+    assert interval([metrics(r)["success_ratio"] for r in reps], 0.99).contains(exact)
+
+
+def test_availability_of_a_standby_pair() -> None:
+    """1-out-of-2, independent repair: 1 − (1 − A)² = 0.96; fast detection keeps requests near."""
+    raw = served_by(
+        {"srv": crash_recover(20, 5), "backup": crash_recover(20, 5)},
+        {"on": "srv", "standby": ["backup"]},
+        fault_tolerance={"policy": "failover", "mode": "hot", "heartbeat": "10ms", "misses": 1},
+    )
+    reps = run(load_dict(raw))
+    exact = 1 - (1 - 0.8) ** 2
+    assert interval([r.faults.availability["cam"] for r in reps], 0.99).contains(exact)
+    success = interval([metrics(r)["success_ratio"] for r in reps], 0.99)
+    assert abs(success.mean - exact) < 0.01
+    assert all(r.faults.failovers > 0 for r in reps)
+
+
+def test_replicate_success_matches_independent_replicas() -> None:
+    """With k replicas a request fails only if all are down: success = 1 − Π(1 − Aᵢ) = 0.94."""
+    raw = served_by(
+        {"a": crash_recover(5, 5), "b": crash_recover(6, 4), "c": crash_recover(7, 3)},
+        {"on": "a", "replicas": ["b", "c"]},
+        fault_tolerance={"policy": "replicate"},
+        horizon="1000s",
+    )
+    reps = run(load_dict(raw))
+    exact = 1 - 0.5 * 0.4 * 0.3
+    assert interval([metrics(r)["success_ratio"] for r in reps], 0.99).contains(exact)
+    for r in reps:
+        src = r.sources[0]
+        assert len(set(src.ids.tolist())) == len(src.ids), "a replicated request is counted once"
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "misses", "latency"), [(0.1, 3, 0.001), (0.25, 1, 0.02), (1.0, 2, 0.0)]
+)
+def test_detection_delay_lies_between_misses_and_misses_plus_one_periods(
+    heartbeat: float, misses: int, latency: float
+) -> None:
+    """Every declared failure comes [misses, misses + 1] heartbeats (plus latency) after it."""
+    raw = served_by(
+        {"srv": crash_recover(10, 3), "backup": {}},
+        {"on": "srv", "standby": ["backup"]},
+        fault_tolerance={"policy": "failover", "heartbeat": heartbeat, "misses": misses},
+        horizon="300s",
+        replications=2,
+    )
+    for link in raw["links"]:
+        link["latency"] = latency
+    delays = [
+        d.delay for r in run(load_dict(raw)) for d in r.faults.declarations if d.state == "down"
+    ]
+    assert len(delays) > 10
+    assert min(delays) >= misses * heartbeat + latency - 1e-9
+    assert max(delays) <= (misses + 1) * heartbeat + latency + 1e-9
+
+
+def scheduled(
+    policy: dict[str, Any], stage: dict[str, Any], devices: dict[str, Any] | None = None
+) -> Any:
+    """The server is down from 10 s to 20 s of a 30 s run; one request every 100 ms."""
+    raw = served_by(
+        devices or {"srv": {}},
+        stage,
+        fault_tolerance=policy,
+        failures=[{"at": "10s", "target": "srv", "duration": "10s"}],
+        horizon="30s",
+        replications=1,
+    )
+    raw["warmup"] = 0
+    raw["workload"][0]["arrivals"] = {"kind": "periodic", "rate": "10/s", "offset": "5ms"}
+    (rep,) = run(load_dict(raw))
+    return rep
+
+
+def test_policy_none_fails_requests_sent_during_the_outage() -> None:
+    """Without fault tolerance every request arriving during the outage fails, the rest succeed."""
+    rep = scheduled({"policy": "none"}, {"on": "srv"})
+    src = rep.sources[0]
+    down = (src.arrival >= 10) & (src.arrival < 20)
+    assert (src.status[down] == Status.FAILED).all()
+    assert (src.status[~down] == Status.OK).all()
+    assert rep.faults.availability["cam"] == pytest.approx(2 / 3)
+
+
+def test_retry_resends_after_timeout_until_attempts_run_out() -> None:
+    """Retry every 1 s (3 attempts): only requests that cannot reach the repair in 2 s fail."""
+    rep = scheduled({"policy": "retry", "timeout": "1s", "max_attempts": 3}, {"on": "srv"})
+    src = rep.sources[0]
+    late_enough = (src.arrival >= 18) & (src.arrival < 20)
+    ok = src.status == Status.OK
+    assert ok[late_enough].all(), "requests from 18 s on reach the server on a retry after 20 s"
+    assert (src.status[(src.arrival >= 10) & (src.arrival < 17.9)] == Status.FAILED).all()
+    assert src.latency[late_enough].max() > 1.0
+
+
+@pytest.mark.parametrize("mode", ["hot", "cold"])
+def test_failover_switches_after_detection_and_cold_pays_the_load(mode: str) -> None:
+    """After detection requests go to the backup; a cold backup first loads the partition."""
+    policy = {
+        "policy": "failover",
+        "mode": mode,
+        "heartbeat": "100ms",
+        "misses": 2,
+        "switch_back": True,
+    }
+    stage = {"on": "srv", "standby": ["backup"], "load_time": "500ms"}
+    rep = scheduled(policy, stage, {"srv": {}, "backup": {}})
+    src = rep.sources[0]
+    (down,) = [d for d in rep.faults.declarations if d.state == "down"]
+    assert 10.2 <= down.time <= 10.3 + 0.001 + 1e-9
+    after = (src.arrival > down.time + 0.01) & (src.arrival < 20)
+    assert (src.status[after] == Status.OK).all()
+    first = src.latency[after][0]
+    assert (first > 0.4) if mode == "cold" else (first < 0.01)
+    assert rep.faults.failovers == 2, "over to the backup and back after the repair"
+
+
+def test_local_fallback_runs_the_stage_on_the_source() -> None:
+    """With the server down the camera serves its own requests, more slowly."""
+    model = {
+        "input_bytes": 1000,
+        "layers": [{"name": "x", "op": "conv", "flops": 1e8, "output_bytes": 10}],
+    }
+    raw = served_by({"srv": {"gflops": 100, "mem_bandwidth": 1e12}}, {"on": "srv"},
+                    fault_tolerance={"policy": "local_fallback", "heartbeat": "100ms", "misses": 1},
+                    failures=[{"at": "10s", "target": "srv", "duration": "10s"}],
+                    horizon="30s", replications=1)  # fmt: skip
+    raw["model"] = model
+    del raw["pipelines"]["p"]["stages"][0]["service"]
+    raw["devices"]["cam"] = {"gflops": 10, "mem_bandwidth": 1e12}
+    (rep,) = run(load_dict(raw))
+    src = rep.sources[0]
+    during = (src.arrival > 10.3) & (src.arrival < 20)
+    assert (src.status[during] == Status.OK).all()
+    assert src.phases()["service0"][during] == pytest.approx(0.01)
+    assert src.phases()["service0"][src.arrival < 10] == pytest.approx(0.001)
+
+
+def test_repartition_moves_the_stage_after_reconfiguration() -> None:
+    """A detected failure moves the stage to the surviving device after the reconfiguration."""
+    rep = scheduled(
+        {"policy": "repartition", "heartbeat": "100ms", "misses": 1, "reconfiguration": "1s"},
+        {"on": "srv"},
+        {"srv": {}, "spare": {}},
+    )
+    src = rep.sources[0]
+    moved = (src.arrival > 11.5) & (src.arrival < 20)
+    assert (src.status[moved] == Status.OK).all()
+    assert rep.faults.moves == 2
+
+
+def test_link_failure_drops_transfers_in_flight() -> None:
+    """A link cut while a 1 s transfer is on it loses that request; later ones take another path."""
+    raw = base(
+        horizon="10s",
+        model={
+            "input_bytes": 1000,
+            "layers": [{"name": "x", "op": "gemm", "flops": 0, "output_bytes": 0}],
+        },
+        devices={"a": {}, "b": {"gflops": 1, "mem_bandwidth": 1e12}, "r": {}},
+        links=[
+            {"ends": ["a", "b"], "bandwidth": 8000, "latency": 0},
+            {"ends": ["a", "r"], "bandwidth": 8000, "latency": "10ms"},
+            {"ends": ["r", "b"], "bandwidth": 8000, "latency": "10ms"},
+        ],
+        pipelines={"p": {"result_bytes": 0, "stages": [{"on": "b"}]}},
+        failures=[{"at": "0.5s", "target": "a-b"}],
+        workload=[
+            {
+                "name": "s",
+                "at": "a",
+                "pipeline": "p",
+                "arrivals": {"kind": "trace", "times": [0, 2]},
+            }
+        ],
+    )
+    (rep,) = run(load_dict(raw))
+    src = rep.sources[0]
+    assert src.status.tolist() == [Status.FAILED, Status.OK]
+    # around through r: 1 s + 10 ms per hop there, 10 ms per hop back with a zero-byte result
+    assert src.latency[1] == pytest.approx(2.04)
+
+
+def test_gilbert_elliott_loss_rate() -> None:
+    """Bursty loss averages p / (p + r) × loss_bad; every loss costs one retransmit timeout."""
+    ge = {"kind": "gilbert_elliott", "p_good_bad": 0.05, "p_bad_good": 0.45, "loss_bad": 0.8}
+    raw = base(
+        horizon="2000s",
+        devices={"a": {}, "b": {}},
+        links=[
+            {
+                "ends": ["a", "b"],
+                "bandwidth": 1e9,
+                "loss": ge,
+                "retransmit_timeout": "1s",
+                "max_retransmits": 50,
+            }
+        ],
+        pipelines={
+            "p": {
+                "result_bytes": 0,
+                "stages": [{"on": "b", "service": {"kind": "deterministic", "value": 0}}],
+            }
+        },
+        workload=[
+            {
+                "name": "s",
+                "at": "a",
+                "pipeline": "p",
+                "arrivals": {"kind": "periodic", "rate": "1/s"},
+            }
+        ],
+    )
+    (rep,) = run(load_dict(raw))
+    retransmits = np.round(rep.sources[0].latency).sum()
+    attempts = retransmits + 2 * len(rep.sources[0].ids)  # there and back
+    assert retransmits / attempts == pytest.approx(0.1 * 0.8, abs=0.02)
+
+
+def test_resilience_check_names_the_single_point_of_failure() -> None:
+    """One server: it and its link are single points; cross-connected servers leave none."""
+    weak = single_points_of_failure(load(SCENARIOS / "edge_prune" / "one_endpoint_one_server.yaml"))
+    assert {(w.kind, w.component) for w in weak} == {
+        ("device", "server"),
+        ("link", "endpoint-server"),
+    }
+    assert single_points_of_failure(load(SCENARIOS / "edge_prune" / "cross_connected.yaml")) == []
+
+
+def test_overhead_of_replication_when_nothing_fails() -> None:
+    """Replication costs energy (the replica computes too) and no latency under common numbers."""
+    from analysis.compare import overhead
+    from sim.variants import fault_free, without_policy
+
+    raw = served_by(
+        {
+            "a": {"power_idle": 1, "power_busy": 5, **crash_recover(50, 5)},
+            "b": {"power_idle": 1, "power_busy": 5},
+        },
+        {"on": "a", "replicas": ["b"]},
+        fault_tolerance={"policy": "replicate"},
+        horizon="200s",
+        replications=3,
+    )
+    raw["devices"]["cam"] = {"power_idle": 1, "power_busy": 1}
+    calm = fault_free(load_dict(raw))
+    o = overhead(run(calm), run(without_policy(calm)))
+    assert o["energy_per_inference"]["difference"] > 0
+    assert o["latency_mean"]["difference"] <= 1e-12
+    assert o["throughput"]["difference"] == pytest.approx(0.0)
