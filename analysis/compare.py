@@ -49,3 +49,58 @@ def overhead(with_policy: Sequence[Replication], without: Sequence[Replication])
             "relative": diff.mean / base if base and not math.isnan(base) else None,
         }
     return out
+
+
+# (label, path in the analytic figures, path in the simulated summary, scale for display)
+PAIRS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("latency mean", ("latency", "mean"), ("latency", "mean")),
+    ("latency p50", ("latency", "p50"), ("latency", "p50")),
+    ("latency p95", ("latency", "p95"), ("latency", "p95")),
+    ("latency p99", ("latency", "p99"), ("latency", "p99")),
+    ("throughput", ("throughput",), ("throughput",)),
+    ("success ratio", ("success_ratio",), ("success_ratio",)),
+    ("energy per inference", ("energy_per_inference",), ("energy_per_inference",)),
+)
+
+
+def analytic_vs_simulated(
+    analytic: dict[str, Any], simulated: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Rows of figure, analytic value and method, simulated mean and 95 % interval,
+    relative difference and whether the analytic value lies inside the interval."""
+    rows = [_row(label, analytic, a, simulated, b) for label, a, b in PAIRS]
+    if "faults" in simulated:
+        rows.append(
+            _row("availability", analytic, ("availability",), simulated, ("faults", "availability"))
+        )
+    for name in analytic["utilisation"]:
+        rows.append(
+            _row(f"utilisation {name}", analytic, ("utilisation", name), simulated,
+                 ("devices", name, "utilisation"))
+        )  # fmt: skip
+    return rows
+
+
+def _row(
+    label: str, analytic: Any, a: tuple[str, ...], simulated: Any, b: tuple[str, ...]
+) -> dict[str, Any]:
+    fig = analytic
+    for key in a:
+        fig = fig[key]
+    sim = simulated
+    for key in b:
+        sim = sim[key]
+    value, mean, ci = fig["value"], sim["mean"], sim["ci95"]
+    usable = mean is not None and value is not None and math.isfinite(value)
+    rel = (value - mean) / mean if usable and mean else None
+    slack = 1e-9 * max(abs(value), 1e-300) if usable else 0.0  # zero-width intervals
+    inside = None if ci is None or not usable else bool(ci[0] - slack <= value <= ci[1] + slack)
+    return {
+        "figure": label,
+        "analytic": value,
+        "method": fig["method"],
+        "simulated": mean,
+        "ci95": ci,
+        "relative_difference": rel,
+        "inside_ci": inside,
+    }

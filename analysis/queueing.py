@@ -53,3 +53,55 @@ def priority_sojourn(
 def _stable(rho: float) -> None:
     if not 0 <= rho < 1:
         raise ValueError(f"the queue is unstable: utilisation must be below 1 (got {rho:.4g})")
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """Probability that an arrival waits in M/M/c (Erlang C); ``offered`` = λ / μ < c."""
+    _stable(offered / servers)
+    term, total = 1.0, 1.0
+    for k in range(1, servers):
+        term *= offered / k
+        total += term
+    last = term * offered / servers / (1 - offered / servers)
+    return last / (total + last)
+
+
+def ggc_wait(
+    arrival_rate: float,
+    mean_service: float,
+    service_scv: float,
+    arrival_scv: float,
+    servers: int = 1,
+) -> float:
+    """Mean wait in queue of G/G/c by Allen–Cunneen: W_q(M/M/c) × (c_a² + c_s²) / 2.
+
+    With one server this is Kingman's formula; with Poisson arrivals and one server it is
+    Pollaczek–Khinchine exactly; with exponential service and Poisson arrivals it is
+    Erlang C exactly.
+    """
+    offered = arrival_rate * mean_service
+    if offered == 0:
+        return 0.0
+    mmc = erlang_c(servers, offered) * mean_service / (servers - offered)
+    return float(mmc * (arrival_scv + service_scv) / 2)
+
+
+def departure_scv(
+    utilisation: float, arrival_scv: float, service_scv: float, servers: int = 1
+) -> float:
+    """Squared coefficient of variation of a G/G/c station's departures (Whitt's QNA linking).
+
+    c_d² = 1 + (1 − ρ²)(c_a² − 1) + ρ² (c_s² − 1) / √c.
+    """
+    rho2 = utilisation**2
+    return float(1 + (1 - rho2) * (arrival_scv - 1) + rho2 * (service_scv - 1) / servers**0.5)
+
+
+def wait_variance(mean_wait: float, p_wait: float) -> float:
+    """Variance of the wait if it is 0 with probability 1 − p and exponential otherwise.
+
+    Exact for M/M/c; a two-moment stand-in elsewhere, used only for percentiles.
+    """
+    if p_wait <= 0 or mean_wait <= 0:
+        return 0.0
+    return 2 * mean_wait**2 / p_wait - mean_wait**2

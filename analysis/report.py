@@ -149,6 +149,42 @@ def _fmt(value: float | None, unit: str, scale: float = 1.0) -> str:
     return f"{text} {unit}".strip()
 
 
+def show_analytic(figures: Tree, console: Console | None = None) -> None:
+    """The analytic figures, each with its method; with ``comparison``, side by side."""
+    console = console or Console()
+    if "comparison" in figures:
+        t = Table(title=f"{figures['scenario']}: analytic vs simulated", title_justify="left")
+        for col in ("figure", "analytic", "simulated", "95% interval", "rel. diff", "inside"):
+            t.add_column(col, justify="left" if col == "figure" else "right")
+        for row in figures["comparison"]:
+            ci = row["ci95"]
+            rel = row["relative_difference"]
+            t.add_row(
+                row["figure"],
+                _fmt(row["analytic"], ""),
+                _fmt(row["simulated"], ""),
+                "" if ci is None else f"[{_fmt(ci[0], '')}, {_fmt(ci[1], '')}]",
+                "-" if rel is None else f"{rel * 100:+.1f} %",
+                {True: "yes", False: "no", None: "-"}[row["inside_ci"]],
+            )
+        console.print(t)
+        console.print("methods: edgesim analyze FILE (without --compare) or --json")
+        return
+    t = Table(title=f"{figures['scenario']}: analytic ({figures['states']} states, "
+              f"{figures['wall_seconds'] * 1e3:.1f} ms)", title_justify="left")  # fmt: skip
+    for col in ("figure", "value", "method"):
+        t.add_column(col, justify="right" if col == "value" else "left")
+    for key in ("availability", "success_ratio", "throughput", "energy_per_inference"):
+        t.add_row(key.replace("_", " "), _fmt(figures[key]["value"], ""), figures[key]["method"])
+    for key, fig in figures["latency"].items():
+        t.add_row(f"latency {key}", _fmt(fig["value"], "ms", 1e3), fig["method"])
+    for name, fig in figures["utilisation"].items():
+        t.add_row(f"utilisation {name}", _fmt(fig["value"], ""), fig["method"])
+    for name, fig in figures["components"].items():
+        t.add_row(f"availability {name}", _fmt(fig["value"], ""), fig["method"])
+    console.print(t)
+
+
 # -- files -----------------------------------------------------------------
 
 

@@ -75,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     run.set_defaults(handler=_run)
+
+    analyze = sub.add_parser("analyze", help="evaluate a scenario analytically, without simulating")
+    analyze.add_argument("file", type=Path, metavar="FILE")
+    analyze.add_argument("--json", action="store_true", help="print the figures as JSON")
+    analyze.add_argument(
+        "--compare", action="store_true", help="also simulate and show both side by side"
+    )
+    analyze.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    analyze.set_defaults(handler=_analyze)
     return parser
 
 
@@ -150,6 +159,29 @@ def _overhead(scenario: Scenario) -> dict[str, Any]:
 
     calm = fault_free(scenario)
     return overhead(run(calm), run(without_policy(calm)))
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from analysis import report
+    from analysis.analytic import analyze
+    from analysis.compare import analytic_vs_simulated
+
+    scenario = load(args.file, args.catalog)
+    clock = time.perf_counter()
+    figures = analyze(scenario)
+    figures["wall_seconds"] = round(time.perf_counter() - clock, 4)
+    if args.compare:
+        from analysis.summary import summary as summarise
+        from sim.run import run
+
+        with _Progress(scenario.replications) as progress:
+            reps = run(scenario, progress=progress.update)
+        figures["comparison"] = analytic_vs_simulated(figures, summarise(reps))
+    if args.json:
+        print(json.dumps(report.jsonable(figures), indent=2))
+    else:
+        report.show_analytic(figures)
+    return 0
 
 
 def _override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
