@@ -127,6 +127,8 @@ class Analyzer:
             served[src.name] = servable(s, src, down & set(s.devices), down - set(s.devices))
             if served[src.name]:
                 flows += self._flows(src, down, up_graph)
+            elif src.at not in down:
+                flows.append(self._partial(src, down, up_graph))
         stations = self._stations(flows)
         latency: dict[str, tuple[float, float]] = {}
         throughput: dict[str, float] = {}
@@ -179,6 +181,21 @@ class Analyzer:
             size = self._output(src.pipeline, k)
         self._transfer(main, g, here, src.at, s.pipelines[src.pipeline].result_bytes)
         return [main, *extra]
+
+    def _partial(self, src: SourceSpec, down: frozenset[str], g: nx.Graph) -> Flow:
+        """The load of requests that cannot be served: the stages they get through first."""
+        s = self.s
+        rate, scv, _ = self.arrivals(src)
+        flow = Flow(src.name, rate, scv, counted=False)
+        reach = nx.node_connected_component(g, src.at)
+        for k in range(len(s.pipelines[src.pipeline].stages)):
+            options = [
+                d for d in candidates(s, src.pipeline, k, src.at) if d not in down and d in reach
+            ]
+            if not options:
+                break
+            flow.visits.append(self._visit(src, k, self._choose(src, k, options)))
+        return flow
 
     def _choose(self, src: SourceSpec, k: int, options: list[str]) -> str:
         stage = self.s.pipelines[src.pipeline].stages[k]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sim import Scenario
+from sim import Replication, Scenario, load, run
 from sim.loader import from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +74,42 @@ def load_dict(raw: dict[str, Any]) -> Scenario:
 @pytest.fixture
 def tiny() -> Scenario:
     return load_dict(base())
+
+
+def served_by(devices: dict[str, Any], stage: dict[str, Any], **top: Any) -> dict[str, Any]:
+    """A camera sending Poisson requests (5/s) to one stage, with a 1 ms service everywhere."""
+    links = [{"ends": ["cam", d], "bandwidth": "1Gbps", "latency": "1ms"} for d in devices]
+    stage = {"service": {"kind": "deterministic", "value": "1ms"}, **stage}
+    return base(
+        horizon=top.pop("horizon", "2000s"),
+        warmup="10s",
+        replications=top.pop("replications", 10),
+        devices={"cam": {}, **devices},
+        links=links,
+        pipelines={"p": {"result_bytes": 0, "stages": [stage]}},
+        workload=[
+            {
+                "name": "cam",
+                "at": "cam",
+                "pipeline": "p",
+                "arrivals": {"kind": "poisson", "rate": 5},
+            }
+        ],
+        **top,
+    )
+
+
+def crash_recover(ttf: float, ttr: float) -> dict[str, Any]:
+    """Exponential time to failure and to repair with the given means (seconds)."""
+    return {
+        "failure": {
+            "ttf": {"kind": "exponential", "mean": ttf},
+            "ttr": {"kind": "exponential", "mean": ttr},
+        }
+    }
+
+
+@functools.cache
+def simulated(name: str) -> tuple[Replication, ...]:
+    """The replications of a reference scenario, run once per test session."""
+    return tuple(run(load(SCENARIOS / "reference" / f"{name}.yaml")))

@@ -11,36 +11,7 @@ from analysis.stats import interval
 from analysis.summary import metrics
 from sim import Status, load, run
 from sim.servable import single_points_of_failure
-from tests.helpers import SCENARIOS, base, load_dict
-
-EXP = "exponential"
-
-
-def served_by(devices: dict[str, Any], stage: dict[str, Any], **top: Any) -> dict[str, Any]:
-    """A camera sending Poisson requests (5/s) to one stage, with a 1 ms service everywhere."""
-    links = [{"ends": ["cam", d], "bandwidth": "1Gbps", "latency": "1ms"} for d in devices]
-    stage = {"service": {"kind": "deterministic", "value": "1ms"}, **stage}
-    return base(
-        horizon=top.pop("horizon", "2000s"),
-        warmup="10s",
-        replications=top.pop("replications", 10),
-        devices={"cam": {}, **devices},
-        links=links,
-        pipelines={"p": {"result_bytes": 0, "stages": [stage]}},
-        workload=[
-            {
-                "name": "cam",
-                "at": "cam",
-                "pipeline": "p",
-                "arrivals": {"kind": "poisson", "rate": 5},
-            }
-        ],
-        **top,
-    )
-
-
-def crash_recover(ttf: float, ttr: float) -> dict[str, Any]:
-    return {"failure": {"ttf": {"kind": EXP, "mean": ttf}, "ttr": {"kind": EXP, "mean": ttr}}}
+from tests.helpers import SCENARIOS, base, crash_recover, load_dict, served_by
 
 
 def test_availability_of_one_crash_recover_device() -> None:

@@ -13,11 +13,11 @@ from analysis.queueing import jackson_tandem_sojourn, mg1_sojourn, mm1_sojourn, 
 from analysis.stats import Estimate, interval
 from analysis.summary import metrics
 from sim import load, run
-from tests.helpers import SCENARIOS
+from tests.helpers import SCENARIOS, simulated
 
 
 def latency_interval(name: str, source: str | None = None) -> Estimate:
-    reps = run(load(SCENARIOS / "reference" / f"{name}.yaml"))
+    reps = simulated(name)
     if source is None:
         return interval([metrics(r)["latency"]["mean"] for r in reps], 0.99)
     return interval([metrics(r)["sources"][source]["latency_mean"] for r in reps], 0.99)
