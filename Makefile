@@ -31,6 +31,8 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/des_throughput.py
+	$(BIN)/python bench/analytic_speed.py
+	$(BIN)/python bench/analytic_agreement.py
 
 schema: $(VENV)/.installed
 	$(BIN)/python -m sim.schema scenarios/scenario.schema.json
