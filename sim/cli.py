@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from models.commands import ModelInputError
+from models.profile import ModelError
 from sim.loader import ScenarioError, load
 from sim.spec import Scenario
 
@@ -36,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     except UsageError as exc:
+        print(f"edgesim: {exc}", file=sys.stderr)
+        return 2
+    except (ModelInputError, ModelError) as exc:
         print(f"edgesim: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -84,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     analyze.set_defaults(handler=_analyze)
+
+    from models.commands import register
+
+    register(sub)
     return parser
 
 
