@@ -125,9 +125,8 @@ def _partition(args: argparse.Namespace) -> int:
     known = [c.name for c in cut_points(model, profile(model))]
     for cut in wanted:
         if cut not in known:
-            raise ModelInputError(
-                f"--cuts: {cut!r} is not a cut point of {name} (see: edgesim model cuts {args.model})"
-            )
+            hint = f"see: edgesim model cuts {args.model}"
+            raise ModelInputError(f"--cuts: {cut!r} is not a cut point of {name} ({hint})")
     order = [c for c in known if c in wanted]
     paths = save(partitions(model, order), args.out)
     for path in paths:
@@ -136,11 +135,13 @@ def _partition(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from models.measure import device_profile
+    from models.measure import device_profile, graph_links
 
     name, model = open_model(args.model)
-    nodes = [n.name or n.output[0] for n in model.graph.node]
-    result = device_profile(model.SerializeToString(), name, nodes, args.threads, args.runs)
+    nodes, ops, producers = graph_links(model)
+    result = device_profile(
+        model.SerializeToString(), name, nodes, args.threads, args.runs, ops, producers
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(

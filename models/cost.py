@@ -68,3 +68,16 @@ def rates(gflops: float | Mapping[Any, float]) -> dict[str, float]:
     if isinstance(gflops, Mapping):
         return {op: value * 1e9 for op, value in gflops.items()}
     return dict.fromkeys(OP_CLASSES, gflops * 1e9)
+
+
+def fit_rates(samples: Sequence[tuple[str, float, float]]) -> dict[str, float]:
+    """Effective FLOP/s per op class from measured layers ``(op class, FLOPs, seconds)``.
+
+    The ratio of sums, so big layers weigh most, as they do in a model's latency.
+    """
+    flops: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for op, f, t in samples:
+        flops[op] = flops.get(op, 0.0) + f
+        seconds[op] = seconds.get(op, 0.0) + t
+    return {op: flops[op] / seconds[op] for op in flops if seconds[op] > 0 and flops[op] > 0}
