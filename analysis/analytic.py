@@ -35,6 +35,7 @@ from scipy import optimize, special
 
 from analysis.availability import Component, components, states, undetected_fraction
 from analysis.queueing import departure_scv, erlang_c, ggc_wait, wait_variance
+from sim.costs import stage_cost
 from sim.loader import candidates
 from sim.routes import route, topology
 from sim.servable import servable
@@ -158,7 +159,7 @@ class Analyzer:
         main = Flow(src.name, rate, scv)
         extra: list[Flow] = []
         here = src.at
-        size = s.model.input_bytes if s.model else 0.0
+        size = s.table.input_bytes if s.table else 0.0
         fallback = False
         reach = nx.node_connected_component(g, src.at)
         for k, stage in enumerate(s.pipelines[src.pipeline].stages):
@@ -209,7 +210,7 @@ class Analyzer:
         return options[0]  # failover: first standby up; replicate: first replica up
 
     def _output(self, pipeline: str, k: int) -> float:
-        model = self.s.model
+        model = self.s.table
         if model is None:
             return 0.0
         span = self.s.pipelines[pipeline].stages[k].layer_range(model)
@@ -222,12 +223,8 @@ class Analyzer:
         if stage.service is not None:
             d = stage.service
             return d.mean, d.variance + d.mean**2
-        model, compute = s.model, s.devices[device].compute()
-        assert model is not None and compute is not None, "checked by the loader"
-        span = stage.layer_range(model)
-        layers = model.cost_layers()
-        before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-        cost = compute.run_time(layers[span.start : span.stop], before)
+        cost = stage_cost(s, pipeline, k, device)
+        assert cost is not None, "checked by the loader"
         noise = s.devices[device].service_noise
         m, v = (noise.mean, noise.variance) if noise else (1.0, 0.0)
         return cost * m, cost**2 * (v + m**2)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import onnx
 import yaml
 from pydantic import ValidationError
 
@@ -29,7 +30,7 @@ from models.cost import memory_needed
 from sim import catalog as catalog_mod
 from sim.catalog import CatalogEntry
 from sim.routes import route, topology
-from sim.spec import DeviceSpec, Scenario
+from sim.spec import DeviceSpec, LayerSpec, ModelSpec, Scenario, ZooModel
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def from_dict(
     if problems:
         raise ScenarioError(file, problems)
     scenario = scenario.model_copy(update={"devices": devices})
+    scenario = _resolve_model(scenario, base, file)
     problems = check(scenario)
     if problems:
         raise ScenarioError(file, problems)
@@ -206,6 +208,81 @@ def _show(value: object) -> str:
 # -- second pass -----------------------------------------------------------
 
 
+def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
+    """Turn a zoo or ONNX model into a layer table, and stages' cut points into layer ranges."""
+    if s.model is None or isinstance(s.model, ModelSpec):
+        return s
+    from models import zoo
+    from models.cuts import cut_points
+    from models.profile import ModelError, profile
+
+    spec = ZooModel(zoo=s.model) if isinstance(s.model, str) else s.model
+    try:
+        if isinstance(spec, ZooModel):
+            if spec.zoo not in zoo.BUILDERS:
+                known = ", ".join(sorted(zoo.BUILDERS))
+                raise ScenarioError(
+                    file, [Problem("model", f"unknown zoo model {spec.zoo!r} (known: {known})")]
+                )
+            graph, source = zoo.load(spec.zoo, **spec.params), f"zoo:{spec.zoo}"
+        else:
+            graph, source = onnx.load(base / spec.onnx), f"onnx:{spec.onnx}"
+        prof = profile(graph)
+    except ScenarioError:
+        raise
+    except (ModelError, OSError, TypeError, ValueError) as exc:
+        raise ScenarioError(file, [Problem("model", f"cannot use this model: {exc}")]) from None
+    layers = tuple(
+        LayerSpec(
+            name=x.name,
+            op=x.op,
+            flops=x.flops,
+            weight_bytes=x.weight_bytes,
+            output_bytes=x.output_bytes,
+        )
+        for x in prof.layers
+    )
+    table = ModelSpec(layers=layers, input_bytes=prof.input_bytes, source=source)
+    ends = {
+        "input": -1,
+        **{c.name: c.index for c in cut_points(graph, prof)},
+        "output": len(layers) - 1,
+    }
+    problems, pipelines = [], {}
+    for pname, pipeline in s.pipelines.items():
+        stages = []
+        for k, stage in enumerate(pipeline.stages):
+            if stage.layers == "all":
+                stages.append(stage)
+                continue
+            bad = [n for n in stage.layers if n not in ends]
+            if bad:
+                sample = ", ".join(list(ends)[1:6])
+                problems.append(Problem(
+                    f"pipelines.{pname}.stages[{k}].layers",
+                    f"{bad[0]!r} is not a cut point of {source} (input, output, or one of "
+                    f"{sample}, ...; see: edgesim model cuts)",
+                ))  # fmt: skip
+                continue
+            first, last = ends[stage.layers[0]] + 1, ends[stage.layers[1]]
+            if last < first:
+                problems.append(
+                    Problem(
+                        f"pipelines.{pname}.stages[{k}].layers",
+                        "ends before it starts",
+                        list(stage.layers),
+                    )
+                )
+                continue
+            stages.append(
+                stage.model_copy(update={"layers": (layers[first].name, layers[last].name)})
+            )
+        pipelines[pname] = pipeline.model_copy(update={"stages": tuple(stages)})
+    if problems:
+        raise ScenarioError(file, problems)
+    return s.model_copy(update={"model": table, "pipelines": pipelines})
+
+
 def _resolve_devices(
     scenario: Scenario, known: dict[str, CatalogEntry]
 ) -> tuple[dict[str, DeviceSpec], list[Problem]]:
@@ -236,11 +313,11 @@ def _check_horizon(s: Scenario) -> list[Problem]:
 
 
 def _check_model(s: Scenario) -> list[Problem]:
-    if s.model is None:
+    if s.table is None:
         return []
     seen: set[str] = set()
     problems = []
-    for i, layer in enumerate(s.model.layers):
+    for i, layer in enumerate(s.table.layers):
         if layer.name in seen:
             problems.append(Problem(f"model.layers[{i}].name", "duplicate layer name", layer.name))
         seen.add(layer.name)
@@ -273,14 +350,14 @@ def _check_links(s: Scenario) -> list[Problem]:
 
 def _check_pipelines(s: Scenario) -> list[Problem]:
     problems = []
-    names = [layer.name for layer in s.model.layers] if s.model else []
+    names = [layer.name for layer in s.table.layers] if s.table else []
     for pname, pipeline in s.pipelines.items():
         expected = 0
         for k, stage in enumerate(pipeline.stages):
             where = f"pipelines.{pname}.stages[{k}]"
             if stage.on not in s.devices:
                 problems.append(_unknown_device(f"{where}.on", stage.on, s))
-            if s.model is None:
+            if s.table is None:
                 if stage.layers != "all":
                     problems.append(
                         Problem(
@@ -307,7 +384,7 @@ def _check_pipelines(s: Scenario) -> list[Problem]:
                 )
                 expected = -1
                 continue
-            span = stage.layer_range(s.model)
+            span = stage.layer_range(s.table)
             if not span:
                 problems.append(
                     Problem(f"{where}.layers", "first layer comes after last", list(stage.layers))
@@ -323,7 +400,7 @@ def _check_pipelines(s: Scenario) -> list[Problem]:
                     )
                 )
             expected = span.stop if span else -1
-        if s.model is not None and 0 <= expected < len(names):
+        if s.table is not None and 0 <= expected < len(names):
             problems.append(
                 Problem(
                     f"pipelines.{pname}.stages",
@@ -411,7 +488,7 @@ def _check_devices(s: Scenario) -> list[Problem]:
     problems = []
     for pname, pipeline in s.pipelines.items():
         for k, stage in enumerate(pipeline.stages):
-            if stage.service is not None or s.model is None:
+            if stage.service is not None or s.table is None:
                 continue
             sources = [src.at for src in s.workload if src.pipeline == pname]
             names = [stage.on, *stage.standby, *stage.replicas]
@@ -423,9 +500,20 @@ def _check_devices(s: Scenario) -> list[Problem]:
 
 
 def _check_rates(s: Scenario, name: str, pname: str, k: int) -> list[Problem]:
-    assert s.model is not None
+    assert s.table is not None
     device = s.devices[name]
     where = f"devices.{name}"
+    if device.profile is not None:
+        span = s.pipelines[pname].stages[k].layer_range(s.table)
+        try:
+            device.measured([s.table.layers[i].name for i in span])
+        except KeyError as exc:
+            message = (
+                f"has no time for layer {exc.args[0]!r}, run by pipelines.{pname}.stages[{k}]; "
+                "profile the scenario's model"
+            )
+            return [Problem(f"{where}.profile", message)]
+        return []
     if device.gflops is None or device.mem_bandwidth is None:
         return [
             Problem(
@@ -437,7 +525,7 @@ def _check_rates(s: Scenario, name: str, pname: str, k: int) -> list[Problem]:
     if not isinstance(device.gflops, dict):
         return []
     stage = s.pipelines[pname].stages[k]
-    ops = {s.model.layers[i].op for i in stage.layer_range(s.model)}
+    ops = {s.table.layers[i].op for i in stage.layer_range(s.table)}
     return [
         Problem(
             f"{where}.gflops",
@@ -463,21 +551,21 @@ def _check_routes(s: Scenario) -> list[Problem]:
 
 
 def _check_memory(s: Scenario) -> list[Problem]:
-    if s.model is None:
+    if s.table is None:
         return []
-    layers = s.model.cost_layers()
+    layers = s.table.cost_layers()
     placed: dict[str, set[int]] = {}
     for pipeline in s.pipelines.values():
         for stage in pipeline.stages:
             for name in (stage.on, *stage.standby, *stage.replicas):
-                placed.setdefault(name, set()).update(stage.layer_range(s.model))
+                placed.setdefault(name, set()).update(stage.layer_range(s.table))
     problems = []
     for name, indices in placed.items():
         memory = s.devices[name].memory
         if memory is None or not indices:
             continue
         ordered = sorted(indices)
-        before = s.model.input_bytes if ordered[0] == 0 else layers[ordered[0] - 1].output_bytes
+        before = s.table.input_bytes if ordered[0] == 0 else layers[ordered[0] - 1].output_bytes
         need = memory_needed([layers[i] for i in ordered], before)
         if need > memory:
             problems.append(

@@ -125,9 +125,9 @@ class Resilience:
         """The name of stage ``k``'s partition: its layer range, or the stage itself."""
         s = self.world.scenario
         stage = s.pipelines[pipeline].stages[k]
-        if s.model is None or stage.service is not None:
+        if s.table is None or stage.service is not None:
             return f"{pipeline}.{k}"
-        span = stage.layer_range(s.model)
+        span = stage.layer_range(s.table)
         return f"layers {span.start}-{span.stop - 1}"
 
     def load_time(self, pipeline: str, k: int, device: str) -> float:
@@ -135,10 +135,10 @@ class Resilience:
         stage = s.pipelines[pipeline].stages[k]
         if stage.load_time is not None:
             return stage.load_time
-        if s.model is None:
+        if s.table is None:
             return 0.0
-        span = stage.layer_range(s.model)
-        layers = s.model.cost_layers()[span.start : span.stop]
+        span = stage.layer_range(s.table)
+        layers = s.table.cost_layers()[span.start : span.stop]
         rate = s.devices[device].load_bandwidth or DEFAULT_LOAD_BANDWIDTH
         return sum(layer.weight_bytes for layer in layers) / rate
 

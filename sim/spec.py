@@ -12,6 +12,8 @@ is exported from :class:`Scenario` for editors.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -47,7 +49,7 @@ class Spec(BaseModel):
 class LayerSpec(Spec):
     """One row of an inline layer table."""
 
-    name: Name
+    name: str = Field(min_length=1)
     op: OpClass
     flops: float = Field(ge=0, description="FLOPs of one inference (2 × MACs)")
     weight_bytes: Bytes = Field(default=0.0, ge=0)
@@ -59,10 +61,26 @@ class ModelSpec(Spec):
 
     layers: tuple[LayerSpec, ...] = Field(min_length=1)
     input_bytes: Bytes = Field(ge=0)
+    source: str | None = Field(
+        default=None, description="where a resolved table came from (zoo:NAME or onnx:PATH)"
+    )
 
     def cost_layers(self) -> list[Layer]:
         """The layer table as the cost model's layers."""
         return [Layer(x.name, x.op, x.flops, x.weight_bytes, x.output_bytes) for x in self.layers]
+
+
+class ZooModel(Spec):
+    """A model of the zoo (``edgesim model list``), with its builder's parameters."""
+
+    zoo: str
+    params: dict[str, int] = Field(default_factory=dict, description="e.g. {seq: 32} for gpt2")
+
+
+class OnnxModel(Spec):
+    """The user's own ONNX file (fixed shapes), relative to the scenario."""
+
+    onnx: Path
 
 
 class FailureSpec(Spec):
@@ -116,6 +134,34 @@ class DeviceSpec(Spec):
         default=None, gt=0, description="how fast partitions load after a restart"
     )
     failure: FailureSpec | None = None
+    profile: Path | None = Field(
+        default=None, description="a measured per-layer profile; replaces the roofline here"
+    )
+    _profile: dict[str, float] = PrivateAttr(default_factory=dict)
+    _overhead: float = PrivateAttr(default=0.0)
+
+    @model_validator(mode="after")
+    def _read_profile(self, info: ValidationInfo) -> DeviceSpec:
+        if self.profile is None:
+            return self
+        base = Path((info.context or {}).get("base", "."))
+        try:
+            data = json.loads((base / self.profile).read_text(encoding="utf-8"))
+            self._profile = {k: float(v["median"]) for k, v in data["layers"].items()}
+            self._overhead = float(data.get("overhead_per_kernel", 0.0))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"cannot read profile {self.profile}: {exc}") from None
+        return self
+
+    def measured(self, layers: Sequence[str]) -> float | None:
+        """Seconds the profile gives for running ``layers``; None without a profile.
+
+        Raises ``KeyError`` naming a layer the profile lacks.
+        """
+        if self.profile is None:
+            return None
+        times = [self._profile[name] for name in layers]
+        return sum(times) + self._overhead * sum(1 for t in times if t > 0)
 
     def compute(self) -> Compute | None:
         """The cost model's view of this device, or None without gflops and bandwidth."""
@@ -174,7 +220,11 @@ class FaultToleranceSpec(Spec):
 class StageSpec(Spec):
     """A run of consecutive layers executed on one device."""
 
-    layers: tuple[Name, Name] | Literal["all"] = "all"
+    layers: tuple[str, str] | Literal["all"] = Field(
+        default="all",
+        description="[first, last] layer names of a table; cut points (or input/output) of "
+        "a zoo or ONNX model",
+    )
     on: Name
     service: Distribution | None = Field(
         default=None, description="service time; replaces the cost model"
@@ -288,7 +338,9 @@ class Scenario(Spec):
     warmup: Duration = Field(default=0.0, ge=0)
     replications: PositiveInt = 1
     catalog: tuple[Path, ...] = Field(default=(), description="extra device catalog files")
-    model: ModelSpec | None = None
+    model: ModelSpec | ZooModel | OnnxModel | str | None = Field(
+        default=None, description="a layer table, a zoo name, {zoo: NAME, params}, or {onnx: PATH}"
+    )
     devices: dict[Name, DeviceSpec] = Field(min_length=1)
     links: tuple[LinkSpec, ...] = ()
     pipelines: dict[Name, PipelineSpec] = Field(min_length=1)
@@ -296,6 +348,13 @@ class Scenario(Spec):
     fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
     failures: tuple[InjectionSpec, ...] = ()
     outputs: OutputsSpec = OutputsSpec()
+
+    @property
+    def table(self) -> ModelSpec | None:
+        """The model as a layer table; zoo and ONNX models are turned into one on loading."""
+        if self.model is None or isinstance(self.model, ModelSpec):
+            return self.model
+        raise ValueError(f"model {self.model!r} is not resolved; load the scenario with sim.load")
 
     def policy(self, pipeline: str, stage: int) -> FaultToleranceSpec:
         """The fault-tolerance policy of a stage: its own, its pipeline's, or the scenario's."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.costs import stage_cost
 from sim.devices import Device
 from sim.distributions import Normal
 from sim.journey import Route, Step, Transfer, journey, resilient_journey
@@ -102,7 +103,7 @@ class World:
     def _route(self, source: Any) -> Route:
         s = self.scenario
         pipeline = s.pipelines[source.pipeline]
-        model = s.model
+        model = s.table
         steps = []
         here, size = source.at, (model.input_bytes if model else 0.0)
         for k, stage in enumerate(pipeline.stages):
@@ -140,14 +141,7 @@ class World:
         return None if cost is None else cost * (noise.mean if noise else 1.0)
 
     def _cost(self, pipeline: str, k: int, device: str) -> float | None:
-        model = self.scenario.model
-        compute = self.scenario.devices[device].compute()
-        if model is None or compute is None:
-            return None
-        span = self.scenario.pipelines[pipeline].stages[k].layer_range(model)
-        layers = model.cost_layers()
-        before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-        return compute.run_time(layers[span.start : span.stop], before)
+        return stage_cost(self.scenario, pipeline, k, device)
 
     def _service(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
         stage = self.scenario.pipelines[pipeline].stages[k]
