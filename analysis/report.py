@@ -185,6 +185,24 @@ def show_analytic(figures: Tree, console: Console | None = None) -> None:
     console.print(t)
 
 
+def show_plan(options: Sequence[Any], best: Any, objective: str, name: str) -> None:
+    """The split options, best marked."""
+    t = Table(title=f"{name}: split options (best by {objective} marked *)", title_justify="left")
+    for col in ("", "cut after", "latency ms", "p95 ms", "endpoint ms", "endpoint J", "kB sent"):
+        t.add_column(col, justify="left" if col in ("", "cut after") else "right")
+    for o in options:
+        t.add_row(
+            "*" if o is best else "",
+            " | ".join(o.cuts),
+            _fmt(o.latency, "", 1e3),
+            _fmt(o.p95, "", 1e3),
+            _fmt(o.endpoint_seconds, "", 1e3),
+            _fmt(o.endpoint_energy, ""),
+            _fmt(o.bytes_sent, "", 1e-3),
+        )
+    Console().print(t)
+
+
 # -- files -----------------------------------------------------------------
 
 

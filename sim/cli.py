@@ -90,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     analyze.set_defaults(handler=_analyze)
 
+    plan = sub.add_parser("plan", help="evaluate every split of a pipeline and mark the best")
+    plan.add_argument("file", type=Path, metavar="FILE")
+    plan.add_argument("--pipeline", help="the pipeline to split (default: all alike)")
+    plan.add_argument(
+        "--objective", choices=["latency", "p95", "energy", "bytes"], default="latency"
+    )
+    plan.add_argument("--json", action="store_true")
+    plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    plan.set_defaults(handler=_plan)
+
     from models.commands import register
 
     register(sub)
@@ -190,6 +200,29 @@ def _analyze(args: argparse.Namespace) -> int:
         print(json.dumps(report.jsonable(figures), indent=2))
     else:
         report.show_analytic(figures)
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from analysis import report
+    from analysis.planner import plan
+
+    scenario = load(args.file, args.catalog)
+    if args.pipeline is not None and args.pipeline not in scenario.pipelines:
+        known = ", ".join(scenario.pipelines)
+        raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
+    try:
+        options = plan(scenario, args.pipeline)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    best = min(options, key=lambda o: o.score(args.objective))
+    if args.json:
+        rows = [asdict(o) | {"best": o is best} for o in options]
+        print(json.dumps(report.jsonable(rows), indent=2))
+    else:
+        report.show_plan(options, best, args.objective, scenario.name)
     return 0
 
 
