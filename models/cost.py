@@ -4,7 +4,10 @@ A layer is compute-bound or memory-bound. Its time is the larger of
 
 * FLOPs / the device's rate for the layer's op class, and
 * bytes moved / the device's memory bandwidth, where the bytes moved are the
-  layer's weights, its input activation and its output activation.
+  layer's weights, its input activation and its output activation,
+
+plus the runtime's fixed overhead per layer that does work (kernel launch,
+scheduling), which dominates small layers.
 
 FLOPs follow the 2 × multiply-accumulate convention throughout. Rates are
 per op class because the same device runs dense convolutions many times
@@ -39,11 +42,13 @@ class Compute:
 
     flops_per_s: Mapping[str, float]
     mem_bandwidth: float
+    overhead: float = 0.0  # seconds the runtime spends per layer that does work
 
     def layer_time(self, layer: Layer, input_bytes: float) -> float:
         """Seconds to run ``layer`` once, given the size of its input activation."""
         moved = layer.weight_bytes + input_bytes + layer.output_bytes
-        return max(layer.flops / self.flops_per_s[layer.op], moved / self.mem_bandwidth)
+        work = max(layer.flops / self.flops_per_s[layer.op], moved / self.mem_bandwidth)
+        return work + (self.overhead if layer.flops > 0 else 0.0)
 
     def run_time(self, layers: Sequence[Layer], input_bytes: float) -> float:
         """Seconds to run ``layers`` in order; each consumes the previous one's output."""

@@ -130,6 +130,9 @@ class DeviceSpec(Spec):
     service_noise: Distribution | None = Field(
         default=None, description="a factor multiplying every cost-model service time"
     )
+    node_overhead: Duration = Field(
+        default=0.0, ge=0, description="runtime overhead per layer that does work"
+    )
     load_bandwidth: ByteRate | None = Field(
         default=None, gt=0, description="how fast partitions load after a restart"
     )
@@ -167,7 +170,7 @@ class DeviceSpec(Spec):
         """The cost model's view of this device, or None without gflops and bandwidth."""
         if self.gflops is None or self.mem_bandwidth is None:
             return None
-        return Compute(rates(self.gflops), self.mem_bandwidth)
+        return Compute(rates(self.gflops), self.mem_bandwidth, self.node_overhead)
 
 
 class LinkSpec(Spec):

@@ -30,3 +30,10 @@ def test_run_time_chains_activations_and_memory_counts_largest_pair() -> None:
     c = Compute(rates(1.0), mem_bandwidth=1.0)
     assert c.run_time(layers, 60) == pytest.approx((100 + 60 + 40) + (10 + 40 + 5))
     assert memory_needed(layers, 60) == 110 + 100
+
+
+def test_per_layer_overhead_applies_to_working_layers_only() -> None:
+    """The runtime's overhead is paid by each layer with FLOPs, not by pure data movement."""
+    c = Compute(rates(1.0), mem_bandwidth=1e15, overhead=0.001)
+    layers = [Layer("a", "conv", 1e6, 0, 0), Layer("reshape", "elementwise", 0, 0, 0)]
+    assert c.run_time(layers, 0) == pytest.approx(1e6 / 1e9 + 0.001)

@@ -25,8 +25,22 @@ def split(model: Any, cut: str = "s2.b1.add.relu") -> dict[str, Any]:
         model=model,
         devices={"cam": {"type": "rpi4"}, "srv": {"type": "edge-cpu"}},
         links=[{"ends": ["cam", "srv"], "bandwidth": "100Mbps", "latency": "1ms"}],
-        pipelines={"p": {"stages": [{"layers": ["input", cut], "on": "cam"}, {"layers": [cut, "output"], "on": "srv"}]}},
-        workload=[{"name": "cam", "at": "cam", "pipeline": "p", "arrivals": {"kind": "periodic", "rate": "10/s"}}],
+        pipelines={
+            "p": {
+                "stages": [
+                    {"layers": ["input", cut], "on": "cam"},
+                    {"layers": [cut, "output"], "on": "srv"},
+                ]
+            }
+        },
+        workload=[
+            {
+                "name": "cam",
+                "at": "cam",
+                "pipeline": "p",
+                "arrivals": {"kind": "periodic", "rate": "10/s"},
+            }
+        ],
     )
 
 
@@ -44,9 +58,14 @@ def test_zoo_model_stages_between_cut_points() -> None:
 
 def test_bad_cut_point_is_named_with_the_valid_ones() -> None:
     """A stage boundary inside a residual block is refused, naming the cut points to use."""
-    with pytest.raises(ScenarioError, match=r"pipelines\.p\.stages\[0\]\.layers: 's2\.b1\.conv1' is not a cut point of zoo:resnet56 \(input, output, or one of stem"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"pipelines\.p\.stages\[0\]\.layers: 's2\.b1\.conv1' is not a cut point of zoo:resnet56 \(input, output, or one of stem",
+    ):
         load_dict(split("resnet56", "s2.b1.conv1"))
-    with pytest.raises(ScenarioError, match=r"model: unknown zoo model 'resnet57' \(known: gpt2, mobilenet_v2"):
+    with pytest.raises(
+        ScenarioError, match=r"model: unknown zoo model 'resnet57' \(known: gpt2, mobilenet_v2"
+    ):
         load_dict(split("resnet57"))
 
 
@@ -57,7 +76,9 @@ def test_onnx_file_model(tmp_path: Path) -> None:
     from sim.loader import from_dict
 
     s = from_dict(raw, file="s.yaml", base=tmp_path)
-    assert s.table is not None and len(s.table.layers) == len(load_dict(split("resnet56")).table.layers)  # type: ignore[union-attr]
+    assert s.table is not None and len(s.table.layers) == len(
+        load_dict(split("resnet56")).table.layers
+    )  # type: ignore[union-attr]
 
 
 def test_profile_replaces_the_roofline(tmp_path: Path) -> None:
@@ -108,7 +129,9 @@ def test_plan_cli(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
     rows = json.loads(done.stdout)
     best = [r for r in rows if r["best"]]
-    assert len(best) == 1 and best[0]["cuts"] == ["input"], "sending the raw frame costs the endpoint nothing"
+    assert len(best) == 1 and best[0]["cuts"] == ["input"], (
+        "sending the raw frame costs the endpoint nothing"
+    )
 
 
 def test_quickstart_is_written_against_the_zoo() -> None:
