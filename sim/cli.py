@@ -100,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     plan.set_defaults(handler=_plan)
 
+    hil = sub.add_parser("hil", help="hardware in the loop: real devices running partitions")
+    verbs = hil.add_subparsers(dest="verb", required=True)
+    calibrate = verbs.add_parser("calibrate", help="profile a model on a device, per layer")
+    calibrate.add_argument("--device", required=True, help="tcp://HOST:PORT or serial:///dev/ttyX")
+    calibrate.add_argument("--model", required=True, help="a zoo name or an ONNX file")
+    calibrate.add_argument("--out", required=True, type=Path)
+    calibrate.add_argument("--token")
+    calibrate.add_argument("--runs", type=int, default=20)
+    calibrate.add_argument("--threads", type=int, default=1)
+    calibrate.set_defaults(handler=_calibrate)
+
     from models.commands import register
 
     register(sub)
@@ -223,6 +234,25 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(report.jsonable(rows), indent=2))
     else:
         report.show_plan(options, best, args.objective, scenario.name)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from hil.client import AgentClient, HilError
+    from models.commands import open_model
+
+    name, model = open_model(args.model)
+    try:
+        agent = AgentClient.connect(args.device, token=args.token)
+        model_id = agent.load(model.SerializeToString(), name, args.threads)
+        profile = agent.profile(model_id, model, args.runs, args.threads)
+        agent.close()
+    except HilError as exc:
+        raise UsageError(str(exc)) from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+    print(f"{name} on {args.device}: {profile['end_to_end']['median'] * 1e3:.2f} ms end to end; "
+          f"profile in {args.out}")  # fmt: skip
     return 0
 
 

@@ -1,0 +1,350 @@
+"""The device agent: runs ONNX partitions for one host, over TCP or a serial port.
+
+    python -m hil.agent [--listen 127.0.0.1:7070] [--token T] [--serial PORT --baud N]
+                        [--cache DIR] [--threads N] [--allow-faults]
+
+Needs only numpy, onnxruntime and (for serial ports) pyserial: nothing here imports
+simpy, scipy or pydantic. Binding anything but loopback requires ``--token``; with a
+token every frame after the handshake is authenticated. Models arrive by content hash
+and are cached on disk, so a reconnecting host need not send them again. A retried
+request (same ``req_id``) is answered from a cache of recent results, never run twice.
+Faults (crash, hang, slow, drop) are accepted only with ``--allow-faults``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from hil.protocol import (
+    VERSION,
+    Codec,
+    ErrorCode,
+    Kind,
+    Message,
+    ProtocolError,
+    Reassembler,
+    session_key,
+)
+from hil.transport import FdTransport, SerialTransport, TcpTransport, Transport, TransportError
+
+log = logging.getLogger("edgesim.agent")
+RECENT = 64
+
+
+class Closed(Exception):
+    """The host said goodbye, or a fault dropped the link."""
+
+
+class Agent:
+    """The state of one agent process: its identity, models and recent results."""
+
+    def __init__(self, cache: Path, threads: int, token: str | None, allow_faults: bool) -> None:
+        self.nonce = os.urandom(8)  # new at every start: a host sees a restart
+        self.started = time.monotonic()
+        self.cache = cache
+        self.threads = threads
+        self.token = token
+        self.allow_faults = allow_faults
+        self.models: dict[str, ort.InferenceSession] = {}
+        self.recent: OrderedDict[tuple[str, int], Message] = OrderedDict()
+        self.delay = 0.0
+
+    # -- serving one connection --------------------------------------------------
+
+    def serve(self, transport: Transport) -> None:
+        """Answer one host until it leaves, the link fails, or authentication fails."""
+        codec = Codec()
+        reader = Reassembler(codec)
+        self._key: bytes | None = None
+        try:
+            while True:
+                data = transport.read(1.0)
+                for msg in reader.feed(data):
+                    try:
+                        replies = self.handle(msg, codec)
+                    except _Reject as reject:
+                        for frame in codec.frames(reject.reply):
+                            transport.write(frame)
+                        raise Closed("authentication failed") from None
+                    for reply in replies:
+                        for frame in codec.frames(reply):
+                            transport.write(frame)
+                    if self._key is not None:  # after the (unsigned) HELLO_ACK
+                        codec.key, self._key = self._key, None
+                while reader.errors:
+                    problem = reader.errors.pop(0)
+                    log.warning("bad frame from %s: %s", transport.address, problem)
+                    error = Message(
+                        Kind.ERROR, {"code": int(ErrorCode.BAD_FRAME), "message": problem}
+                    )
+                    for frame in codec.frames(error):
+                        transport.write(frame)
+        except (Closed, TransportError) as exc:
+            log.info("connection %s ended: %s", transport.address, exc)
+
+    def handle(self, msg: Message, codec: Codec) -> list[Message]:
+        handler = getattr(self, f"on_{msg.kind.name.lower()}", None)
+        if handler is None:
+            return [self.error(msg, ErrorCode.UNKNOWN_TYPE, f"unexpected {msg.kind.name}")]
+        try:
+            reply: Message | None = handler(msg, codec)
+        except ProtocolError as exc:
+            return [self.error(msg, ErrorCode.BAD_FRAME, str(exc))]
+        if reply is None:
+            return []
+        reply.ref = msg.seq
+        return [reply]
+
+    def error(self, msg: Message, code: ErrorCode, text: str) -> Message:
+        return Message(Kind.ERROR, {"code": int(code), "message": text}, ref=msg.seq)
+
+    # -- messages ---------------------------------------------------------------
+
+    def on_hello(self, msg: Message, codec: Codec) -> Message:
+        versions = msg.fields.get("versions", [])
+        if VERSION not in versions:
+            return self.error(
+                msg, ErrorCode.UNSUPPORTED_VERSION, f"agent speaks {VERSION}, host {versions}"
+            )
+        host_nonce = bytes.fromhex(msg.fields.get("nonce", ""))
+        if self.token is not None:
+            proof = hmac.new(self.token.encode(), host_nonce, hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(proof, str(msg.fields.get("proof", ""))):
+                reply = self.error(msg, ErrorCode.AUTH_FAILED, "wrong or missing token")
+                raise _Reject(reply)
+        codec.session = int.from_bytes(host_nonce[:2] + self.nonce[:2], "little")
+        reply = Message(
+            Kind.HELLO_ACK,
+            {
+                "version": VERSION,
+                "nonce": self.nonce.hex(),
+                "session": codec.session,
+                "device": self.info(),
+                "max_frame": codec.max_frame,
+            },
+        )
+        if self.token is not None:
+            self._key = session_key(self.token, host_nonce, self.nonce)
+            reply.fields["auth"] = True
+        return reply
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "system": platform.system(),
+            "python": platform.python_version(),
+            "onnxruntime": ort.__version__,
+            "providers": ort.get_available_providers(),
+            "cores": os.cpu_count(),
+            "threads": self.threads,
+            "power": _power(),
+        }
+
+    def on_clock_req(self, msg: Message, codec: Codec) -> Message:
+        received = time.monotonic_ns()
+        return Message(
+            Kind.CLOCK_RESP, {"t1": msg.fields["t1"], "t2": received, "t3": time.monotonic_ns()}
+        )
+
+    def on_heartbeat(self, msg: Message, codec: Codec) -> Message:
+        return Message(
+            Kind.HEARTBEAT_ACK,
+            {"uptime": time.monotonic() - self.started, "models": sorted(self.models)},
+        )
+
+    def on_load_model(self, msg: Message, codec: Codec) -> Message:
+        digest = str(msg.fields["sha256"])
+        path = self.cache / f"{digest}.onnx"
+        if "model" in msg.blobs:
+            data = msg.blobs["model"]
+            if hashlib.sha256(data).hexdigest() != digest:
+                return self.error(msg, ErrorCode.BAD_FRAME, "model bytes do not match their sha256")
+            self.cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        elif not path.exists():
+            return self.error(
+                msg, ErrorCode.NO_SUCH_MODEL, f"model {digest[:12]} is not cached here"
+            )
+        start = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(msg.fields.get("threads", self.threads))
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            return self.error(msg, ErrorCode.ORT_ERROR, str(exc))
+        model_id = str(msg.fields.get("model_id", digest))
+        self.models[model_id] = session
+        return Message(
+            Kind.LOAD_ACK,
+            {
+                "model_id": model_id,
+                "load_seconds": time.perf_counter() - start,
+                "inputs": [_io(i) for i in session.get_inputs()],
+                "outputs": [_io(o) for o in session.get_outputs()],
+            },
+        )
+
+    def on_infer(self, msg: Message, codec: Codec) -> Message:
+        received = time.monotonic_ns()
+        model_id, req = str(msg.fields["model_id"]), int(msg.fields["req_id"])
+        if (model_id, req) in self.recent:
+            return self.recent[(model_id, req)]
+        session = self.models.get(model_id)
+        if session is None:
+            return self.error(msg, ErrorCode.NO_SUCH_MODEL, f"model {model_id!r} is not loaded")
+        if self.delay:
+            time.sleep(self.delay)
+        started = time.monotonic_ns()
+        try:
+            names = [o.name for o in session.get_outputs()]
+            outputs = session.run(names, dict(msg.tensors))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            return self.error(msg, ErrorCode.ORT_ERROR, str(exc))
+        ended = time.monotonic_ns()
+        reply = Message(
+            Kind.INFER_RESULT,
+            {
+                "req_id": req,
+                "model_id": model_id,
+                "t_recv": received,
+                "t_start": started,
+                "t_end": ended,
+                "t_send": time.monotonic_ns(),
+            },
+            tensors={n: np.asarray(v) for n, v in zip(names, outputs, strict=True)},
+        )
+        self.recent[(model_id, req)] = reply
+        while len(self.recent) > RECENT:
+            self.recent.popitem(last=False)
+        return reply
+
+    def on_profile(self, msg: Message, codec: Codec) -> Message:
+        from models.measure import device_profile
+
+        model_id = str(msg.fields["model_id"])
+        if model_id not in self.models:
+            return self.error(msg, ErrorCode.NO_SUCH_MODEL, f"model {model_id!r} is not loaded")
+        path = self.cache / f"{msg.fields['sha256']}.onnx"
+        f = msg.fields
+        threads = int(f.get("threads", self.threads))
+        result = device_profile(
+            path.read_bytes(),
+            model_id,
+            list(f["nodes"]),
+            threads,
+            int(f.get("runs", 20)),
+            dict(f["ops"]),
+            dict(f["producers"]),
+        )
+        result["device"] |= self.info()
+        return Message(Kind.PROFILE_RESULT, {"profile": result})
+
+    def on_fault(self, msg: Message, codec: Codec) -> Message | None:
+        if not self.allow_faults:
+            return self.error(msg, ErrorCode.FAULTS_DISABLED, "start the agent with --allow-faults")
+        mode = msg.fields.get("mode")
+        if mode == "crash":
+            log.warning("fault: crash")
+            os._exit(3)
+        if mode == "hang":
+            time.sleep(float(msg.fields.get("seconds", 3600)))
+            return None
+        if mode == "slow":
+            self.delay = float(msg.fields.get("seconds", 0.0))
+            return Message(Kind.HEARTBEAT_ACK, {"delay": self.delay})
+        if mode == "drop":
+            raise Closed("fault: drop")
+        return self.error(msg, ErrorCode.BAD_FRAME, f"unknown fault {mode!r}")
+
+    def on_bye(self, msg: Message, codec: Codec) -> Message | None:
+        raise Closed("bye")
+
+
+def _io(arg: Any) -> dict[str, Any]:
+    return {"name": arg.name, "shape": arg.shape, "type": arg.type}
+
+
+class _Reject(Exception):
+    def __init__(self, reply: Message) -> None:
+        self.reply = reply
+
+
+def _power() -> dict[str, float] | None:
+    """Instantaneous rail power (W) from a Jetson's INA3221 monitor, where the board has one."""
+    rails = {}
+    for root in Path("/sys/bus/i2c/drivers/ina3221").glob("*/hwmon/hwmon*"):
+        for label in root.glob("in*_label"):
+            index = label.name[2]
+            volts, amps = root / f"in{index}_input", root / f"curr{index}_input"
+            try:
+                rails[label.read_text().strip()] = (
+                    int(volts.read_text()) * int(amps.read_text()) * 1e-6
+                )
+            except (OSError, ValueError):
+                continue
+    return rails or None
+
+
+def run_connection(agent: Agent, transport: Transport) -> None:
+    try:
+        agent.serve(transport)
+    finally:
+        transport.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgesim-agent", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--listen", default="127.0.0.1:7070", help="HOST:PORT (port 0: any free one)"
+    )
+    parser.add_argument("--serial", help="serve a serial port instead (a device or pyserial URL)")
+    parser.add_argument("--baud", type=int, default=921600)
+    parser.add_argument("--token", help="shared secret; required to bind beyond loopback")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edgesim" / "agent")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--allow-faults", action="store_true")
+    parser.add_argument("--once", action="store_true", help="exit after the first host leaves")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="edgesim-agent: %(message)s", stream=sys.stderr)
+    agent = Agent(args.cache, args.threads, args.token, args.allow_faults)
+    if args.serial:
+        transport: Transport = (
+            FdTransport(int(args.serial[3:]), args.serial)
+            if args.serial.startswith("fd:")
+            else SerialTransport(args.serial, args.baud)
+        )
+        print(f"serving {transport.address}", flush=True)
+        run_connection(agent, transport)
+        return 0
+    host, _, port = args.listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1") and not args.token:
+        parser.error(f"--listen {args.listen}: binding beyond loopback requires --token")
+    server = socket.create_server((host, int(port)))
+    print(f"listening on {host}:{server.getsockname()[1]}", flush=True)
+    while True:
+        conn, peer = server.accept()
+        run_connection(agent, TcpTransport(conn, f"tcp://{peer[0]}:{peer[1]}"))
+        if args.once:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

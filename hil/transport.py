@@ -1,0 +1,119 @@
+"""Byte transports for the protocol: TCP sockets and serial ports (pyserial).
+
+Both offer ``write(data)`` (one call per frame: TCP_NODELAY and a single ``sendall``)
+and ``read(timeout)`` (whatever arrived, possibly nothing, never blocking past the
+deadline: pyserial's ``read`` returns short on a timeout and must be looped by the
+caller, which the protocol's reassembler does). Serial ports are opened with
+``serial_for_url``, so ``/dev/ttyACM0``, ``socket://host:port`` and ``rfc2217://`` all
+work, and the input buffer is flushed on connect (stale bytes corrupt the first frame).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+from typing import Protocol
+
+
+class TransportError(ConnectionError):
+    """The link to a device failed, naming its address."""
+
+
+class Transport(Protocol):
+    address: str
+
+    def write(self, data: bytes) -> None: ...
+    def read(self, timeout: float) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class TcpTransport:
+    def __init__(self, sock: socket.socket, address: str) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.address = address
+
+    @classmethod
+    def connect(cls, host: str, port: int, timeout: float = 5.0) -> TcpTransport:
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise TransportError(
+                f"tcp://{host}:{port}: cannot connect: {exc.strerror or exc}"
+            ) from None
+        return cls(sock, f"tcp://{host}:{port}")
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise TransportError(f"{self.address}: send failed: {exc}") from None
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        if not ready:
+            return b""
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError as exc:
+            raise TransportError(f"{self.address}: receive failed: {exc}") from None
+        if not data:
+            raise TransportError(f"{self.address}: connection closed by the device")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class SerialTransport:
+    def __init__(self, url: str, baud: int = 921600) -> None:
+        import serial
+
+        try:
+            self.port = serial.serial_for_url(url, baudrate=baud, timeout=0, exclusive=True)
+        except (serial.SerialException, ValueError) as exc:
+            raise TransportError(f"serial://{url}: cannot open: {exc}") from None
+        self.port.reset_input_buffer()
+        self.address = f"serial://{url}"
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+        self.port.flush()
+
+    def read(self, timeout: float) -> bytes:
+        fd = getattr(self.port, "fd", None)
+        if fd is not None:
+            select.select([fd], [], [], max(0.0, timeout))
+        data = self.port.read(self.port.in_waiting or 1)
+        return bytes(data)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class FdTransport:
+    """The master side of a pty (tests and local bridges), by file descriptor."""
+
+    def __init__(self, fd: int, address: str) -> None:
+        self.fd = fd
+        self.address = address
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            select.select([], [self.fd], [], 5.0)
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return b""
+        try:
+            return os.read(self.fd, 1 << 16)
+        except OSError as exc:
+            raise TransportError(f"{self.address}: {exc}") from None
+
+    def close(self) -> None:
+        os.close(self.fd)

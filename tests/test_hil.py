@@ -1,0 +1,216 @@
+"""Hardware-in-the-loop plumbing with the real agent in a separate process.
+
+Over TCP loopback and over a pty whose device side the agent opens with pyserial.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hil.client import AgentClient, HilRefused, HilTimeout, HilTransportError
+from hil.protocol import Codec, Kind, Message, Reassembler
+from hil.transport import FdTransport
+from models import zoo
+
+AGENT = [sys.executable, "-m", "hil.agent"]
+
+
+def start_agent(tmp: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([*AGENT, "--cache", str(tmp / "cache"), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    return proc, line
+
+
+@pytest.fixture
+def tcp_agent(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--allow-faults")
+    assert line.startswith("listening on 127.0.0.1:"), line
+    yield proc, f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
+    proc.kill()
+    proc.wait()
+
+
+def resnet56() -> tuple[bytes, np.ndarray, np.ndarray]:
+    model = zoo.load("resnet56").SerializeToString()
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    ref = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    return model, x, ref
+
+
+def exercise(agent: AgentClient) -> None:
+    """Load, infer (equal to a local run), heartbeat, clock offset, profile."""
+    model, x, ref = resnet56()
+    model_id = agent.load(model, "r56")
+    outputs, stamps = agent.infer(model_id, {"input": x})
+    assert np.abs(outputs["fc"] - ref).max() <= 1e-5
+    assert 0 < stamps.compute < stamps.round_trip
+    assert "r56" in agent.heartbeat()["models"]
+    offset, uncertainty = agent.sync_clock()
+    assert abs(offset) <= uncertainty + 2e-3, "same machine, same monotonic clock"
+    profile = agent.profile(model_id, zoo.load("resnet56"), runs=3)
+    assert profile["layers"]["stem"]["median"] > 0 and profile["end_to_end"]["median"] > 0
+
+
+def test_tcp_load_infer_heartbeat_clock_profile(
+    tcp_agent: tuple[subprocess.Popen[str], str],
+) -> None:
+    """Everything over TCP loopback."""
+    agent = AgentClient.connect(tcp_agent[1])
+    exercise(agent)
+    agent.close()
+
+
+def test_pty_load_infer_heartbeat_clock_profile(tmp_path: Path) -> None:
+    """The agent opens the pty's device side with pyserial; the host writes to the master."""
+    master, slave = os.openpty()
+    proc, line = start_agent(tmp_path, "--serial", os.ttyname(slave))
+    try:
+        assert line.startswith("serving serial://"), line
+        agent = AgentClient(FdTransport(master, "pty"), timeout=30)
+        exercise(agent)
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(slave)
+
+
+def test_retried_request_runs_once(tcp_agent: tuple[subprocess.Popen[str], str]) -> None:
+    """The same req_id is answered from the agent's cache: identical device timestamps."""
+    agent = AgentClient.connect(tcp_agent[1])
+    model, x, _ = resnet56()
+    model_id = agent.load(model)
+    first = agent.request(
+        Message(Kind.INFER, {"model_id": model_id, "req_id": 7}, tensors={"input": x})
+    )
+    again = agent.request(
+        Message(Kind.INFER, {"model_id": model_id, "req_id": 7}, tensors={"input": x})
+    )
+    assert first.fields["t_start"] == again.fields["t_start"]
+    agent.close()
+
+
+def test_garbage_is_answered_with_errors_and_the_stream_resynchronises(
+    tcp_agent: tuple[subprocess.Popen[str], str],
+) -> None:
+    """Random bytes and a bad frame do not stop the agent from answering the next request."""
+    agent = AgentClient.connect(tcp_agent[1])
+    rng = np.random.default_rng(3)
+    agent.transport.write(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes() + b"\x00")
+    agent.transport.write(b"\x05\x01\x02\x03\x00")  # a well-delimited but bad frame
+    assert agent.heartbeat()["uptime"] > 0, "still answering after garbage"
+    agent.close()
+
+
+def test_agent_killed_mid_inference_fails_the_request_without_hanging(
+    tcp_agent: tuple[subprocess.Popen[str], str],
+) -> None:
+    """The agent dies during a slowed inference: the request fails within its timeout."""
+    agent = AgentClient.connect(tcp_agent[1], timeout=3)
+    model, x, _ = resnet56()
+    model_id = agent.load(model)
+    agent.fault("slow", 1.0)
+    time.sleep(0.2)
+    start = time.monotonic()
+    threading.Timer(0.3, tcp_agent[0].kill).start()
+    with pytest.raises((HilTransportError, HilTimeout)):
+        agent.infer(model_id, {"input": x})
+    assert time.monotonic() - start < 4
+
+
+def test_token_required_beyond_loopback_and_wrong_token_rejected(tmp_path: Path) -> None:
+    """No token beyond loopback is refused at start; a wrong token gets one clear error."""
+    done = subprocess.run(
+        [*AGENT, "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 2 and "requires --token" in done.stderr
+    proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--token", "s3cret")
+    url = f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
+    try:
+        with pytest.raises(HilRefused, match="wrong or missing token"):
+            AgentClient.connect(url, token="guess")
+        good = AgentClient.connect(url, token="s3cret")
+        assert good.codec.key is not None and good.heartbeat()["uptime"] > 0
+        good.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_agent_imports_only_what_a_device_has() -> None:
+    """Importing the agent pulls in no simpy, scipy or pydantic."""
+    code = "import sys, hil.agent; print(sorted({'simpy', 'scipy', 'pydantic'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.binary(max_size=3000), st.lists(st.integers(1, 700), min_size=1, max_size=20), st.booleans()
+)
+def test_framing_round_trips_under_any_chunking(
+    payload: bytes, cuts: list[int], keyed: bool
+) -> None:
+    """Messages survive any split of the byte stream, fragmentation and authentication."""
+    key = b"k" * 32 if keyed else None
+    sender, receiver = Codec(key=key, max_frame=512), Codec(key=key)
+    msg = Message(Kind.INFER, {"req_id": 5}, tensors={"x": np.frombuffer(payload[: len(payload) // 4 * 4], np.float32)},
+                  blobs={"raw": payload}, seq=9)  # fmt: skip
+    stream = b"".join(sender.frames(msg))
+    reader = Reassembler(receiver)
+    got: list[Message] = []
+    at = 0
+    for n in cuts * (len(stream) // max(sum(cuts), 1) + 1):
+        got += reader.feed(stream[at : at + n])
+        at += n
+        if at >= len(stream):
+            break
+    got += reader.feed(stream[at:])
+    assert len(got) == 1 and not reader.errors
+    assert got[0].blobs["raw"] == payload and got[0].seq == 9
+    np.testing.assert_array_equal(got[0].tensors["x"], msg.tensors["x"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=10), st.integers(0, 3))
+def test_garbage_never_breaks_the_reader(chunks: list[bytes], position: int) -> None:
+    """Random bytes, truncated and corrupted frames: errors are reported, good frames still arrive."""
+    codec = Codec()
+    good = b"".join(codec.frames(Message(Kind.HEARTBEAT, seq=1)))
+    corrupt = bytearray(good)
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    pieces = [*chunks, bytes(corrupt), good[: len(good) // 2] + b"\x00"]
+    pieces.insert(min(position, len(pieces)), b"\x00" + good)
+    reader = Reassembler(Codec())
+    got = [m for piece in pieces for m in reader.feed(piece)]
+    assert any(m.kind == Kind.HEARTBEAT for m in got)
+
+
+def test_calibrate_writes_a_profile_a_scenario_can_use(
+    tcp_agent: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    """`edgesim hil calibrate` profiles on the agent; the file drives a device in a scenario."""
+    out = tmp_path / "dev.json"
+    done = subprocess.run([sys.executable, "-m", "sim", "hil", "calibrate", "--device", tcp_agent[1],
+                           "--model", "resnet56", "--runs", "3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    from tests.helpers import load_dict
+    from tests.test_model_scenarios import split
+
+    raw = split("resnet56")
+    raw["devices"]["cam"] = {"profile": str(out)}
+    assert load_dict(raw).devices["cam"].measured(["stem"]) is not None
