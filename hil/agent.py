@@ -67,7 +67,7 @@ class Agent:
 
     def serve(self, transport: Transport) -> None:
         """Answer one host until it leaves, the link fails, or authentication fails."""
-        codec = Codec()
+        codec = Codec(stream=isinstance(transport, TcpTransport))
         reader = Reassembler(codec)
         self._key: bytes | None = None
         try:
@@ -93,6 +93,8 @@ class Agent:
                     )
                     for frame in codec.frames(error):
                         transport.write(frame)
+                    if codec.stream:  # a reliable stream out of step cannot resynchronise
+                        raise Closed(f"stream out of step: {problem}")
         except (Closed, TransportError) as exc:
             log.info("connection %s ended: %s", transport.address, exc)
 

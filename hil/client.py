@@ -72,7 +72,7 @@ class AgentClient:
     ) -> None:
         self.transport = transport
         self.address = transport.address
-        self.codec = Codec()
+        self.codec = Codec(stream=isinstance(transport, TcpTransport))
         self.reader = Reassembler(self.codec)
         self.timeout = timeout
         self._seq = itertools.count(1)

@@ -103,16 +103,35 @@ def test_retried_request_runs_once(tcp_agent: tuple[subprocess.Popen[str], str])
     agent.close()
 
 
-def test_garbage_is_answered_with_errors_and_the_stream_resynchronises(
+def test_garbage_on_tcp_resets_the_connection_not_the_agent(
     tcp_agent: tuple[subprocess.Popen[str], str],
 ) -> None:
-    """Random bytes and a bad frame do not stop the agent from answering the next request."""
-    agent = AgentClient.connect(tcp_agent[1])
+    """TCP frames are length-prefixed: garbage gets an error and a closed connection; the
+    agent keeps serving, and a new connection works."""
+    agent = AgentClient.connect(tcp_agent[1], timeout=3)
     rng = np.random.default_rng(3)
-    agent.transport.write(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes() + b"\x00")
-    agent.transport.write(b"\x05\x01\x02\x03\x00")  # a well-delimited but bad frame
-    assert agent.heartbeat()["uptime"] > 0, "still answering after garbage"
-    agent.close()
+    agent.transport.write(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises((HilRefused, HilTransportError, HilTimeout)):
+        agent.heartbeat()
+    again = AgentClient.connect(tcp_agent[1])
+    assert again.heartbeat()["uptime"] > 0
+    again.close()
+
+
+def test_garbage_on_a_serial_line_resynchronises(tmp_path: Path) -> None:
+    """COBS frames on a pty: random bytes and a bad frame, then the agent answers the next request."""
+    master, slave = os.openpty()
+    proc, _ = start_agent(tmp_path, "--serial", os.ttyname(slave))
+    try:
+        agent = AgentClient(FdTransport(master, "pty"), timeout=10)
+        rng = np.random.default_rng(3)
+        agent.transport.write(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes() + b"\x00")
+        agent.transport.write(b"\x05\x01\x02\x03\x00")
+        assert agent.heartbeat()["uptime"] > 0
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(slave)
 
 
 def test_agent_killed_mid_inference_fails_the_request_without_hanging(
