@@ -1,8 +1,19 @@
-"""Test-session set-up: zoo models are built into a fresh cache, never the user's."""
+"""Test-session set-up.
+
+Zoo models are built into a fresh cache, never the user's. Under CI, hypothesis runs
+derandomised: the same examples every time, so a landing never hinges on a lucky draw
+(locally it keeps exploring new ones).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 
+from hypothesis import settings
+
 os.environ.setdefault("EDGESIM_CACHE", tempfile.mkdtemp(prefix="edgesim-zoo-"))
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
