@@ -203,6 +203,25 @@ def show_plan(options: Sequence[Any], best: Any, objective: str, name: str) -> N
     Console().print(t)
 
 
+def show_validation(result: Tree) -> None:
+    """Predicted against measured, per metric, with the tolerance verdict."""
+    t = Table(title=f"{result['scenario']}: prediction vs hardware", title_justify="left")
+    for col in ("metric", "predicted", "measured", "error", "tolerance", "within"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for row in result["rows"]:
+        scale = 1.0 if row["metric"] == "throughput" else 1e3
+        unit = "/s" if scale == 1.0 else "ms"
+        t.add_row(
+            row["metric"],
+            _fmt(row["predicted"], unit, scale),
+            _fmt(row["measured"], unit, scale),
+            f"{row['error'] * 100:+.1f} %",
+            f"{row['tolerance'] * 100:.0f} %",
+            "yes" if row["within"] else "no",
+        )
+    Console().print(t)
+
+
 # -- files -----------------------------------------------------------------
 
 

@@ -110,6 +110,18 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--runs", type=int, default=20)
     calibrate.add_argument("--threads", type=int, default=1)
     calibrate.set_defaults(handler=_calibrate)
+    for verb, handler, text in (
+        ("run", _hil_run, "run a scenario in real time with bound devices real"),
+        ("validate", _hil_validate, "predict, run on the real devices, compare"),
+    ):
+        p = verbs.add_parser(verb, help=text)
+        p.add_argument("file", type=Path, metavar="FILE")
+        p.add_argument("--bind", action="append", default=[], metavar="DEVICE=URL", required=True)
+        p.add_argument("--token")
+        p.add_argument("--out", type=Path)
+        p.add_argument("--horizon", type=_duration)
+        p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+        p.set_defaults(handler=handler)
 
     from models.commands import register
 
@@ -254,6 +266,60 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(f"{name} on {args.device}: {profile['end_to_end']['median'] * 1e3:.2f} ms end to end; "
           f"profile in {args.out}")  # fmt: skip
     return 0
+
+
+def _hil_setup(args: argparse.Namespace) -> tuple[Scenario, dict[str, str]]:
+    from hil.bridge import parse_bindings
+
+    scenario = load(args.file, args.catalog)
+    if args.horizon is not None:
+        scenario = _override(
+            scenario, argparse.Namespace(seed=None, replications=None, horizon=args.horizon)
+        )
+    try:
+        return scenario, parse_bindings(args.bind, scenario)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _hil_run(args: argparse.Namespace) -> int:
+    from analysis import report
+    from analysis.summary import summary as summarise
+    from hil.bridge import Bridge
+    from hil.client import HilError
+
+    scenario, bindings = _hil_setup(args)
+    try:
+        bridge = Bridge(scenario, bindings, args.token)
+        try:
+            rep = bridge.run()
+        finally:
+            bridge.close()
+    except (HilError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    summary = {"scenario": scenario.name, "bindings": bindings, **summarise([rep])}
+    out = args.out or _default_out(scenario, datetime.now(UTC))
+    resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    report.write(out, summary, resolved, [rep])
+    report.show(summary, f"{scenario.name}: real time, bound {', '.join(bindings)}")
+    print(f"results in {out}/")
+    return 0
+
+
+def _hil_validate(args: argparse.Namespace) -> int:
+    from analysis import report
+    from hil.client import HilError
+    from hil.validate import validate
+
+    scenario, bindings = _hil_setup(args)
+    out = args.out or _default_out(scenario, datetime.now(UTC))
+    try:
+        result = validate(scenario, bindings, out, args.token)
+    except (HilError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    report.show_validation(result)
+    print(f"results in {out}/")
+    return 0 if all(r["within"] for r in result["rows"]) else 1
 
 
 def _override(scenario: Scenario, args: argparse.Namespace) -> Scenario:

@@ -51,6 +51,14 @@ class Step:
     delay: float | None  # the transfer's fixed delay, if it has one
     device: Device
     service: Callable[[], float]  # draws this stage's service time
+    real: RealService | None = None  # a real device runs this stage instead (HIL)
+
+
+RealService = Callable[[simpy.Environment], Generator[simpy.Event, Any, float]]
+"""Runs a stage on a real device in real time; the value is the device's compute seconds.
+
+The call crosses the real link both ways, so the simulated hops to and from a bound
+device are left out of its route."""
 
 
 @dataclass(slots=True)
@@ -108,7 +116,10 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
             yield granted
         stamps.append(env.now)
         device.meter.start()
-        yield env.timeout(step.service())
+        if step.real is None:
+            yield env.timeout(step.service())
+        else:
+            yield from step.real(env)
         device.meter.stop()
         device.served += 1
         device.release()

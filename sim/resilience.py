@@ -28,6 +28,7 @@ from sim.policies import Placement, Repartitioner, believer
 from sim.records import Declaration, Faults
 from sim.routes import route
 from sim.servable import servable
+from sim.spec import Scenario
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -36,9 +37,8 @@ DEFAULT_LOAD_BANDWIDTH = 50e6
 """Bytes/s a restarted device reads partitions at, without ``load_bandwidth`` (SD-card class)."""
 
 
-def needed(world: World) -> bool:
+def needed(s: Scenario) -> bool:
     """Whether the scenario needs the resilient machinery at all."""
-    s = world.scenario
     return (
         bool(s.failures)
         or any(d.failure for d in s.devices.values())

@@ -10,7 +10,7 @@ its own named stream from :class:`sim.streams.Streams`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import simpy
 from sim.costs import stage_cost
 from sim.devices import Device
 from sim.distributions import Normal
-from sim.journey import Route, Step, Transfer, journey, resilient_journey
+from sim.journey import RealService, Route, Step, Transfer, journey, resilient_journey
 from sim.links import Hop, Link, Medium
 from sim.records import DeviceUsage, LinkUsage, Replication, SourceRecords
 from sim.resilience import Resilience
@@ -36,10 +36,19 @@ Progress = Callable[[float], None]
 class World:
     """One replication's simulated system, ready to run."""
 
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        streams: Streams,
+        env: simpy.Environment | None = None,
+        real: Mapping[tuple[str, int], RealService] | None = None,
+    ) -> None:
+        """``env`` and ``real`` are what hardware in the loop changes: a real-time
+        environment, and the stages (pipeline, index) that real devices run."""
         self.scenario = scenario
         self.streams = streams
-        self.env = simpy.Environment()
+        self.env = env or simpy.Environment()
+        self.real = dict(real or {})
         self.devices = {n: Device(self.env, n, d) for n, d in scenario.devices.items()}
         self.links = self._links()
         self.graph = topology(list(scenario.devices), scenario.links)
@@ -48,7 +57,7 @@ class World:
         self.routes = [self._route(s) for s in scenario.workload]
         self._ids = itertools.count()
         self._snapshot: dict[str, float] = {}
-        self.resilience = Resilience(self) if resilience_needed(self) else None
+        self.resilience = Resilience(self) if resilience_needed(scenario) else None
         for src, r in zip(scenario.workload, self.routes, strict=True):
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))
@@ -104,13 +113,15 @@ class World:
         s = self.scenario
         pipeline = s.pipelines[source.pipeline]
         model = s.table
-        steps = []
+        steps: list[Step] = []
         here, size = source.at, (model.input_bytes if model else 0.0)
         for k, stage in enumerate(pipeline.stages):
             span = stage.layer_range(model)
             service = self.service_for(source.pipeline, k, stage.on)
-            transfer = Transfer(self._path(here, stage.on), size)
-            steps.append(Step(transfer, transfer.delay, self.devices[stage.on], service))
+            real = self.real.get((source.pipeline, k))
+            crosses = real is None and not (steps and steps[-1].real is not None)
+            transfer = Transfer(self._path(here, stage.on) if crosses else (), size)
+            steps.append(Step(transfer, transfer.delay, self.devices[stage.on], service, real))
             here = stage.on
             size = model.layers[span.stop - 1].output_bytes if model and span else 0.0
         return Route(
@@ -119,7 +130,10 @@ class World:
             priority=source.priority,
             deadline=source.deadline,
             steps=tuple(steps),
-            back=Transfer(self._path(here, source.at), pipeline.result_bytes),
+            back=Transfer(
+                () if steps[-1].real is not None else self._path(here, source.at),
+                pipeline.result_bytes,
+            ),
             warmup=s.warmup,
         )
 

@@ -233,3 +233,29 @@ def test_calibrate_writes_a_profile_a_scenario_can_use(
     raw = split("resnet56")
     raw["devices"]["cam"] = {"profile": str(out)}
     assert load_dict(raw).devices["cam"].measured(["stem"]) is not None
+
+
+def test_validate_on_loopback_predicts_the_hardware(
+    tcp_agent: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    """`edgesim hil validate` on the loopback scenario (short horizon): the real stage ran
+    for every request, and the calibrated prediction's mean latency is within 10 %."""
+    import json
+
+    done = subprocess.run([sys.executable, "-m", "sim", "hil", "validate", "scenarios/hil/loopback.yaml",
+                           "--bind", f"srv={tcp_agent[1]}", "--horizon", "6s", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads((tmp_path / "validation.json").read_text())
+    rows = {r["metric"]: r for r in report["rows"]}
+    assert rows["throughput"]["measured"] == pytest.approx(10, abs=0.5)
+    assert rows["latency mean"]["within"], rows["latency mean"]
+    assert (tmp_path / "profile-srv.json").exists()
+
+
+def test_hil_run_rejects_unknown_bindings(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "sim", "hil", "run", "scenarios/hil/loopback.yaml", "--bind", "gpu=tcp://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert done.returncode == 2 and "--bind: unknown device 'gpu' (known: cam, srv)" in done.stderr
