@@ -216,7 +216,9 @@ def show_validation(result: Tree) -> None:
             _fmt(row["predicted"], unit, scale),
             _fmt(row["measured"], unit, scale),
             f"{row['error'] * 100:+.1f} %",
-            f"{row['tolerance'] * 100:.0f} %",
+            _fmt(row["tolerance"], "ms", 1e3)
+            if row.get("absolute")
+            else f"{row['tolerance'] * 100:.0f} %",
             "yes" if row["within"] else "no",
         )
     Console().print(t)

@@ -8,11 +8,14 @@ polls for it, so the real-time clock never stalls; the environment is
 ``simpy.rt.RealtimeEnvironment`` in strict mode, which fails loudly if the host falls
 more than a second behind. The call crosses the real link both ways, so the simulated
 hops to and from a bound device are left out of its route. Everything else stays
-simulated. Fault-free scenarios only, for now.
+simulated. A scheduled failure of a bound device crashes its agent for real (it must run
+with ``--allow-faults``); the simulator learns of it only through real heartbeats, so the
+scenario's policy reacts with a measured detection delay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Generator, Mapping
@@ -26,8 +29,9 @@ import onnx.utils
 import simpy
 import simpy.rt
 
-from hil.client import AgentClient, Stamps
+from hil.client import AgentClient, HilError, Stamps
 from models.profile import profile
+from sim.journey import RealFailure
 from sim.records import Replication
 from sim.spec import Scenario
 from sim.streams import Streams
@@ -76,8 +80,6 @@ class Bridge:
     """Agents connected, partitions loaded, and the real stages ready to run."""
 
     def __init__(self, s: Scenario, bindings: Mapping[str, str], token: str | None = None) -> None:
-        from sim.resilience import needed
-
         self.s = s
         graph = model_graph(s)
         shapes = {layer.name: layer.output_shape for layer in profile(graph).layers}
@@ -86,8 +88,12 @@ class Bridge:
         self.clients = {d: AgentClient.connect(url, token) for d, url in bindings.items()}
         self.pools = {d: ThreadPoolExecutor(1, thread_name_prefix=f"hil-{d}") for d in bindings}
         self.stages: dict[tuple[str, int], BoundStage] = {}
-        if needed(s):
-            raise ValueError("hardware in the loop runs fault-free scenarios only, for now")
+        self.injections = [f for f in s.failures if f.target in bindings]
+        self.injected_at: dict[str, float] = {}
+        self.dead: set[str] = set()
+        self.scenario = s.model_copy(
+            update={"failures": tuple(f for f in s.failures if f.target not in bindings)}
+        )
         table = s.table
         assert table is not None
         rng = np.random.default_rng(s.seed)
@@ -113,7 +119,10 @@ class Bridge:
             future = pool.submit(client.infer, bound.model_id, bound.feeds)
             while not future.done():
                 yield env.timeout(POLL)
-            _, stamps = future.result()
+            try:
+                _, stamps = future.result()
+            except HilError as exc:
+                raise RealFailure(str(exc)) from None
             bound.stamps.append(stamps)
             return stamps.compute
 
@@ -134,12 +143,35 @@ class Bridge:
             out[key] = statistics.median(gaps)
         return out
 
+    def probe(self, device: str, timeout: float) -> Any:
+        """A liveness check for the simulator's detector: a real heartbeat, queued behind
+        any inference in flight on the same connection."""
+        client, pool = self.clients[device], self.pools[device]
+
+        def alive() -> bool:
+            if device in self.dead:
+                return False
+            try:
+                pool.submit(client.heartbeat, timeout).result(timeout + 0.5)
+            except Exception:  # any failure to answer is a missed beat
+                self.dead.add(device)
+                return False
+            return True
+
+        return alive
+
     def run(self, seed: int | None = None) -> Replication:
         """One real-time replication of the scenario."""
         env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=True)
-        world = World(
-            self.s, Streams(self.s.seed if seed is None else seed, 0), env, self.services()
-        )
+        s = self.scenario
+        world = World(s, Streams(s.seed if seed is None else seed, 0), env, self.services())
+        self.world = world
+        if world.resilience is not None:
+            heartbeat = s.fault_tolerance.heartbeat
+            for device in self.clients:
+                world.devices[device].probe = self.probe(device, heartbeat / 2)
+        for injection in self.injections:
+            env.process(self._inject(env, injection.target, injection.at))
         try:
             return world.run()
         finally:
@@ -147,11 +179,21 @@ class Bridge:
                 pool.shutdown(wait=True)
             self.pools = {d: ThreadPoolExecutor(1) for d in self.clients}
 
+    def _inject(
+        self, env: simpy.Environment, device: str, at: float
+    ) -> Generator[simpy.Event, Any, None]:
+        """A scheduled failure of a bound device is a real crash of its agent."""
+        yield env.timeout(at)
+        self.injected_at[device] = env.now
+        with contextlib.suppress(Exception):  # the agent may already be gone
+            self.pools[device].submit(self.clients[device].fault, "crash").result(5)
+
     def close(self) -> None:
         for pool in self.pools.values():
             pool.shutdown(wait=False)
         for client in self.clients.values():
-            client.close()
+            with contextlib.suppress(Exception):  # a crashed agent cannot say goodbye
+                client.close()
 
 
 def _tensor(

@@ -88,11 +88,14 @@ def compare(predicted: Replication, measured: Replication, bridge: Bridge) -> li
         _row("throughput", p["throughput"], m["throughput"]),
     ]
     src_p = predicted.sources[0]
-    phases_p, phases_m = _phases(predicted), _phases(measured)
+    # per-stage figures of the requests sent before any injected failure: afterwards the
+    # stage may be served elsewhere and its transfers include re-sends
+    before = min(bridge.injected_at.values(), default=float("inf"))
+    phases_p, phases_m = _phases(predicted, before), _phases(measured, before)
     for k, device in enumerate(src_p.stages):
         key = (src_p.pipeline, k)
         if key in bridge.stages:
-            stamps = bridge.stages[key].stamps
+            stamps = bridge.stages[key].stamps[: max(1, _count(measured, before))]
             compute = float(np.mean([x.compute for x in stamps]))
             wire = float(np.mean([x.round_trip - x.compute for x in stamps]))
             around = phases_p[f"transfer{k}"] + _after(phases_p, k)
@@ -103,7 +106,59 @@ def compare(predicted: Replication, measured: Replication, bridge: Bridge) -> li
         else:
             name = f"stage {k} service ({device}, simulated)"
             rows.append(_row(name, phases_p[f"service{k}"], phases_m[f"service{k}"]))
+    heartbeat = bridge.scenario.fault_tolerance.heartbeat
+    for device, at in bridge.injected_at.items():
+        rows += _fault_rows(device, at, predicted, measured, heartbeat)
     return rows
+
+
+def _fault_rows(
+    device: str, at: float, predicted: Replication, measured: Replication, heartbeat: float
+) -> list[dict[str, Any]]:
+    """Detection delay and recovery time of a real crash against the simulated one
+    (within one heartbeat)."""
+    rows = []
+    p_det = _first_down(predicted, device, at)
+    m_det = _first_down(measured, device, at)
+    if p_det is not None and m_det is not None:
+        rows.append(_abs_row(f"detection delay ({device})", p_det - at, m_det - at, heartbeat))
+    rows.append(
+        _abs_row("recovery time", _recovery(predicted, at), _recovery(measured, at), heartbeat)
+    )
+    return rows
+
+
+def _first_down(rep: Replication, device: str, at: float) -> float | None:
+    faults = rep.faults
+    if faults is None:
+        return None
+    times = [
+        d.time
+        for d in faults.declarations
+        if d.device == device and d.state == "down" and d.time >= at
+    ]
+    return min(times, default=None)
+
+
+def _recovery(rep: Replication, at: float) -> float:
+    """From the failure to the first successful completion of a request sent after it."""
+    src = rep.sources[0]
+    ok = (src.arrival >= at) & (src.status <= Status.LATE)
+    return float(src.completion[ok].min()) - at if ok.any() else float("nan")
+
+
+def _abs_row(name: str, predicted: float, measured: float, tolerance: float) -> dict[str, Any]:
+    diff = predicted - measured
+    error = diff / measured if measured else float("nan")
+    return {
+        "metric": name,
+        "predicted": predicted,
+        "measured": measured,
+        "error": error,
+        "tolerance": tolerance,
+        "absolute": True,
+        "within": bool(abs(diff) <= tolerance),
+    }
 
 
 def _after(phases: dict[str, float], k: int) -> float:
@@ -111,9 +166,14 @@ def _after(phases: dict[str, float], k: int) -> float:
     return phases.get(f"transfer{k + 1}", phases["transfer_result"])
 
 
-def _phases(rep: Replication) -> dict[str, float]:
+def _count(rep: Replication, before: float) -> int:
     src = rep.sources[0]
-    ok = (src.status <= Status.LATE) & (src.arrival >= rep.start)
+    return int(((src.arrival < before) & (src.status <= Status.LATE)).sum())
+
+
+def _phases(rep: Replication, before: float) -> dict[str, float]:
+    src = rep.sources[0]
+    ok = (src.status <= Status.LATE) & (src.arrival >= rep.start) & (src.arrival < before)
     return {name: float(np.mean(v[ok])) for name, v in src.phases().items()}
 
 

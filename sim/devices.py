@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ class Device:
 
     __slots__ = (
         "_order", "down_causes", "env", "free", "load_time", "loading", "meter", "name",
-        "occupants", "queue", "queue_limit", "ready_at", "served", "spec",
+        "occupants", "probe", "queue", "queue_limit", "ready_at", "served", "spec",
     )  # fmt: skip
 
     def __init__(self, env: simpy.Environment, name: str, spec: DeviceSpec) -> None:
@@ -65,6 +65,7 @@ class Device:
         self.load_time = 0.0  # to reload every partition it hosts after a restart
         self.occupants: set[simpy.Process] = set()  # requests queued or in service
         self.ready_at: dict[str, float] = {}  # cold standby partitions loading since a switch
+        self.probe: Callable[[], bool] | None = None  # a real device's liveness (HIL)
 
     @property
     def up(self) -> bool:

@@ -58,7 +58,12 @@ RealService = Callable[[simpy.Environment], Generator[simpy.Event, Any, float]]
 """Runs a stage on a real device in real time; the value is the device's compute seconds.
 
 The call crosses the real link both ways, so the simulated hops to and from a bound
-device are left out of its route."""
+device are left out of its route. It raises :class:`RealFailure` when the device does
+not answer (the request's attempt is then lost, as on a failed simulated device)."""
+
+
+class RealFailure(Exception):
+    """A real device failed to serve a request (crashed, hung, unreachable)."""
 
 
 @dataclass(slots=True)
@@ -224,7 +229,8 @@ def _reach_and_serve(
     env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
     target: Device,
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
-    hops = world.path(here.name, target.name)
+    real_link = target.name in plan.real or here.probe is not None  # the real call carries it
+    hops = () if real_link else world.path(here.name, target.name)
     if hops is None:
         return None
     for hop in hops:
@@ -254,7 +260,16 @@ def _serve(
             yield granted
         started = env.now
         device.meter.start()
-        yield env.timeout(plan.services[device.name]())
+        real = plan.real.get(device.name)
+        try:
+            if real is None:
+                yield env.timeout(plan.services[device.name]())
+            else:
+                yield from real(env)
+        except RealFailure:
+            device.meter.stop()
+            device.release()
+            return None
         device.meter.stop()
         device.served += 1
         device.release()
@@ -292,7 +307,7 @@ def _deliver(
     attempts = 0
     while True:
         sent = env.now
-        hops = world.path(here.name, source.name)
+        hops = () if here.probe is not None else world.path(here.name, source.name)
         ok = hops is not None
         for hop in hops or ():
             if not (yield from hop.send(route.back.size)):

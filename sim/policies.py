@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import simpy
 
@@ -54,6 +55,7 @@ class Placement:
     believes: Believes
     env: simpy.Environment
     services: dict[str, Callable[[], float]] = field(default_factory=dict)
+    real: dict[str, Any] = field(default_factory=dict)  # device -> RealService (HIL)
     current: Device | None = None
     mapped: list[Device] | None = None  # repartition: the shared current device
     failovers: list[int] = field(default_factory=lambda: [0])

@@ -168,6 +168,8 @@ class Resilience:
                 env=self.env,
             )
             plan.services = {d: world.service_for(source.pipeline, k, d) for d in names}
+            if (source.pipeline, k) in world.real:
+                plan.real = {stage.on: world.real[(source.pipeline, k)]}
             if policy.policy == "repartition":
                 plan.mapped = self.repartitioner.track(key, plan.primary)
             for sender in senders:
@@ -196,6 +198,8 @@ class Resilience:
             hops = self._path(device, observer)
             if not watched.up or watched.loading or hops is None:
                 return False, nominal
+            if watched.probe is not None and not watched.probe():
+                return False, nominal  # a real device that did not answer its heartbeat
             return True, sum(h.latency for h in hops)
 
         def since(verdict: str, last_beat: float) -> float:
