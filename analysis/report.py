@@ -266,8 +266,10 @@ def requests_csv(reps: Sequence[Replication]) -> str:
     """One row per finished request: identity, outcome and time in each phase (seconds)."""
     width = max(len(s.stages) for r in reps for s in r.sources)
     phase_cols = [f"{p}{k}" for k in range(width) for p in ("transfer", "wait", "service")]
-    header = ["replication", "id", "source", "pipeline", "priority", "measured", "arrival",
-              "completion", "status", "latency", *phase_cols, "transfer_result"]  # fmt: skip
+    header = [
+        "replication", "id", "source", "pipeline", "priority", "measured", "arrival",
+        "completion", "status", "latency", *phase_cols, "transfer_result", "real_stages",
+    ]  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -278,13 +280,14 @@ def requests_csv(reps: Sequence[Replication]) -> str:
                 f"{p}{k}" for k in range(len(src.stages)) for p in ("transfer", "wait", "service")
             ]
             pad = [""] * (len(phase_cols) - len(names))
+            real = ";".join(str(k) for p, k in rep.real if p == src.pipeline)
             for i in range(len(src.ids)):
                 writer.writerow([
                     rep.index, int(src.ids[i]), src.name, src.pipeline, src.priority,
                     int(src.arrival[i] >= rep.start), _num(src.arrival[i]),
                     _num(src.completion[i]), STATUS_NAMES[int(src.status[i])],
                     _num(src.latency[i]), *(_num(phases[n][i]) for n in names), *pad,
-                    _num(phases["transfer_result"][i]),
+                    _num(phases["transfer_result"][i]), real,
                 ])  # fmt: skip
     return buf.getvalue()
 

@@ -73,6 +73,7 @@ class BoundStage:
     device: str
     model_id: str
     feeds: dict[str, np.ndarray]
+    partition: bytes  # to load again on a restarted agent
     stamps: list[Stamps] = field(default_factory=list)
 
 
@@ -85,7 +86,9 @@ class Bridge:
         shapes = {layer.name: layer.output_shape for layer in profile(graph).layers}
         inputs = {i.name: i for i in graph.graph.input}
         extractor = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(graph))
+        self.urls, self.token = dict(bindings), token
         self.clients = {d: AgentClient.connect(url, token) for d, url in bindings.items()}
+        self.reconnects: list[tuple[str, bool]] = []  # (device, whether it had restarted)
         self.pools = {d: ThreadPoolExecutor(1, thread_name_prefix=f"hil-{d}") for d in bindings}
         self.stages: dict[tuple[str, int], BoundStage] = {}
         self.injections = [f for f in s.failures if f.target in bindings]
@@ -104,24 +107,28 @@ class Bridge:
                 span = stage.layer_range(table)
                 names = list(inputs) if span.start == 0 else [table.layers[span.start - 1].name]
                 part = extractor.extract_model(names, [table.layers[span.stop - 1].name])
-                model_id = self.clients[stage.on].load(part.SerializeToString(), f"{pname}.{k}")
+                data = part.SerializeToString()
+                model_id = self.clients[stage.on].load(data, f"{pname}.{k}")
                 feeds = {n: _tensor(rng, n, inputs, shapes) for n in names}
-                self.stages[(pname, k)] = BoundStage(stage.on, model_id, feeds)
+                self.stages[(pname, k)] = BoundStage(stage.on, model_id, feeds, data)
 
     def services(self) -> dict[tuple[str, int], Any]:
         return {key: self._service(key) for key in self.stages}
 
     def _service(self, key: tuple[str, int]) -> Any:
         bound = self.stages[key]
-        client, pool = self.clients[bound.device], self.pools[bound.device]
 
         def run(env: simpy.Environment) -> Generator[simpy.Event, Any, float]:
+            if bound.device in self.dead:
+                raise RealFailure(f"{self.urls[bound.device]}: not connected")
+            client, pool = self.clients[bound.device], self.pools[bound.device]
             future = pool.submit(client.infer, bound.model_id, bound.feeds)
             while not future.done():
                 yield env.timeout(POLL)
             try:
                 _, stamps = future.result()
             except HilError as exc:
+                self.dead.add(bound.device)  # later calls fail fast; the probe reconnects
                 raise RealFailure(str(exc)) from None
             bound.stamps.append(stamps)
             return stamps.compute
@@ -146,11 +153,11 @@ class Bridge:
     def probe(self, device: str, timeout: float) -> Any:
         """A liveness check for the simulator's detector: a real heartbeat, queued behind
         any inference in flight on the same connection."""
-        client, pool = self.clients[device], self.pools[device]
 
         def alive() -> bool:
-            if device in self.dead:
+            if device in self.dead and not self._reconnect(device, timeout):
                 return False
+            client, pool = self.clients[device], self.pools[device]
             try:
                 pool.submit(client.heartbeat, timeout).result(timeout + 0.5)
             except Exception:  # any failure to answer is a missed beat
@@ -159,6 +166,25 @@ class Bridge:
             return True
 
         return alive
+
+    def _reconnect(self, device: str, timeout: float) -> bool:
+        """Try the agent again; if its nonce changed it restarted: load its partitions again."""
+        try:
+            client = AgentClient.connect(self.urls[device], self.token, timeout=max(timeout, 1.0))
+        except HilError:
+            return False
+        restarted = client.device_nonce != self.clients[device].info.get("nonce")
+        try:
+            for bound in self.stages.values():
+                if bound.device == device:
+                    bound.model_id = client.load(bound.partition, bound.model_id)
+        except HilError:
+            return False
+        self.clients[device] = client
+        self.pools[device] = ThreadPoolExecutor(1, thread_name_prefix=f"hil-{device}")
+        self.dead.discard(device)
+        self.reconnects.append((device, restarted))
+        return True
 
     def run(self, seed: int | None = None) -> Replication:
         """One real-time replication of the scenario."""

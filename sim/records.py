@@ -132,6 +132,7 @@ class Replication:
     devices: tuple[DeviceUsage, ...]
     links: tuple[LinkUsage, ...]
     faults: Faults | None = None
+    real: tuple[tuple[str, int], ...] = ()  # (pipeline, stage) run on real devices (HIL)
 
     @property
     def window(self) -> float:

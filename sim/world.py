@@ -241,7 +241,7 @@ class World:
         faults = None if self.resilience is None else self.resilience.records(s.warmup, end)
         return Replication(
             self.streams.replication, self.streams.seed, s.warmup, end, sources, devices, links,
-            faults,
+            faults, tuple(sorted(self.real)),
         )  # fmt: skip
 
     def __repr__(self) -> str:
