@@ -130,12 +130,11 @@ def cobs_decode(data: bytes) -> bytes:
 def encode_body(msg: Message) -> bytes:
     """JSON fields plus a table of the raw tensors and blobs that follow."""
     table = []
-    chunks = []
+    chunks: list[memoryview] = []
     offset = 0
     for name, array in msg.tensors.items():
-        raw = (
-            np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        )
+        little = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+        raw = little.reshape(-1).data.cast("B")  # no copy until the one join below
         dtype = array.dtype.str.lstrip("<>|=")
         table.append(
             {
@@ -148,25 +147,25 @@ def encode_body(msg: Message) -> bytes:
         )
         chunks.append(raw)
         offset += len(raw)
-    for name, raw in msg.blobs.items():
-        table.append({"name": name, "blob": True, "offset": offset, "size": len(raw)})
-        chunks.append(raw)
-        offset += len(raw)
+    for name, blob in msg.blobs.items():
+        table.append({"name": name, "blob": True, "offset": offset, "size": len(blob)})
+        chunks.append(memoryview(blob))
+        offset += len(blob)
     head = json.dumps({"fields": msg.fields, "data": table}, separators=(",", ":")).encode()
-    return struct.pack("<I", len(head)) + head + b"".join(chunks)
+    return b"".join([struct.pack("<I", len(head)), head, *chunks])
 
 
 ALLOWED_DTYPES = {"f4", "f2", "f8", "i8", "i4", "u1", "i1", "b1"}
 
 
-def decode_body(kind: Kind, body: bytes, seq: int, ref: int) -> Message:
+def decode_body(kind: Kind, body: bytes | memoryview, seq: int, ref: int) -> Message:
     if len(body) < 4:
         raise ProtocolError("body shorter than its length field")
     (n,) = struct.unpack_from("<I", body)
     if 4 + n > len(body):
         raise ProtocolError("JSON part runs past the body")
     try:
-        head = json.loads(body[4 : 4 + n])
+        head = json.loads(bytes(body[4 : 4 + n]))
         fields, table = head["fields"], head["data"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ProtocolError(f"bad JSON part: {exc}") from None
@@ -176,9 +175,9 @@ def decode_body(kind: Kind, body: bytes, seq: int, ref: int) -> Message:
         start, size = int(item["offset"]), int(item["size"])
         if start < 0 or size < 0 or start + size > len(data):
             raise ProtocolError(f"data {item.get('name')!r} runs past the body")
-        raw = bytes(data[start : start + size])
+        raw = data[start : start + size]
         if item.get("blob"):
-            msg.blobs[item["name"]] = raw
+            msg.blobs[item["name"]] = bytes(raw)
             continue
         dtype = str(item["dtype"])
         if dtype not in ALLOWED_DTYPES:
@@ -237,19 +236,25 @@ class Codec:
                 len(pieces),
                 len(piece),
             )
-            signed = header + piece
+            parts = [header, piece]
             if self.key:
-                signed += hmac.new(self.key, signed, hashlib.sha256).digest()
-            crc = struct.pack("<I", zlib.crc32(signed))
-            if self.stream:
-                out.append(struct.pack("<I", len(signed) + 4) + signed + crc)
+                mac = hmac.new(self.key, header, hashlib.sha256)
+                mac.update(piece)
+                parts.append(mac.digest())
+            crc = 0
+            for part in parts:
+                crc = zlib.crc32(part, crc)
+            parts.append(struct.pack("<I", crc))
+            if self.stream:  # one copy of the piece, straight into the frame
+                size = sum(len(part) for part in parts)
+                out.append(b"".join([struct.pack("<I", size), *parts]))
             else:
-                out.append(cobs_encode(signed + crc) + b"\x00")
+                out.append(cobs_encode(b"".join(parts)) + b"\x00")
         return out
 
-    def parse(self, frame: bytes) -> tuple[tuple[int, ...], bytes]:
+    def parse(self, frame: bytes) -> tuple[tuple[int, ...], memoryview]:
         """(header fields, body piece) of one frame without its delimiter; ProtocolError if bad."""
-        raw = frame if self.stream else cobs_decode(frame)
+        raw = memoryview(frame if self.stream else cobs_decode(frame))
         if len(raw) < HEADER.size + 4:
             raise ProtocolError("frame shorter than a header")
         signed, crc = raw[:-4], raw[-4:]
@@ -266,7 +271,9 @@ class Codec:
             if not flags & FLAG_AUTH or len(piece) < 32:
                 raise ProtocolError("unauthenticated frame")
             piece, mac = piece[:-32], piece[-32:]
-            expected = hmac.new(self.key, signed[: HEADER.size] + piece, hashlib.sha256).digest()
+            check = hmac.new(self.key, signed[: HEADER.size], hashlib.sha256)
+            check.update(piece)
+            expected = check.digest()
             if not hmac.compare_digest(mac, expected):
                 raise ProtocolError("bad authentication code")
         if len(piece) != header[10]:
@@ -280,7 +287,7 @@ class Reassembler:
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
         self.buffer = bytearray()
-        self.partial: dict[int, list[bytes]] = {}
+        self.partial: dict[int, list[memoryview]] = {}
         self.errors: list[str] = []
 
     def feed(self, data: bytes) -> list[Message]:
@@ -315,7 +322,7 @@ class Reassembler:
                 return None
             if len(self.buffer) < 4 + size:
                 return None
-            frame = bytes(self.buffer[4 : 4 + size])
+            frame = bytes(memoryview(self.buffer)[4 : 4 + size])
             del self.buffer[: 4 + size]
             return frame
         end = self.buffer.find(b"\x00")
@@ -328,7 +335,7 @@ class Reassembler:
         del self.buffer[: end + 1]
         return frame
 
-    def _assemble(self, header: tuple[int, ...], piece: bytes) -> Message | None:
+    def _assemble(self, header: tuple[int, ...], piece: memoryview) -> Message | None:
         _m, _v, kind, flags, _s, seq, ref, transfer, index, count, _n = header
         try:
             kind_enum = Kind(kind)
@@ -347,7 +354,8 @@ class Reassembler:
         del self.partial[transfer]
         if len(parts) != count:
             raise ProtocolError("fragment count mismatch")
-        return decode_body(kind_enum, b"".join(parts), seq, ref)
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        return decode_body(kind_enum, body, seq, ref)
 
 
 def session_key(token: str, host_nonce: bytes, device_nonce: bytes) -> bytes:

@@ -55,7 +55,7 @@ class TcpTransport:
         if not ready:
             return b""
         try:
-            data = self.sock.recv(1 << 16)
+            data = self.sock.recv(1 << 20)
         except OSError as exc:
             raise TransportError(f"{self.address}: receive failed: {exc}") from None
         if not data:
