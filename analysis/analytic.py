@@ -75,6 +75,8 @@ class Station:
     mean: float = 0.0
     second: float = 0.0
     ca2: float = 1.0
+    # priority -> [rate, Σ rate × E[S], Σ rate × E[S²]] of the flows of that class here
+    classes: dict[int, list[float]] = field(default_factory=dict)
 
     @property
     def rho(self) -> float:
@@ -263,6 +265,10 @@ class Analyzer:
                 st.rate += flow.rate
                 st.mean += flow.rate * v.mean
                 st.second += flow.rate * v.second
+                share = st.classes.setdefault(v.priority, [0.0, 0.0, 0.0])
+                share[0] += flow.rate
+                share[1] += flow.rate * v.mean
+                share[2] += flow.rate * v.second
         for st in stations.values():
             st.mean /= st.rate
             st.second /= st.rate
@@ -278,7 +284,6 @@ class Analyzer:
                     c = p * cd + 1 - p
             for name, st in stations.items():
                 st.ca2 = incoming[name]
-        self._flows_by_station = flows
         return stations
 
     def _sojourn(self, flow: Flow, stations: dict[str, Station]) -> tuple[float, float]:
@@ -287,25 +292,17 @@ class Analyzer:
             st = stations[v.station]
             if st.rho >= 1:
                 return math.inf, math.inf
-            wait, p_wait = self._wait(st, v, v.station)
+            wait, p_wait = self._wait(st, v)
             mean += wait + v.mean
             var += (v.second - v.mean**2) + wait_variance(wait, p_wait)
         return mean, max(var, 0.0)
 
-    def _wait(self, st: Station, v: Visit, name: str) -> tuple[float, float]:
+    def _wait(self, st: Station, v: Visit) -> tuple[float, float]:
         offered = st.rate * st.mean
         p_wait = erlang_c(st.servers, offered)
         if not st.priority:
             return ggc_wait(st.rate, st.mean, st.cs2, st.ca2, st.servers), p_wait
-        # Cobham: classes by priority at this station
-        classes: dict[int, list[float]] = {}
-        for flow in self._flows_by_station:
-            for w in flow.visits:
-                if w.station == name:
-                    c = classes.setdefault(w.priority, [0.0, 0.0, 0.0])
-                    c[0] += flow.rate
-                    c[1] += flow.rate * w.mean
-                    c[2] += flow.rate * w.second
+        classes = st.classes  # Cobham, class by class
         w0 = sum(c[2] for c in classes.values()) / 2 / st.servers
         w0 *= (st.ca2 + st.cs2) / (1 + st.cs2)
         higher = sum(c[1] for p, c in classes.items() if p > v.priority) / st.servers

@@ -17,10 +17,9 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from analysis.analytic import Analyzer, analyze
-from sim.spec import ModelSpec, Scenario
+from sim.spec import Scenario
 
 OBJECTIVES = ("latency", "p95", "energy", "bytes")
 
@@ -49,23 +48,15 @@ def boundaries(s: Scenario) -> list[tuple[str, int]]:
     assert table is not None
     names = [layer.name for layer in table.layers]
     if table.source and table.source.startswith(("zoo:", "onnx:")):
-        graph = _graph(table, s)
         from models.cuts import cut_points
         from models.profile import profile
+        from models.zoo import load_source
 
+        graph = load_source(table.source)
         inner = [(c.name, c.index) for c in cut_points(graph, profile(graph))]
     else:
         inner = [(name, i) for i, name in enumerate(names[:-1])]
     return [("input", -1), *inner, ("output", len(names) - 1)]
-
-
-def _graph(table: ModelSpec, s: Scenario) -> Any:
-    import onnx
-
-    from models import zoo
-
-    kind, _, rest = (table.source or "").partition(":")
-    return zoo.load(rest) if kind == "zoo" else onnx.load(rest)
 
 
 def plan(s: Scenario, pipeline: str | None = None) -> list[Option]:

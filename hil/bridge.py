@@ -56,16 +56,12 @@ def parse_bindings(texts: list[str], scenario: Scenario) -> dict[str, str]:
 
 def model_graph(s: Scenario) -> onnx.ModelProto:
     """The ONNX graph the scenario's layer table came from."""
-    from models import zoo
+    from models.zoo import load_source
 
     table = s.table
-    source = (table.source or "") if table else ""
-    kind, _, name = source.partition(":")
-    if kind == "zoo":
-        return zoo.load(name)
-    if kind == "onnx":
-        return onnx.load(name)
-    raise ValueError("hardware in the loop needs a zoo or ONNX model, not a layer table")
+    if table is None or not table.source:
+        raise ValueError("hardware in the loop needs a zoo or ONNX model, not a layer table")
+    return load_source(table.source)
 
 
 @dataclass(slots=True)

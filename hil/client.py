@@ -79,6 +79,7 @@ class AgentClient:
         self._req = itertools.count(1)
         self.info: dict[str, Any] = {}
         self.offset_ns = 0
+        self._sha: dict[str, str] = {}  # model id -> content hash, for PROFILE
         self._hello(token)
 
     @classmethod
@@ -162,7 +163,7 @@ class AgentClient:
             self.request(Message(Kind.LOAD_MODEL, fields), timeout=60)
         except HilRefused:
             self.request(Message(Kind.LOAD_MODEL, fields, blobs={"model": model}), timeout=120)
-        self._sha = getattr(self, "_sha", {}) | {model_id: digest}
+        self._sha[model_id] = digest
         return model_id
 
     def infer(

@@ -8,15 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx
 from rich.console import Console
 from rich.table import Table
 
-from models import zoo
-from models.cuts import cut_points
-from models.partition import partitions, save
-from models.profile import ModelError, profile
+from models import ModelError
+
+if TYPE_CHECKING:  # onnx and the zoo load only when a model command runs
+    import onnx
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,6 +48,10 @@ class ModelInputError(Exception):
 
 
 def open_model(text: str) -> tuple[str, onnx.ModelProto]:
+    import onnx
+
+    from models import zoo
+
     if text in zoo.BUILDERS:
         return text, zoo.load(text)
     path = Path(text)
@@ -61,6 +65,8 @@ def open_model(text: str) -> tuple[str, onnx.ModelProto]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from models import zoo
+
     table = Table(title="model zoo", title_justify="left")
     for col in ("name", "built from"):
         table.add_column(col)
@@ -73,6 +79,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from models.profile import profile
+
     name, model = open_model(args.model)
     prof = profile(model)
     table = Table(
@@ -102,6 +110,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _cuts(args: argparse.Namespace) -> int:
+    from models.cuts import cut_points
+    from models.profile import profile
+
     name, model = open_model(args.model)
     prof = profile(model)
     table = Table(title=f"{name}: cut points (one tensor crosses)", title_justify="left")
@@ -120,6 +131,10 @@ def _cuts(args: argparse.Namespace) -> int:
 
 
 def _partition(args: argparse.Namespace) -> int:
+    from models.cuts import cut_points
+    from models.partition import partitions, save
+    from models.profile import profile
+
     name, model = open_model(args.model)
     wanted = [c.strip() for c in args.cuts.split(",") if c.strip()]
     known = [c.name for c in cut_points(model, profile(model))]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import onnx
 
 from models.profile import ModelProfile
@@ -54,7 +53,3 @@ def cut_points(model: onnx.ModelProto, prof: ModelProfile) -> list[Cut]:
                 layer = layers[tensor]
                 cuts.append(Cut(tensor, i, layer.output_bytes, layer.output_shape, flops))
     return cuts
-
-
-def crossing_bytes(cuts: list[Cut]) -> np.ndarray:
-    return np.array([c.bytes for c in cuts])

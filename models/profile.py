@@ -25,6 +25,8 @@ import numpy as np
 import onnx
 from onnx import shape_inference
 
+from models import ModelError
+
 POOL_OPS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
 MOVE_OPS = {
     "Reshape",
@@ -41,10 +43,6 @@ MOVE_OPS = {
     "Cast",
 }
 ELEMENT_COST = {"Softmax": 5, "LayerNormalization": 8, "Erf": 8}
-
-
-class ModelError(ValueError):
-    """A model edgesim cannot profile, with the reason."""
 
 
 @dataclass(frozen=True, slots=True)

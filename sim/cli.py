@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from models import ModelError
 from models.commands import ModelInputError
-from models.profile import ModelError
 from sim.loader import ScenarioError, load
 from sim.spec import Scenario
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import onnx
 import yaml
 from pydantic import ValidationError
 
@@ -212,9 +211,9 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
     """Turn a zoo or ONNX model into a layer table, and stages' cut points into layer ranges."""
     if s.model is None or isinstance(s.model, ModelSpec):
         return s
-    from models import zoo
+    from models import ModelError, zoo
     from models.cuts import cut_points
-    from models.profile import ModelError, profile
+    from models.profile import profile
 
     spec = ZooModel(zoo=s.model) if isinstance(s.model, str) else s.model
     try:
@@ -224,9 +223,10 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
                 raise ScenarioError(
                     file, [Problem("model", f"unknown zoo model {spec.zoo!r} (known: {known})")]
                 )
-            graph, source = zoo.load(spec.zoo, **spec.params), f"zoo:{spec.zoo}"
+            source = zoo.source(spec.zoo, spec.params)
         else:
-            graph, source = onnx.load(base / spec.onnx), f"onnx:{spec.onnx}"
+            source = f"onnx:{(base / spec.onnx).resolve()}"
+        graph = zoo.load_source(source)
         prof = profile(graph)
     except ScenarioError:
         raise

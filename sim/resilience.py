@@ -62,6 +62,7 @@ class Resilience:
         self.declarations: list[Declaration] = []
         self.detectors: dict[tuple[str, str], Detector] = {}
         self._paths: dict[tuple[frozenset[str], str, str], tuple[Hop, ...] | None] = {}
+        self._down_links: frozenset[str] = frozenset()  # kept by _changed, read per transfer
         self._start_failures()
         self._set_load_times()
         s = world.scenario
@@ -229,7 +230,7 @@ class Resilience:
 
     def _path(self, a: str, b: str) -> tuple[Hop, ...] | None:
         world = self.world
-        down = frozenset(link.name for link in world.links if not link.up)
+        down = self._down_links
         key = (down, a, b)
         if key not in self._paths:
             graph = world.graph
@@ -248,6 +249,7 @@ class Resilience:
 
     def _changed(self, component: Component) -> None:
         now = self.env.now
+        self._down_links = frozenset(link.name for link in self.world.links if not link.up)
         for source in self.world.scenario.workload:
             state = self._servable(source)
             history = self.available[source.name]

@@ -76,9 +76,19 @@ def test_onnx_file_model(tmp_path: Path) -> None:
     from sim.loader import from_dict
 
     s = from_dict(raw, file="s.yaml", base=tmp_path)
-    assert s.table is not None and len(s.table.layers) == len(
-        load_dict(split("resnet56")).table.layers
-    )  # type: ignore[union-attr]
+    reference = load_dict(split("resnet56")).table
+    assert s.table is not None and reference is not None
+    assert len(s.table.layers) == len(reference.layers)
+    # the recorded source names the file wherever the planner or the bridge runs from
+    assert s.table.source == f"onnx:{(tmp_path / 'mine.onnx').resolve()}"
+    assert len(zoo.load_source(s.table.source).graph.node) == len(s.table.layers)
+
+
+def test_zoo_parameters_are_kept_in_the_source() -> None:
+    """A parametrised zoo model records its parameters, so its graph can be rebuilt alike."""
+    assert zoo.source("gpt2", {"seq": 32}) == "zoo:gpt2?seq=32"
+    assert zoo.source("resnet56", {}) == "zoo:resnet56"
+    assert zoo.load_source("zoo:resnet56").graph.name == "resnet56"
 
 
 def test_profile_replaces_the_roofline(tmp_path: Path) -> None:

@@ -57,3 +57,21 @@ def path(name: str, **params: Any) -> Path:
 def load(name: str, **params: Any) -> onnx.ModelProto:
     """Zoo model ``name`` (built and cached on first use)."""
     return onnx.load(path(name, **params))
+
+
+def source(name: str, params: dict[str, int]) -> str:
+    """How a resolved scenario records a zoo model: ``zoo:NAME`` or ``zoo:NAME?seq=32``."""
+    query = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"zoo:{name}" + (f"?{query}" if query else "")
+
+
+def load_source(text: str) -> onnx.ModelProto:
+    """The graph behind a recorded source: ``zoo:NAME[?k=v&…]`` or ``onnx:/absolute/path``."""
+    kind, _, rest = text.partition(":")
+    if kind == "zoo":
+        name, _, query = rest.partition("?")
+        params = dict(item.split("=", 1) for item in query.split("&") if item)
+        return load(name, **{k: int(v) for k, v in params.items()})
+    if kind == "onnx":
+        return onnx.load(rest)
+    raise ValueError(f"no ONNX graph behind model source {text!r} (an inline layer table)")
