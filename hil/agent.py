@@ -39,7 +39,14 @@ from hil.protocol import (
     Reassembler,
     session_key,
 )
-from hil.transport import FdTransport, SerialTransport, TcpTransport, Transport, TransportError
+from hil.transport import (
+    FdTransport,
+    SerialTransport,
+    TcpTransport,
+    Transport,
+    TransportError,
+    send_message,
+)
 
 log = logging.getLogger("edgesim.agent")
 RECENT = 64
@@ -72,17 +79,14 @@ class Agent:
         self._key: bytes | None = None
         try:
             while True:
-                data = transport.read(1.0)
-                for msg in reader.feed(data):
+                for msg in reader.pull(transport, 1.0):
                     try:
                         replies = self.handle(msg, codec)
                     except _Reject as reject:
-                        for frame in codec.frames(reject.reply):
-                            transport.write(frame)
+                        send_message(transport, codec, reject.reply)
                         raise Closed("authentication failed") from None
                     for reply in replies:
-                        for frame in codec.frames(reply):
-                            transport.write(frame)
+                        send_message(transport, codec, reply)
                     if self._key is not None:  # after the (unsigned) HELLO_ACK
                         codec.key, self._key = self._key, None
                 while reader.errors:
@@ -91,8 +95,7 @@ class Agent:
                     error = Message(
                         Kind.ERROR, {"code": int(ErrorCode.BAD_FRAME), "message": problem}
                     )
-                    for frame in codec.frames(error):
-                        transport.write(frame)
+                    send_message(transport, codec, error)
                     if codec.stream:  # a reliable stream out of step cannot resynchronise
                         raise Closed(f"stream out of step: {problem}")
         except (Closed, TransportError) as exc:
@@ -129,6 +132,7 @@ class Agent:
                 reply = self.error(msg, ErrorCode.AUTH_FAILED, "wrong or missing token")
                 raise _Reject(reply)
         codec.session = int.from_bytes(host_nonce[:2] + self.nonce[:2], "little")
+        codec.digest = bool(msg.fields.get("digest", True)) or not codec.stream
         reply = Message(
             Kind.HELLO_ACK,
             {
@@ -137,6 +141,7 @@ class Agent:
                 "session": codec.session,
                 "device": self.info(),
                 "max_frame": codec.max_frame,
+                "digest": codec.digest,
             },
         )
         if self.token is not None:

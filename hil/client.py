@@ -11,19 +11,21 @@ probes, the quarter with the smallest round trip, offset ((t2 − t1) + (t3 − 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
 from hil.protocol import VERSION, Codec, Kind, Message, Reassembler, session_key
-from hil.transport import SerialTransport, TcpTransport, Transport, TransportError
+from hil.transport import SerialTransport, TcpTransport, Transport, TransportError, send_message
 
 
 class HilError(Exception):
@@ -68,11 +70,16 @@ class AgentClient:
     """One connection to one agent."""
 
     def __init__(
-        self, transport: Transport, token: str | None = None, timeout: float = 10.0
+        self,
+        transport: Transport,
+        token: str | None = None,
+        timeout: float = 10.0,
+        digest: bool = False,
     ) -> None:
         self.transport = transport
         self.address = transport.address
-        self.codec = Codec(stream=isinstance(transport, TcpTransport))
+        stream = isinstance(transport, TcpTransport)
+        self.codec = Codec(stream=stream, digest=digest or not stream)
         self.reader = Reassembler(self.codec)
         self.timeout = timeout
         self._seq = itertools.count(1)
@@ -80,32 +87,50 @@ class AgentClient:
         self.info: dict[str, Any] = {}
         self.offset_ns = 0
         self._sha: dict[str, str] = {}  # model id -> content hash, for PROFILE
+        self._trips: dict[str, deque[float]] = {}  # model id -> recent round trips
+        self.poll = True  # hybrid polling for inference replies (see request)
         self._hello(token)
 
     @classmethod
     def connect(cls, url: str, token: str | None = None, timeout: float = 10.0) -> AgentClient:
+        """``url``: ``tcp://HOST:PORT`` (``?digest=1`` adds the data digest), a serial
+        device or a pyserial URL."""
+        digest = parse_qs(urlparse(url).query).get("digest", ["0"])[-1] not in ("0", "")
         try:
-            return cls(open_transport(url), token, timeout)
+            return cls(open_transport(url), token, timeout, digest)
         except TransportError as exc:
             raise HilTransportError(str(exc)) from None
 
     # -- plumbing ---------------------------------------------------------------
 
-    def request(self, msg: Message, timeout: float | None = None) -> Message:
-        """Send ``msg`` and wait for the reply that answers it."""
+    def request(
+        self, msg: Message, timeout: float | None = None, expect: tuple[float, float] | None = None
+    ) -> Message:
+        """Send ``msg`` and wait for the reply that answers it.
+
+        ``expect=(start, end)``: seconds after sending between which the reply is likely.
+        Inside that window the wait polls instead of sleeping (hybrid polling): a thread
+        asleep for the length of an inference takes a quarter to half a millisecond to
+        wake up on a virtual machine, more than the rest of the call.
+        """
         msg.seq = next(self._seq)
         try:
-            for frame in self.codec.frames(msg):
-                self.transport.write(frame)
-            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            send_message(self.transport, self.codec, msg)
+            now = time.monotonic()
+            deadline = now + (self.timeout if timeout is None else timeout)
+            spin_from, spin_to = (now + expect[0], now + expect[1]) if expect else (now, now)
             while True:
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     raise HilTimeout(
                         f"{self.address}: no answer to {msg.kind.name} "
                         f"within {timeout or self.timeout:g} s"
                     )
-                for reply in self.reader.feed(self.transport.read(min(left, 0.5))):
+                wait = 0.0 if spin_from <= now < spin_to else min(left, 0.5)
+                if now < spin_from:
+                    wait = min(wait, spin_from - now)
+                for reply in self.reader.pull(self.transport, wait):
                     if reply.ref != msg.seq:
                         continue  # a late answer to an earlier, abandoned request
                     if reply.kind == Kind.ERROR:
@@ -119,7 +144,11 @@ class AgentClient:
 
     def _hello(self, token: str | None) -> None:
         nonce = os.urandom(8)
-        fields: dict[str, Any] = {"versions": [VERSION], "nonce": nonce.hex()}
+        fields: dict[str, Any] = {
+            "versions": [VERSION],
+            "nonce": nonce.hex(),
+            "digest": self.codec.digest,
+        }
         if token is not None:
             fields["proof"] = hmac.new(token.encode(), nonce, hashlib.sha256).hexdigest()
         ack = self.request(Message(Kind.HELLO, fields))
@@ -174,10 +203,14 @@ class AgentClient:
         timeout: float | None = None,
     ) -> tuple[dict[str, np.ndarray], Stamps]:
         req = next(self._req) if req_id is None else req_id
+        recent = self._trips.setdefault(model_id, deque(maxlen=16))
+        expect = None
+        if self.poll and len(recent) >= 3:  # poll from a little before the fastest recent reply
+            trips = sorted(recent)
+            expect = (0.9 * trips[0] - 3e-4, trips[len(trips) // 2] * 1.2 + 1e-3)
         sent = time.monotonic_ns()
-        r = self.request(
-            Message(Kind.INFER, {"model_id": model_id, "req_id": req}, tensors=inputs), timeout
-        )
+        msg = Message(Kind.INFER, {"model_id": model_id, "req_id": req}, tensors=inputs)
+        r = self.request(msg, timeout, expect)
         back = time.monotonic_ns()
         f = r.fields
         stamps = Stamps(
@@ -185,6 +218,7 @@ class AgentClient:
             (int(f["t_end"]) - int(f["t_start"])) * 1e-9,
             ((int(f["t_send"]) - int(f["t_recv"])) - (int(f["t_end"]) - int(f["t_start"]))) * 1e-9,
         )
+        recent.append(stamps.round_trip)
         return dict(r.tensors), stamps
 
     def profile(
@@ -208,13 +242,9 @@ class AgentClient:
     def fault(self, mode: str, seconds: float = 0.0) -> None:
         """Ask an ``--allow-faults`` agent to crash, hang, slow down or drop the link."""
         msg = Message(Kind.FAULT, {"mode": mode, "seconds": seconds}, seq=next(self._seq))
-        for frame in self.codec.frames(msg):
-            self.transport.write(frame)
+        send_message(self.transport, self.codec, msg)
 
     def close(self) -> None:
-        try:
-            for frame in self.codec.frames(Message(Kind.BYE, seq=next(self._seq))):
-                self.transport.write(frame)
-        except TransportError:
-            pass
+        with contextlib.suppress(TransportError):
+            send_message(self.transport, self.codec, Message(Kind.BYE, seq=next(self._seq)))
         self.transport.close()

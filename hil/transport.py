@@ -1,9 +1,11 @@
 """Byte transports for the protocol: TCP sockets and serial ports (pyserial).
 
-Both offer ``write(data)`` (one call per frame: TCP_NODELAY and a single ``sendall``)
-and ``read(timeout)`` (whatever arrived, possibly nothing, never blocking past the
-deadline: pyserial's ``read`` returns short on a timeout and must be looped by the
-caller, which the protocol's reassembler does). Serial ports are opened with
+All offer ``send(parts)`` (one frame given as a list of buffers, written in one call:
+on TCP a single ``sendmsg`` with TCP_NODELAY, so tensors go from their own memory to
+the socket) and ``read(timeout)`` (whatever arrived, possibly nothing, never blocking
+past the deadline: pyserial's ``read`` returns short on a timeout and must be looped by
+the caller, which the protocol's reassembler does). TCP adds ``recv_into`` so a frame
+lands directly in the buffer that holds its message. Serial ports are opened with
 ``serial_for_url``, so ``/dev/ttyACM0``, ``socket://host:port`` and ``rfc2217://`` all
 work, and the input buffer is flushed on connect (stale bytes corrupt the first frame).
 """
@@ -13,7 +15,10 @@ from __future__ import annotations
 import os
 import select
 import socket
+from collections.abc import Sequence
 from typing import Protocol
+
+from hil.protocol import Buffer, Codec, Message
 
 
 class TransportError(ConnectionError):
@@ -24,8 +29,15 @@ class Transport(Protocol):
     address: str
 
     def write(self, data: bytes) -> None: ...
+    def send(self, parts: Sequence[Buffer]) -> None: ...
     def read(self, timeout: float) -> bytes: ...
     def close(self) -> None: ...
+
+
+def send_message(transport: Transport, codec: Codec, msg: Message) -> None:
+    """Frame ``msg`` and write each frame in one call."""
+    for parts in codec.frame_parts(msg):
+        transport.send(parts)
 
 
 class TcpTransport:
@@ -50,17 +62,35 @@ class TcpTransport:
         except OSError as exc:
             raise TransportError(f"{self.address}: send failed: {exc}") from None
 
+    def send(self, parts: Sequence[Buffer]) -> None:
+        views = [memoryview(part).cast("B") for part in parts]
+        try:
+            while views:
+                sent = self.sock.sendmsg(views)
+                while views and sent >= len(views[0]):
+                    sent -= len(views.pop(0))
+                if views:
+                    views[0] = views[0][sent:]
+        except OSError as exc:
+            raise TransportError(f"{self.address}: send failed: {exc}") from None
+
     def read(self, timeout: float) -> bytes:
+        buffer = bytearray(1 << 16)
+        n = self.recv_into(memoryview(buffer), timeout)
+        return bytes(buffer[:n])
+
+    def recv_into(self, view: memoryview, timeout: float) -> int:
+        """Bytes received into ``view`` (0 when nothing came within ``timeout``)."""
         ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
         if not ready:
-            return b""
+            return 0
         try:
-            data = self.sock.recv(1 << 20)
+            n = self.sock.recv_into(view)
         except OSError as exc:
             raise TransportError(f"{self.address}: receive failed: {exc}") from None
-        if not data:
-            raise TransportError(f"{self.address}: connection closed by the device")
-        return data
+        if not n:
+            raise TransportError(f"{self.address}: connection closed by the peer")
+        return n
 
     def close(self) -> None:
         self.sock.close()
@@ -80,6 +110,9 @@ class SerialTransport:
     def write(self, data: bytes) -> None:
         self.port.write(data)
         self.port.flush()
+
+    def send(self, parts: Sequence[Buffer]) -> None:
+        self.write(b"".join(parts))
 
     def read(self, timeout: float) -> bytes:
         fd = getattr(self.port, "fd", None)
@@ -105,6 +138,9 @@ class FdTransport:
             select.select([], [self.fd], [], 5.0)
             n = os.write(self.fd, view)
             view = view[n:]
+
+    def send(self, parts: Sequence[Buffer]) -> None:
+        self.write(b"".join(parts))
 
     def read(self, timeout: float) -> bytes:
         ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))

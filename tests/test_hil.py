@@ -176,16 +176,22 @@ def test_agent_imports_only_what_a_device_has() -> None:
     assert done.stdout.strip() == "[]"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
-    st.binary(max_size=3000), st.lists(st.integers(1, 700), min_size=1, max_size=20), st.booleans()
+    st.binary(max_size=3000),
+    st.lists(st.integers(1, 700), min_size=1, max_size=20),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
 )
 def test_framing_round_trips_under_any_chunking(
-    payload: bytes, cuts: list[int], keyed: bool
+    payload: bytes, cuts: list[int], keyed: bool, stream: bool, digest: bool
 ) -> None:
-    """Messages survive any split of the byte stream, fragmentation and authentication."""
+    """Messages survive any split of the byte stream, fragmentation and authentication,
+    in both framings, with and without the data digest."""
     key = b"k" * 32 if keyed else None
-    sender, receiver = Codec(key=key, max_frame=512), Codec(key=key)
+    sender = Codec(key=key, max_frame=512, stream=stream, digest=digest)
+    receiver = Codec(key=key, stream=stream)
     msg = Message(Kind.INFER, {"req_id": 5}, tensors={"x": np.frombuffer(payload[: len(payload) // 4 * 4], np.float32)},
                   blobs={"raw": payload}, seq=9)  # fmt: skip
     stream = b"".join(sender.frames(msg))
