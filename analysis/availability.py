@@ -64,7 +64,7 @@ def components(s: Scenario) -> list[Component]:
         if kind == "link":
             link = next(x for x in s.links if x.name == name)
             aliases.add(f"{link.ends[1]}-{link.ends[0]}")
-        injected = [f for f in s.failures if f.target in aliases]
+        injected = [f for f in s.failures if f.target in aliases and f.outage]
         if failure is None and not injected:
             continue
         a, method, mttf, mttr = _random(failure, s.warmup, s.horizon)

@@ -44,8 +44,8 @@ class Device:
     """A simulated compute device."""
 
     __slots__ = (
-        "_order", "down_causes", "env", "free", "load_time", "loading", "meter", "name",
-        "occupants", "probe", "queue", "queue_limit", "ready_at", "served", "spec",
+        "_order", "cold", "down_causes", "env", "free", "load_time", "loading", "meter", "name",
+        "occupants", "probe", "queue", "queue_limit", "ready_at", "served", "slowdown", "spec",
     )  # fmt: skip
 
     def __init__(self, env: simpy.Environment, name: str, spec: DeviceSpec) -> None:
@@ -63,6 +63,8 @@ class Device:
         self.down_causes = 0  # active failures; up when zero
         self.loading = False
         self.load_time = 0.0  # to reload every partition it hosts after a restart
+        self.cold = False  # lost its partitions in a failure: reload on restart
+        self.slowdown = 0.0  # seconds added to every service (a 'slow' fault)
         self.occupants: set[simpy.Process] = set()  # requests queued or in service
         self.ready_at: dict[str, float] = {}  # cold standby partitions loading since a switch
         self.probe: Callable[[], bool] | None = None  # a real device's liveness (HIL)
@@ -89,11 +91,12 @@ class Device:
 
     def _reload(self) -> Generator[simpy.Event, Any, None]:
         self.loading = True
-        if self.load_time > 0:
+        if self.load_time > 0 and self.cold:
             yield self.env.timeout(self.load_time)
         self.loading = False
         if not self.up:
             return  # failed again while loading
+        self.cold = False
         self.free = self.spec.slots
         while self.free and self.queue:
             self.free -= 1

@@ -23,6 +23,7 @@ import simpy
 from sim.devices import Device
 from sim.links import Link
 from sim.records import Change
+from sim.spec import InjectionSpec
 
 Component = Device | Link
 
@@ -36,8 +37,14 @@ class Health:
         self.went_down: dict[str, float] = {}
         self.listeners: list[Callable[[Component], None]] = []
 
-    def fail(self, component: Component, cause: Literal["random", "scheduled"]) -> None:
+    def fail(
+        self, component: Component, cause: Literal["random", "scheduled"], lose_state: bool = True
+    ) -> None:
+        """``lose_state=False`` (a hang or a dropped connection): a device that comes back
+        need not reload its partitions, unless another failure meanwhile lost them."""
         component.down_causes += 1
+        if lose_state and isinstance(component, Device):
+            component.cold = True
         if component.down_causes == 1:
             self.went_down[component.name] = self.env.now
             self._record(component, "down", cause)
@@ -82,11 +89,18 @@ def crash_recover(
 
 
 def injection(
-    env: simpy.Environment, health: Health, component: Component, at: float, duration: float | None
+    env: simpy.Environment, health: Health, component: Component, spec: InjectionSpec
 ) -> Generator[simpy.Event, Any, None]:
-    """A scheduled failure at ``at``, lasting ``duration`` (or for good)."""
-    yield env.timeout(at)
-    health.fail(component, "scheduled")
-    if duration is not None:
-        yield env.timeout(duration)
+    """A scheduled failure at ``spec.at``, lasting ``spec.duration`` (or for good)."""
+    yield env.timeout(spec.at)
+    if spec.mode == "slow":
+        assert isinstance(component, Device) and spec.delay is not None
+        component.slowdown += spec.delay
+        if spec.duration is not None:
+            yield env.timeout(spec.duration)
+            component.slowdown -= spec.delay
+        return
+    health.fail(component, "scheduled", lose_state=spec.mode == "crash")
+    if spec.duration is not None:
+        yield env.timeout(spec.duration)
         health.repair(component, "scheduled")

@@ -122,7 +122,7 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
         stamps.append(env.now)
         device.meter.start()
         if step.real is None:
-            yield env.timeout(step.service())
+            yield env.timeout(step.service() + device.slowdown)
         else:
             yield from step.real(env)
         device.meter.stop()
@@ -263,7 +263,7 @@ def _serve(
         real = plan.real.get(device.name)
         try:
             if real is None:
-                yield env.timeout(plan.services[device.name]())
+                yield env.timeout(plan.services[device.name]() + device.slowdown)
             else:
                 yield from real(env)
         except RealFailure:

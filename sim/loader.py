@@ -464,11 +464,17 @@ def _check_fault_tolerance(s: Scenario) -> list[Problem]:
 def _check_injections(s: Scenario) -> list[Problem]:
     links = {link.name for link in s.links} | {"-".join(link.ends[::-1]) for link in s.links}
     known = ", ".join([*sorted(s.devices), *sorted(link.name for link in s.links)])
-    return [
+    problems = [
         Problem(f"failures[{i}].target", f"unknown device or link {f.target!r} (known: {known})")
         for i, f in enumerate(s.failures)
         if f.target not in s.devices and f.target not in links
     ]
+    problems += [
+        Problem(f"failures[{i}].mode", "applies to devices only (valid for links: crash)", f.mode)
+        for i, f in enumerate(s.failures)
+        if f.target in links and f.mode != "crash"
+    ]  # fmt: skip
+    return problems
 
 
 def candidates(s: Scenario, pipeline: str, k: int, source_at: str | None = None) -> list[str]:

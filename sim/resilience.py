@@ -105,7 +105,7 @@ class Resilience:
             target = components[spec.target]
             if isinstance(target, Link):
                 target.fallible = True
-            env.process(injection(env, self.health, target, spec.at, spec.duration))
+            env.process(injection(env, self.health, target, spec))
 
     def _set_load_times(self) -> None:
         """A device reloads every partition it hosts (primary, hot standby, replica) on restart.

@@ -317,11 +317,33 @@ class SourceSpec(Spec):
 
 
 class InjectionSpec(Spec):
-    """A scheduled failure, for reproducible experiments."""
+    """A scheduled failure, for reproducible experiments.
+
+    ``crash``: the component goes down, losing what it holds, and a device reloads its
+    partitions when it comes back. ``hang``: a device stops answering (requests and
+    heartbeats) but keeps its state. ``drop``: a device's connection closes and it
+    cannot be reached, state kept. ``slow``: a device keeps serving, each service
+    ``delay`` longer, for ``duration``.
+    """
 
     at: Duration = Field(ge=0)
     target: Name = Field(description="a device, or a link as 'a-b'")
     duration: Duration | None = Field(default=None, gt=0, description="none: permanent")
+    mode: Literal["crash", "hang", "drop", "slow"] = "crash"
+    delay: Duration | None = Field(default=None, gt=0, description="added to each service (slow)")
+
+    @model_validator(mode="after")
+    def _delay_for_slow(self) -> InjectionSpec:
+        if self.mode == "slow" and self.delay is None:
+            raise ValueError("mode 'slow' needs a delay (added to every service)")
+        if self.mode != "slow" and self.delay is not None:
+            raise ValueError(f"delay applies to mode 'slow' only (mode is {self.mode!r})")
+        return self
+
+    @property
+    def outage(self) -> bool:
+        """Whether the target is unavailable while it lasts (all but ``slow``)."""
+        return self.mode != "slow"
 
 
 class OutputsSpec(Spec):

@@ -271,3 +271,44 @@ def test_overhead_of_replication_when_nothing_fails() -> None:
     assert o["energy_per_inference"]["difference"] > 0
     assert o["latency_mean"]["difference"] <= 1e-12
     assert o["throughput"]["difference"] == pytest.approx(0.0)
+
+
+def _injected(failure: dict[str, Any], load_time: str = "2s") -> Any:
+    """The server under one scheduled fault from 10 s; one request every 100 ms, retries."""
+    raw = served_by(
+        {"srv": {}},
+        {"on": "srv", "load_time": load_time},
+        fault_tolerance={"policy": "retry", "timeout": "300ms", "max_attempts": 100},
+        failures=[{"at": "10s", "target": "srv", **failure}],
+        horizon="30s",
+        replications=1,
+    )
+    raw["warmup"] = 0
+    raw["workload"][0]["arrivals"] = {"kind": "periodic", "rate": "10/s", "offset": "5ms"}
+    (rep,) = run(load_dict(raw))
+    return rep.sources[0]
+
+
+def test_a_hang_keeps_the_partitions_a_crash_reloads_them() -> None:
+    """Both take the server away for 5 s; after a crash it reloads for 2 s, after a hang it
+    serves at once, so requests sent just after the repair wait only after the crash."""
+    crash = _injected({"duration": "5s"})
+    hang = _injected({"duration": "5s", "mode": "hang"})
+    drop = _injected({"duration": "5s", "mode": "drop"})
+    after = (crash.arrival >= 15) & (crash.arrival < 16.5)
+    assert crash.latency[after].min() > 0.5
+    for kept in (hang, drop):
+        assert kept.latency[after].max() < 0.01
+        assert (kept.status == Status.OK).all()
+        assert kept.latency[(kept.arrival >= 10) & (kept.arrival < 14.5)].min() > 0.3
+
+
+def test_slow_adds_its_delay_to_every_service_while_it_lasts() -> None:
+    """A 'slow' fault of 40 ms from 10 s to 20 s: latency rises by exactly that inside."""
+    src = _injected({"duration": "10s", "mode": "slow", "delay": "40ms"})
+    inside = (src.arrival >= 10) & (src.arrival < 19.9)
+    outside = (src.arrival < 9.9) | (src.arrival >= 20)
+    assert np.median(src.latency[inside]) - np.median(src.latency[outside]) == pytest.approx(
+        0.040, abs=1e-6
+    )
+    assert (src.status == Status.OK).all()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sim.loader import ScenarioError
-from tests.helpers import ROOT, base, load_dict
+from tests.helpers import ROOT, base, load_dict, served_by
 
 
 def problems(raw: dict[str, Any]) -> list[str]:
@@ -194,3 +194,23 @@ def test_user_catalog_adds_and_overrides_types(tmp_path: Path) -> None:
     raw["devices"]["dev"]["type"] = "pi-lba"
     with pytest.raises(ScenarioError, match=r"unknown device type 'pi-lba' \(known: .*pi-lab"):
         from_dict(raw, file="s.yaml", base=tmp_path)
+
+
+def test_fault_modes_are_checked() -> None:
+    """'slow' needs a delay, only 'slow' takes one, links only crash; modes are listed."""
+    raw = base(
+        failures=[
+            {"at": "1s", "target": "srv", "mode": "slow"},
+            {"at": "1s", "target": "srv", "mode": "hang", "delay": "1ms"},
+            {"at": "1s", "target": "srv", "mode": "melt"},
+        ]
+    )
+    got = "\n".join(problems(raw))
+    assert "failures[0]: mode 'slow' needs a delay" in got
+    assert "failures[1]: delay applies to mode 'slow' only" in got
+    assert "failures[2].mode: Input should be 'crash', 'hang', 'drop' or 'slow'" in got
+    link = served_by({"srv": {}}, {"on": "srv"})
+    link["failures"] = [{"at": "1s", "target": "cam-srv", "mode": "hang"}]
+    assert problems(link) == [
+        "test.yaml: failures[0].mode: applies to devices only (valid for links: crash) (got 'hang')"
+    ]
