@@ -69,6 +69,8 @@ class Agent:
         self.models: dict[str, ort.InferenceSession] = {}
         self.recent: OrderedDict[tuple[str, int], Message] = OrderedDict()
         self.delay = 0.0
+        self.refuse_until = 0.0  # a 'drop' fault: no connections before then
+        self.loaded: dict[str, tuple[str, int]] = {}  # model id -> (sha256, threads)
 
     # -- serving one connection --------------------------------------------------
 
@@ -190,15 +192,21 @@ class Agent:
                 msg, ErrorCode.NO_SUCH_MODEL, f"model {digest[:12]} is not cached here"
             )
         start = time.perf_counter()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(msg.fields.get("threads", self.threads))
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            return self.error(msg, ErrorCode.ORT_ERROR, str(exc))
+        threads = int(msg.fields.get("threads", self.threads))
         model_id = str(msg.fields.get("model_id", digest))
-        self.models[model_id] = session
+        if self.loaded.get(model_id) != (digest, threads):  # a reconnecting host finds it loaded
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            try:
+                session = ort.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own exception types
+                return self.error(msg, ErrorCode.ORT_ERROR, str(exc))
+            self.models[model_id] = session
+            self.loaded[model_id] = (digest, threads)
+        session = self.models[model_id]
         return Message(
             Kind.LOAD_ACK,
             {
@@ -277,7 +285,11 @@ class Agent:
         if mode == "slow":
             self.delay = float(msg.fields.get("seconds", 0.0))
             return Message(Kind.HEARTBEAT_ACK, {"delay": self.delay})
-        if mode == "drop":
+        if mode == "drop" and not codec.stream:  # a serial line cannot close: go silent
+            time.sleep(float(msg.fields.get("seconds", 0.0)))
+            return None
+        if mode == "drop":  # close the link; refuse new ones for ``seconds``
+            self.refuse_until = time.monotonic() + float(msg.fields.get("seconds", 0.0))
             raise Closed("fault: drop")
         return self.error(msg, ErrorCode.BAD_FRAME, f"unknown fault {mode!r}")
 
@@ -345,12 +357,18 @@ def main(argv: list[str] | None = None) -> int:
     if host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         parser.error(f"--listen {args.listen}: binding beyond loopback requires --token")
     server = socket.create_server((host, int(port)))
-    print(f"listening on {host}:{server.getsockname()[1]}", flush=True)
+    bound = server.getsockname()[1]
+    print(f"listening on {host}:{bound}", flush=True)
     while True:
         conn, peer = server.accept()
         run_connection(agent, TcpTransport(conn, f"tcp://{peer[0]}:{peer[1]}"))
         if args.once:
             return 0
+        pause = agent.refuse_until - time.monotonic()
+        if pause > 0:  # a 'drop' fault: unreachable, as if the link were down
+            server.close()
+            time.sleep(pause)
+            server = socket.create_server((host, bound))
 
 
 if __name__ == "__main__":

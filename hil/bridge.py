@@ -3,23 +3,32 @@
 Every stage placed on a bound device runs on that device's agent: its partition (the
 model's layers of the stage, extracted from the zoo or ONNX model) is loaded at start,
 and each request sends a real input tensor of the partition's shape and waits for the
-real answer. The call is made from a worker thread per agent while the SimPy process
-polls for it, so the real-time clock never stalls; the environment is
-``simpy.rt.RealtimeEnvironment`` in strict mode, which fails loudly if the host falls
-more than a second behind. The call crosses the real link both ways, so the simulated
-hops to and from a bound device are left out of its route. Everything else stays
-simulated. A scheduled failure of a bound device crashes its agent for real (it must run
-with ``--allow-faults``); the simulator learns of it only through real heartbeats, so the
-scenario's policy reacts with a measured detection delay.
+real answer. The call is made from a worker thread per agent, so the real-time clock
+never stalls, and the thread wakes the simulation the moment the answer is in
+(:class:`WakeableRealtime`, strict ``simpy.rt.RealtimeEnvironment``, which fails loudly
+if the host falls more than a second behind). The call crosses the real link both ways,
+so the simulated hops to and from a bound device are left out of its route. Everything
+else stays simulated.
+
+A scheduled fault of a bound device is injected into its agent for real (it must run
+with ``--allow-faults``): ``crash`` makes it exit, ``hang`` stops it answering, ``drop``
+closes its link and refuses connections, ``slow`` delays each inference. The simulator
+learns of it only through real heartbeats, sent asynchronously on the device's
+connection and counted missed when no answer is in by the next one, and through calls
+that fail or outlast the stage's ``timeout``; the scenario's policy reacts to what was
+measured.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import queue
 import statistics
+import threading
 import time
-from collections.abc import Generator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,16 +37,85 @@ import onnx
 import onnx.utils
 import simpy
 import simpy.rt
+from simpy.core import EmptySchedule, Environment, Infinity
 
 from hil.client import AgentClient, HilError, Stamps
 from models.profile import profile
 from sim.journey import RealFailure
 from sim.records import Replication
-from sim.spec import Scenario
+from sim.spec import InjectionSpec, Scenario
 from sim.streams import Streams
 from sim.world import World
 
-POLL = 0.0005  # seconds between looks at a pending real call
+
+class Call(simpy.Event):
+    """A function running on a worker thread: succeeds with its future when it ends."""
+
+    def __init__(self, env: simpy.Environment, future: Future[Any]) -> None:
+        super().__init__(env)
+        self.future = future
+
+
+def _pass_on(event: simpy.Event, arrived: simpy.Event) -> None:
+    event.succeed(arrived.value)
+
+
+def _succeed(event: simpy.Event, value: Any) -> None:
+    event.succeed(value)
+
+
+class WakeableRealtime(simpy.rt.RealtimeEnvironment):
+    """A real-time environment that worker threads can wake.
+
+    :meth:`call` runs a function on a thread pool and returns an event that succeeds,
+    with the finished future, at the simulated time of the moment it finished: the
+    waiting process resumes then, not at the next poll. While a call is out the
+    environment waits for it even with nothing else scheduled.
+    """
+
+    def __init__(self, factor: float = 1.0, strict: bool = True) -> None:
+        super().__init__(factor=factor, strict=strict)
+        self._inbox: queue.SimpleQueue[tuple[simpy.Event, Future[Any]]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self.outstanding = 0
+
+    def call(self, pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Call:
+        """``fn(*args)`` on ``pool``, as an event."""
+        self.outstanding += 1
+        done = Call(self, pool.submit(fn, *args))
+        done.future.add_done_callback(lambda f: self._post(done, f))
+        return done
+
+    def _post(self, event: simpy.Event, future: Future[Any]) -> None:  # any thread
+        self._inbox.put((event, future))
+        self._wake.set()
+
+    def _deliver(self) -> None:
+        while True:
+            try:
+                event, future = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self.outstanding -= 1
+            now = self.env_start + (time.monotonic() - self.real_start) / self.factor
+            arrived = self.timeout(max(0.0, now - self.now), future)
+            arrived.callbacks.append(functools.partial(_pass_on, event))
+
+    def step(self) -> None:
+        while True:
+            self._deliver()
+            at = self.peek()
+            if at == Infinity and not self.outstanding:
+                raise EmptySchedule
+            due = self.real_start + (at - self.env_start) * self.factor
+            now = time.monotonic()
+            if self.strict and now - due > self.factor:
+                raise RuntimeError(f"Simulation too slow for real time ({now - due:.3f}s).")
+            if due <= now:
+                break
+            self._wake.wait(min(due - now, 1.0))
+            self._wake.clear()
+        Environment.step(self)
 
 
 def parse_bindings(texts: list[str], scenario: Scenario) -> dict[str, str]:
@@ -89,6 +167,7 @@ class Bridge:
         self.stages: dict[tuple[str, int], BoundStage] = {}
         self.injections = [f for f in s.failures if f.target in bindings]
         self.injected_at: dict[str, float] = {}
+        self.injected: dict[str, InjectionSpec] = {}
         self.dead: set[str] = set()
         self.scenario = s.model_copy(
             update={"failures": tuple(f for f in s.failures if f.target not in bindings)}
@@ -108,26 +187,35 @@ class Bridge:
                 feeds = {n: _tensor(rng, n, inputs, shapes) for n in names}
                 self.stages[(pname, k)] = BoundStage(stage.on, model_id, feeds, data)
 
-    def services(self) -> dict[tuple[str, int], Any]:
-        return {key: self._service(key) for key in self.stages}
+    def services(self, env: WakeableRealtime) -> dict[tuple[str, int], Any]:
+        return {key: self._service(env, key) for key in self.stages}
 
-    def _service(self, key: tuple[str, int]) -> Any:
+    def _service(self, env: WakeableRealtime, key: tuple[str, int]) -> Any:
+        """The stage's real call; an attempt is lost when the call fails or outlasts the
+        stage's fault-tolerance ``timeout`` (after which the sender re-sends anyway)."""
         bound = self.stages[key]
+        limit = self.s.policy(*key).timeout
 
-        def run(env: simpy.Environment) -> Generator[simpy.Event, Any, float]:
-            if bound.device in self.dead:
-                raise RealFailure(f"{self.urls[bound.device]}: not connected")
-            client, pool = self.clients[bound.device], self.pools[bound.device]
-            future = pool.submit(client.infer, bound.model_id, bound.feeds)
-            while not future.done():
-                yield env.timeout(POLL)
+        def run(_: simpy.Environment) -> Generator[simpy.Event, Any, float]:
+            device = bound.device
+            if device in self.dead:
+                raise RealFailure(f"{self.urls[device]}: not connected")
+            client = self.clients[device]
+            done = env.call(self.pools[device], client.infer, bound.model_id, bound.feeds)
+            if limit is None:
+                yield done
+            else:
+                yield done | env.timeout(limit)
+            if not done.triggered:
+                done.future.cancel()  # if it has not started: a late call helps no one
+                raise RealFailure(f"{self.urls[device]}: no answer within {limit:g} s")
             try:
-                _, stamps = future.result()
+                _, stamps = done.future.result()
             except HilError as exc:
-                self.dead.add(bound.device)  # later calls fail fast; the probe reconnects
+                self.dead.add(device)  # later calls fail fast; the probe reconnects
                 raise RealFailure(str(exc)) from None
             bound.stamps.append(stamps)
-            return stamps.compute
+            return float(stamps.compute)
 
         return run
 
@@ -137,31 +225,34 @@ class Bridge:
         for key, bound in self.stages.items():
             client, pool = self.clients[bound.device], self.pools[bound.device]
             gaps = []
-            for _ in range(runs):  # the same worker thread and polling as a real run
-                future = pool.submit(client.infer, bound.model_id, bound.feeds)
-                while not future.done():
-                    time.sleep(POLL)
-                _, stamps = future.result()
+            for _ in range(runs):  # on the same worker thread as a real run
+                _, stamps = pool.submit(client.infer, bound.model_id, bound.feeds).result()
                 gaps.append(stamps.round_trip - stamps.compute)
             out[key] = statistics.median(gaps)
         return out
 
-    def probe(self, device: str, timeout: float) -> Any:
-        """A liveness check for the simulator's detector: a real heartbeat, queued behind
-        any inference in flight on the same connection."""
+    def probe(self, env: WakeableRealtime, device: str, timeout: float) -> Any:
+        """A liveness check for the simulator's detector: an event that succeeds with
+        whether a real heartbeat (queued behind any inference in flight on the same
+        connection) was answered within ``timeout``; a dead link is reconnected first."""
 
         def alive() -> bool:
             if device in self.dead and not self._reconnect(device, timeout):
                 return False
-            client, pool = self.clients[device], self.pools[device]
             try:
-                pool.submit(client.heartbeat, timeout).result(timeout + 0.5)
-            except Exception:  # any failure to answer is a missed beat
+                self.clients[device].heartbeat(timeout)
+            except HilError:  # any failure to answer is a missed beat
                 self.dead.add(device)
                 return False
             return True
 
-        return alive
+        def beat() -> simpy.Event:
+            answered = env.event()
+            done = env.call(self.pools[device], alive)
+            done.callbacks.append(lambda _: _succeed(answered, _answer(done.future)))
+            return answered
+
+        return beat
 
     def _reconnect(self, device: str, timeout: float) -> bool:
         """Try the agent again; if its nonce changed it restarted: load its partitions again."""
@@ -176,39 +267,56 @@ class Bridge:
                     bound.model_id = client.load(bound.partition, bound.model_id)
         except HilError:
             return False
-        self.clients[device] = client
-        self.pools[device] = ThreadPoolExecutor(1, thread_name_prefix=f"hil-{device}")
+        self.clients[device] = client  # runs on the device's worker: its pool stays
         self.dead.discard(device)
         self.reconnects.append((device, restarted))
         return True
 
     def run(self, seed: int | None = None) -> Replication:
         """One real-time replication of the scenario."""
-        env = simpy.rt.RealtimeEnvironment(factor=1.0, strict=True)
+        env = WakeableRealtime(factor=1.0, strict=True)
         s = self.scenario
-        world = World(s, Streams(s.seed if seed is None else seed, 0), env, self.services())
+        world = World(s, Streams(s.seed if seed is None else seed, 0), env, self.services(env))
         self.world = world
         if world.resilience is not None:
             heartbeat = s.fault_tolerance.heartbeat
             for device in self.clients:
-                world.devices[device].probe = self.probe(device, heartbeat / 2)
+                world.devices[device].probe = self.probe(env, device, heartbeat / 2)
         for injection in self.injections:
-            env.process(self._inject(env, injection.target, injection.at))
+            env.process(self._inject(env, injection))
         try:
             return world.run()
         finally:
-            for pool in self.pools.values():
-                pool.shutdown(wait=True)
+            for pool in self.pools.values():  # a call to a hung agent ends at its timeout
+                pool.shutdown(wait=True, cancel_futures=True)
             self.pools = {d: ThreadPoolExecutor(1) for d in self.clients}
 
     def _inject(
-        self, env: simpy.Environment, device: str, at: float
+        self, env: WakeableRealtime, spec: InjectionSpec
     ) -> Generator[simpy.Event, Any, None]:
-        """A scheduled failure of a bound device is a real crash of its agent."""
-        yield env.timeout(at)
+        """A scheduled fault of a bound device, injected into its agent."""
+        device = spec.target
+        yield env.timeout(spec.at)
         self.injected_at[device] = env.now
-        with contextlib.suppress(Exception):  # the agent may already be gone
-            self.pools[device].submit(self.clients[device].fault, "crash").result(5)
+        self.injected[device] = spec
+        if spec.mode == "slow":
+            assert spec.delay is not None
+            yield self._fault(env, device, "slow", spec.delay)
+            if spec.duration is not None:
+                yield env.timeout(spec.at + spec.duration - env.now)
+                yield self._fault(env, device, "slow", 0.0)
+            return
+        seconds = {"crash": 0.0, "hang": 3600.0, "drop": 0.0}[spec.mode]
+        yield self._fault(env, device, spec.mode, spec.duration or seconds)
+
+    def _fault(self, env: WakeableRealtime, device: str, mode: str, seconds: float) -> simpy.Event:
+        """Send the FAULT on the device's worker (behind any call in flight)."""
+
+        def send() -> None:
+            with contextlib.suppress(HilError):  # the agent may already be gone
+                self.clients[device].fault(mode, seconds)
+
+        return env.call(self.pools[device], send)
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -228,3 +336,10 @@ def _tensor(
             return rng.integers(0, 1000, shape).astype(np.int64)
         return rng.standard_normal(shape).astype(np.float32)
     return rng.standard_normal(shapes[name]).astype(np.float32)
+
+
+def _answer(future: Future[bool]) -> bool:
+    try:
+        return future.result()
+    except Exception:  # a probe that broke is a missed beat
+        return False

@@ -12,6 +12,7 @@ declares the device up again. Detection delays are recorded per declaration.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -20,8 +21,9 @@ import simpy
 from sim.devices import Device
 from sim.records import Declaration
 
-Beat = Callable[[], tuple[bool, float]]
-"""Whether a beat sent now reaches the observer, and after what latency."""
+Beat = Callable[[], tuple[bool | simpy.Event, float]]
+"""Whether a beat sent now reaches the observer, and after what latency; for a real device
+(hardware in the loop) an event that succeeds with whether it answered."""
 
 
 class Detector:
@@ -56,20 +58,33 @@ class Detector:
     def _run(self, phase: float) -> Generator[simpy.Event, Any, None]:
         env = self.env
         yield env.timeout(phase)
-        received_last = True
+        received_last: bool | simpy.Event = True
         while True:
+            sent = env.now
             received, latency = self.beat()
+            if isinstance(received_last, simpy.Event):  # a real beat: answered by now?
+                received_last = received_last.triggered and bool(received_last.value)
             if not received_last:
                 self.missed += 1
-            if received:
-                self.last_beat = env.now
-                self.missed = 0
-                if not self._verdict_up:
-                    self._verdict(True, latency)
-            elif self.missed >= self.misses and self._verdict_up:
+            if isinstance(received, simpy.Event):  # a real device answers later, or not
+                received.callbacks.append(functools.partial(self._answered, sent))
+            elif received:
+                self._arrived(sent, latency)
+            if received is not True and self.missed >= self.misses and self._verdict_up:
                 self._verdict(False, latency)
             received_last = received
             yield env.timeout(self.heartbeat)
+
+    def _arrived(self, sent: float, latency: float) -> None:
+        self.last_beat = sent
+        self.missed = 0
+        if not self._verdict_up:
+            self._verdict(True, latency)
+
+    def _answered(self, sent: float, answer: simpy.Event) -> None:
+        """A real device's answer, now; too late once the next beat was due."""
+        if answer.value and self.env.now - sent <= self.heartbeat:
+            self._arrived(sent, 0.0)
 
     def _verdict(self, up: bool, latency: float) -> None:
         self._verdict_up = up

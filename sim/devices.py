@@ -67,7 +67,7 @@ class Device:
         self.slowdown = 0.0  # seconds added to every service (a 'slow' fault)
         self.occupants: set[simpy.Process] = set()  # requests queued or in service
         self.ready_at: dict[str, float] = {}  # cold standby partitions loading since a switch
-        self.probe: Callable[[], bool] | None = None  # a real device's liveness (HIL)
+        self.probe: Callable[[], simpy.Event] | None = None  # a real device's heartbeat (HIL)
 
     @property
     def up(self) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+import simpy
 
 from sim.detection import Detector
 from sim.devices import Device
@@ -190,17 +191,17 @@ class Resilience:
         path = [device, *(self.world.links[i].name for i, _, _ in usual)]
         nominal = sum(self.world.scenario.links[i].latency for i, _, _ in usual)
 
-        def beat() -> tuple[bool, float]:
+        def beat() -> tuple[bool | simpy.Event, float]:
             """A device answers heartbeats once it is up and has reloaded its partitions.
 
             The latency is the beat's own, or the usual route's for a beat that never
             comes: the observer notices a missing beat when it would have arrived.
             """
+            if watched.probe is not None:  # a real device: a real heartbeat, answered or not
+                return watched.probe(), nominal
             hops = self._path(device, observer)
             if not watched.up or watched.loading or hops is None:
                 return False, nominal
-            if watched.probe is not None and not watched.probe():
-                return False, nominal  # a real device that did not answer its heartbeat
             return True, sum(h.latency for h in hops)
 
         def since(verdict: str, last_beat: float) -> float:

@@ -194,16 +194,16 @@ def test_framing_round_trips_under_any_chunking(
     receiver = Codec(key=key, stream=stream)
     msg = Message(Kind.INFER, {"req_id": 5}, tensors={"x": np.frombuffer(payload[: len(payload) // 4 * 4], np.float32)},
                   blobs={"raw": payload}, seq=9)  # fmt: skip
-    stream = b"".join(sender.frames(msg))
+    wire = b"".join(sender.frames(msg))
     reader = Reassembler(receiver)
     got: list[Message] = []
     at = 0
-    for n in cuts * (len(stream) // max(sum(cuts), 1) + 1):
-        got += reader.feed(stream[at : at + n])
+    for n in cuts * (len(wire) // max(sum(cuts), 1) + 1):
+        got += reader.feed(wire[at : at + n])
         at += n
-        if at >= len(stream):
+        if at >= len(wire):
             break
-    got += reader.feed(stream[at:])
+    got += reader.feed(wire[at:])
     assert len(got) == 1 and not reader.errors
     assert got[0].blobs["raw"] == payload and got[0].seq == 9
     np.testing.assert_array_equal(got[0].tensors["x"], msg.tensors["x"])
@@ -331,3 +331,121 @@ def test_bridge_reconnects_to_a_restarted_agent(tmp_path: Path) -> None:
         for proc in later:
             proc.kill()
             proc.wait()
+
+
+def _fragments(codec: Codec, payload: bytes, req: int) -> list[bytes]:
+    msg = Message(Kind.INFER, {"req_id": req}, blobs={"raw": payload}, seq=req)
+    return codec.frames(msg)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(min_size=1, max_size=1500),
+            st.sampled_from(["ok", "flip", "dup", "swap"]),
+            st.integers(0, 10**6),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 4096),
+)
+def test_stream_reader_survives_corrupt_duplicated_and_reordered_frames(
+    plan: list[tuple[bytes, str, int]], chunk: int
+) -> None:
+    """On a TCP stream a frame with a flipped bit, a fragment sent twice or two fragments
+    swapped cost only their own message (reported as an error); every intact message
+    arrives, and nothing arrives that was not sent whole."""
+    sender = Codec(stream=True, max_frame=256, digest=True)
+    wire, intact, sent = [], [], set()
+    for req, (payload, action, where) in enumerate(plan, 1):
+        frames = _fragments(sender, payload, req)
+        sent.add(payload)
+        if action == "flip":  # any byte after the length prefix and header
+            k = where % len(frames)
+            frame = bytearray(frames[k])
+            frame[4 + 28 + where % (len(frame) - 32)] ^= 0x40
+            frames[k] = bytes(frame)
+        elif action == "dup" and len(frames) > 2:  # a middle fragment twice
+            frames.insert(1, frames[1])
+        elif action == "swap" and len(frames) > 1:
+            frames[0], frames[1] = frames[1], frames[0]
+        else:
+            intact.append(payload)
+        wire += frames
+    data = b"".join(wire)
+    reader = Reassembler(Codec(stream=True))
+    got = [m for at in range(0, len(data), chunk) for m in reader.feed(data[at : at + chunk])]
+    payloads = [m.blobs["raw"] for m in got]
+    assert all(p in sent for p in payloads)
+    assert [p for p in payloads if p in intact] == intact
+    assert len(got) == len(intact) and len(reader.errors) >= len(plan) - len(intact)
+
+
+def test_without_the_data_digest_the_header_and_json_are_still_checked() -> None:
+    """Data digest off (TCP's default): a flipped bit in the JSON is caught, one in the raw
+    tensor bytes is left to TCP's own checksum; with the digest on both are caught."""
+    x = np.arange(64, dtype=np.float32)
+    for digest, data_caught in ((False, False), (True, True)):
+        (frame,) = Codec(stream=True, digest=digest).frames(
+            Message(Kind.INFER, {"req_id": 1}, tensors={"x": x})
+        )
+        for offset, caught in ((4 + 28 + 10, True), (len(frame) - 4 - 8, data_caught)):
+            bad = bytearray(frame)
+            bad[offset] ^= 1
+            reader = Reassembler(Codec(stream=True))
+            got = reader.feed(bytes(bad))
+            assert (not got and reader.errors == ["bad CRC"]) if caught else len(got) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=1, max_size=600))
+def test_stream_garbage_is_reported_never_raised_or_delivered(garbage: bytes) -> None:
+    """Random bytes where a frame should be: the reader reports errors and delivers
+    nothing; the agent answers such a stream with an error and closes it."""
+    reader = Reassembler(Codec(stream=True))
+    frame = Codec(stream=True).frames(Message(Kind.HEARTBEAT, seq=1))[0]
+    got = reader.feed(garbage + frame)
+    assert all(m.kind == Kind.HEARTBEAT and m.seq == 1 for m in got)
+    assert got or reader.errors or len(garbage) < 32
+
+
+@pytest.mark.parametrize("mode", ["hang", "drop", "slow"])
+def test_bridge_injects_hang_drop_and_slow_into_the_real_agent(tmp_path: Path, mode: str) -> None:
+    """A 1.5 s hang or drop of the real server is declared down and up again by real
+    heartbeats, the backup serves meanwhile, and the agent keeps its partitions (a drop
+    reconnects without a restart); a slow fault adds its delay to the requests it spans."""
+    from hil.bridge import Bridge
+    from sim import load
+    from sim.spec import InjectionSpec
+
+    proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--allow-faults")
+    url = f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
+    fault = InjectionSpec(at=3.0, target="srv", mode=mode, duration=1.5,  # type: ignore[arg-type]
+                          delay=0.05 if mode == "slow" else None)  # fmt: skip
+    scenario = load(Path(__file__).resolve().parent.parent / "scenarios/hil/loopback_crash.yaml")
+    bridge = Bridge(
+        scenario.model_copy(update={"horizon": 7.0, "failures": (fault,)}), {"srv": url}
+    )
+    try:
+        rep = bridge.run()
+        src = rep.sources[0]
+        states = [d.state for d in rep.faults.declarations if d.device == "srv"]  # type: ignore[union-attr]
+        assert (src.status <= 1).all(), "the backup and re-sends lost nothing"
+        if mode == "slow":
+            assert states == []
+            inside = (src.arrival >= 3.05) & (src.arrival < 4.4)
+            before = (src.arrival >= 1.0) & (src.arrival < 3.0)
+            rise = src.latency[inside].mean() - src.latency[before].mean()
+            assert rise == pytest.approx(0.05, abs=0.015)
+        else:
+            assert states == ["down", "up"]
+            down = next(d for d in rep.faults.declarations if d.state == "down")  # type: ignore[union-attr]
+            assert 3.0 + 0.4 <= down.time <= 3.0 + 0.6 + 0.05, "two missed beats of 200 ms"
+            assert bridge.reconnects == ([("srv", False)] if mode == "drop" else [])
+        assert proc.poll() is None, "the agent is still running"
+    finally:
+        bridge.close()
+        proc.kill()
+        proc.wait()
