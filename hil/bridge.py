@@ -54,6 +54,9 @@ class Call(simpy.Event):
     def __init__(self, env: simpy.Environment, future: Future[Any]) -> None:
         super().__init__(env)
         self.future = future
+        self.called = env.now  # simulated time of the call
+        self.submitted = time.monotonic()
+        self.finished = 0.0  # host clock when the function returned
 
 
 def _pass_on(event: simpy.Event, arrived: simpy.Event) -> None:
@@ -68,14 +71,17 @@ class WakeableRealtime(simpy.rt.RealtimeEnvironment):
     """A real-time environment that worker threads can wake.
 
     :meth:`call` runs a function on a thread pool and returns an event that succeeds,
-    with the finished future, at the simulated time of the moment it finished: the
-    waiting process resumes then, not at the next poll. While a call is out the
-    environment waits for it even with nothing else scheduled.
+    with the finished future, as soon as it finishes: the waiting process resumes then,
+    not at the next poll. The event's simulated time is the call's simulated time plus
+    the call's duration on the host clock (submission to return), so neither the
+    environment's own lateness in starting the call nor the hop back to this thread
+    enters the simulated timeline. While a call is out the environment waits for it
+    even with nothing else scheduled.
     """
 
     def __init__(self, factor: float = 1.0, strict: bool = True) -> None:
         super().__init__(factor=factor, strict=strict)
-        self._inbox: queue.SimpleQueue[tuple[simpy.Event, Future[Any]]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[Call, Future[Any]]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self.outstanding = 0
 
@@ -86,7 +92,8 @@ class WakeableRealtime(simpy.rt.RealtimeEnvironment):
         done.future.add_done_callback(lambda f: self._post(done, f))
         return done
 
-    def _post(self, event: simpy.Event, future: Future[Any]) -> None:  # any thread
+    def _post(self, event: Call, future: Future[Any]) -> None:  # any thread
+        event.finished = time.monotonic()
         self._inbox.put((event, future))
         self._wake.set()
 
@@ -97,8 +104,8 @@ class WakeableRealtime(simpy.rt.RealtimeEnvironment):
             except queue.Empty:
                 return
             self.outstanding -= 1
-            now = self.env_start + (time.monotonic() - self.real_start) / self.factor
-            arrived = self.timeout(max(0.0, now - self.now), future)
+            ended = event.called + (event.finished - event.submitted) / self.factor
+            arrived = self.timeout(max(0.0, ended - self.now), future)
             arrived.callbacks.append(functools.partial(_pass_on, event))
 
     def step(self) -> None:

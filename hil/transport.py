@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -40,9 +41,19 @@ def send_message(transport: Transport, codec: Codec, msg: Message) -> None:
         transport.send(parts)
 
 
+SEND_TIMEOUT = 10.0  # seconds a blocked send may wait for a peer that stopped reading
+
+
 class TcpTransport:
+    """A TCP connection. The socket is blocking (no poll before every call, as Python adds
+    to sockets with a timeout); reads wait in ``select`` up to their deadline, and sends
+    give up after SEND_TIMEOUT through the kernel's own send timeout."""
+
     def __init__(self, sock: socket.socket, address: str) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(None)
+        seconds = int(SEND_TIMEOUT)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, 0))
         self.sock = sock
         self.address = address
 
@@ -81,11 +92,13 @@ class TcpTransport:
 
     def recv_into(self, view: memoryview, timeout: float) -> int:
         """Bytes received into ``view`` (0 when nothing came within ``timeout``)."""
-        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
-        if not ready:
-            return 0
         try:
-            n = self.sock.recv_into(view)
+            try:  # what is already there, without a select first
+                n = self.sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if timeout <= 0 or not select.select([self.sock], [], [], timeout)[0]:
+                    return 0
+                n = self.sock.recv_into(view)
         except OSError as exc:
             raise TransportError(f"{self.address}: receive failed: {exc}") from None
         if not n:
