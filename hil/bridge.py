@@ -198,12 +198,11 @@ class Bridge:
         return {key: self._service(env, key) for key in self.stages}
 
     def _service(self, env: WakeableRealtime, key: tuple[str, int]) -> Any:
-        """The stage's real call; an attempt is lost when the call fails or outlasts the
-        stage's fault-tolerance ``timeout`` (after which the sender re-sends anyway)."""
+        """The stage's real call; an attempt is lost when the call fails or outlasts its
+        limit (what is left of the stage's fault-tolerance ``timeout``)."""
         bound = self.stages[key]
-        limit = self.s.policy(*key).timeout
 
-        def run(_: simpy.Environment) -> Generator[simpy.Event, Any, float]:
+        def run(_: simpy.Environment, limit: float | None) -> Generator[simpy.Event, Any, float]:
             device = bound.device
             if device in self.dead:
                 raise RealFailure(f"{self.urls[device]}: not connected")

@@ -123,6 +123,16 @@ class Device:
             heapq.heappush(self.queue, (-priority, next(self._order), granted))
         return granted
 
+    def withdraw(self, granted: simpy.Event) -> None:
+        """Give up a place in the queue (or the slot, if it was handed over meanwhile)."""
+        if granted.triggered:
+            self.release()
+        elif isinstance(self.queue, deque):
+            self.queue.remove(granted)
+        else:
+            self.queue[:] = [entry for entry in self.queue if entry[2] is not granted]
+            heapq.heapify(self.queue)
+
     def release(self) -> None:
         """Give the slot back, to the first waiter if there is one."""
         if not self.queue:

@@ -54,12 +54,13 @@ class Step:
     real: RealService | None = None  # a real device runs this stage instead (HIL)
 
 
-RealService = Callable[[simpy.Environment], Generator[simpy.Event, Any, float]]
+RealService = Callable[[simpy.Environment, float | None], Generator[simpy.Event, Any, float]]
 """Runs a stage on a real device in real time; the value is the device's compute seconds.
 
 The call crosses the real link both ways, so the simulated hops to and from a bound
 device are left out of its route. It raises :class:`RealFailure` when the device does
-not answer (the request's attempt is then lost, as on a failed simulated device)."""
+not answer, or not within the limit given (seconds, or None): the request's attempt is
+then lost, as on a failed simulated device."""
 
 
 class RealFailure(Exception):
@@ -124,7 +125,7 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
         if step.real is None:
             yield env.timeout(step.service() + device.slowdown)
         else:
-            yield from step.real(env)
+            yield from step.real(env, None)
         device.meter.stop()
         device.served += 1
         device.release()
@@ -251,21 +252,30 @@ def _serve(
     process = env.active_process
     assert process is not None
     device.occupants.add(process)
+    real = plan.real.get(device.name)
+    # a real device is known to have failed only when it does not answer: the sender's
+    # timeout runs from the attempt's sending, through its wait for the device too
+    deadline = None if real is None or plan.policy.timeout is None else queued + plan.policy.timeout
     try:
         ready = plan.ready_at(device)
         if ready > env.now:
             yield env.timeout(ready - env.now)
         granted = device.acquire(priority)
         if granted is not None:
-            yield granted
+            if deadline is None:
+                yield granted
+            else:
+                yield granted | env.timeout(max(0.0, deadline - env.now))
+                if not granted.triggered:
+                    device.withdraw(granted)
+                    return None
         started = env.now
         device.meter.start()
-        real = plan.real.get(device.name)
         try:
             if real is None:
                 yield env.timeout(plan.services[device.name]() + device.slowdown)
             else:
-                yield from real(env)
+                yield from real(env, None if deadline is None else max(0.0, deadline - env.now))
         except RealFailure:
             device.meter.stop()
             device.release()

@@ -247,3 +247,27 @@ def test_utilisation_and_energy_over_the_window() -> None:
     m = metrics(rep)
     assert m["devices"]["dev"]["energy"] == pytest.approx(90 * (0.2 * 6 + 0.8 * 1), rel=1e-6)
     assert m["energy_per_inference"] == pytest.approx(90 * 2.0 / 1800, rel=1e-3)
+
+
+@pytest.mark.parametrize("discipline", ["fifo", "priority"])
+def test_a_waiter_that_gives_up_leaves_the_queue_and_never_holds_a_slot(discipline: str) -> None:
+    """A request that stops waiting (a real device's timeout) is removed from the queue;
+    one handed the slot meanwhile gives it back; the others are served in order."""
+    import simpy
+
+    from sim.devices import Device
+    from sim.spec import DeviceSpec
+
+    env = simpy.Environment()
+    device = Device(env, "d", DeviceSpec(discipline=discipline))
+    assert device.acquire(0) is None
+    first, second, third = device.acquire(0), device.acquire(0), device.acquire(0)
+    assert first is not None and second is not None and third is not None
+    device.withdraw(second)
+    assert len(device.queue) == 2
+    device.release()  # to first
+    assert first.triggered and not third.triggered
+    device.withdraw(first)  # given the slot, gives it back: on to third
+    assert third.triggered and len(device.queue) == 0
+    device.release()
+    assert device.free == 1
