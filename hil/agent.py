@@ -26,7 +26,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 
 from hil.protocol import (
@@ -71,6 +70,7 @@ class Agent:
         self.delay = 0.0
         self.refuse_until = 0.0  # a 'drop' fault: no connections before then
         self.loaded: dict[str, tuple[str, int]] = {}  # model id -> (sha256, threads)
+        self.outputs: dict[str, list[str]] = {}  # model id -> output names
 
     # -- serving one connection --------------------------------------------------
 
@@ -205,6 +205,7 @@ class Agent:
             except Exception as exc:  # onnxruntime raises its own exception types
                 return self.error(msg, ErrorCode.ORT_ERROR, str(exc))
             self.models[model_id] = session
+            self.outputs[model_id] = [o.name for o in session.get_outputs()]
             self.loaded[model_id] = (digest, threads)
         session = self.models[model_id]
         return Message(
@@ -229,8 +230,7 @@ class Agent:
             time.sleep(self.delay)
         started = time.monotonic_ns()
         try:
-            names = [o.name for o in session.get_outputs()]
-            outputs = session.run(names, dict(msg.tensors))
+            outputs = session.run(None, msg.tensors)
         except Exception as exc:  # onnxruntime raises its own exception types
             return self.error(msg, ErrorCode.ORT_ERROR, str(exc))
         ended = time.monotonic_ns()
@@ -244,7 +244,7 @@ class Agent:
                 "t_end": ended,
                 "t_send": time.monotonic_ns(),
             },
-            tensors={n: np.asarray(v) for n, v in zip(names, outputs, strict=True)},
+            tensors=dict(zip(self.outputs[model_id], outputs, strict=True)),
         )
         self.recent[(model_id, req)] = reply
         while len(self.recent) > RECENT:

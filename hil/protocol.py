@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import struct
 import time
 import zlib
@@ -197,7 +198,7 @@ def decode_body(kind: Kind, body: bytes | memoryview, seq: int, ref: int) -> Mes
             raise ProtocolError(f"dtype {dtype!r} not allowed")
         shape = tuple(int(d) for d in item["shape"])
         array = np.frombuffer(raw, dtype=np.dtype("<" + dtype) if dtype[0] != "b" else np.bool_)
-        if array.size != int(np.prod(shape)):
+        if array.size != math.prod(shape):
             raise ProtocolError(
                 f"tensor {item['name']!r} has {array.size} values, shape says {shape}"
             )
