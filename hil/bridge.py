@@ -170,11 +170,10 @@ class Bridge:
         self.urls, self.token = dict(bindings), token
         self.clients = {d: AgentClient.connect(url, token) for d, url in bindings.items()}
         self.reconnects: list[tuple[str, bool]] = []  # (device, whether it had restarted)
-        self.pools = {d: ThreadPoolExecutor(1, thread_name_prefix=f"hil-{d}") for d in bindings}
+        self.pools = {d: _worker(d) for d in bindings}
         self.stages: dict[tuple[str, int], BoundStage] = {}
         self.injections = [f for f in s.failures if f.target in bindings]
-        self.injected_at: dict[str, float] = {}
-        self.injected: dict[str, InjectionSpec] = {}
+        self.injected: dict[str, InjectionSpec] = {}  # device -> the fault it was given
         self.dead: set[str] = set()
         self.scenario = s.model_copy(
             update={"failures": tuple(f for f in s.failures if f.target not in bindings)}
@@ -295,7 +294,7 @@ class Bridge:
         finally:
             for pool in self.pools.values():  # a call to a hung agent ends at its timeout
                 pool.shutdown(wait=True, cancel_futures=True)
-            self.pools = {d: ThreadPoolExecutor(1) for d in self.clients}
+            self.pools = {d: _worker(d) for d in self.clients}
 
     def _inject(
         self, env: WakeableRealtime, spec: InjectionSpec
@@ -303,7 +302,6 @@ class Bridge:
         """A scheduled fault of a bound device, injected into its agent."""
         device = spec.target
         yield env.timeout(spec.at)
-        self.injected_at[device] = env.now
         self.injected[device] = spec
         if spec.mode == "slow":
             assert spec.delay is not None
@@ -342,6 +340,11 @@ def _tensor(
             return rng.integers(0, 1000, shape).astype(np.int64)
         return rng.standard_normal(shape).astype(np.float32)
     return rng.standard_normal(shapes[name]).astype(np.float32)
+
+
+def _worker(device: str) -> ThreadPoolExecutor:
+    """The one thread that talks to a device: calls on its connection never interleave."""
+    return ThreadPoolExecutor(1, thread_name_prefix=f"hil-{device}")
 
 
 def _answer(future: Future[bool]) -> bool:

@@ -127,9 +127,12 @@ class AgentClient:
                         f"{self.address}: no answer to {msg.kind.name} "
                         f"within {timeout or self.timeout:g} s"
                     )
-                wait = 0.0 if spin_from <= now < spin_to else min(left, 0.5)
-                if now < spin_from:
-                    wait = min(wait, spin_from - now)
+                if now < spin_from:  # asleep until the reply is near
+                    wait = min(left, 0.5, spin_from - now)
+                elif now < spin_to:  # polling
+                    wait = 0.0
+                else:
+                    wait = min(left, 0.5)
                 for reply in self.reader.pull(self.transport, wait):
                     if reply.ref != msg.seq:
                         continue  # a late answer to an earlier, abandoned request

@@ -25,7 +25,7 @@ from analysis.summary import metrics
 from hil.bridge import Bridge, model_graph
 from sim.records import Replication, Status
 from sim.run import run
-from sim.spec import DeviceSpec, Scenario
+from sim.spec import DeviceSpec, InjectionSpec, Scenario
 
 TOLERANCE = {"latency mean": 0.10, "latency p95": 0.20}
 DEFAULT_TOLERANCE = 0.20
@@ -90,7 +90,7 @@ def compare(predicted: Replication, measured: Replication, bridge: Bridge) -> li
     src_p = predicted.sources[0]
     # per-stage figures of the requests sent before any injected failure: afterwards the
     # stage may be served elsewhere and its transfers include re-sends
-    before = min(bridge.injected_at.values(), default=float("inf"))
+    before = min((f.at for f in bridge.injected.values()), default=float("inf"))
     phases_p, phases_m = _phases(predicted, before), _phases(measured, before)
     for k, device in enumerate(src_p.stages):
         key = (src_p.pipeline, k)
@@ -107,16 +107,23 @@ def compare(predicted: Replication, measured: Replication, bridge: Bridge) -> li
             name = f"stage {k} service ({device}, simulated)"
             rows.append(_row(name, phases_p[f"service{k}"], phases_m[f"service{k}"]))
     heartbeat = bridge.scenario.fault_tolerance.heartbeat
-    for device, at in bridge.injected_at.items():
-        rows += _fault_rows(device, at, predicted, measured, heartbeat)
+    for device, fault in bridge.injected.items():
+        rows += _fault_rows(device, fault, predicted, measured, heartbeat)
     return rows
 
 
 def _fault_rows(
-    device: str, at: float, predicted: Replication, measured: Replication, heartbeat: float
-) -> list[dict[str, Any]]:
-    """Detection delay and recovery time of a real crash against the simulated one
-    (within one heartbeat)."""
+    device: str, fault: InjectionSpec, predicted: Replication, measured: Replication,
+    heartbeat: float,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """An outage (crash, hang, drop): detection delay and recovery time against the
+    simulated ones (within one heartbeat). A slow device: the mean latency of the
+    requests sent while it was slow."""
+    at = fault.at
+    if fault.mode == "slow":
+        end = at + (fault.duration or float("inf"))
+        during = [_mean_latency(rep, at, end) for rep in (predicted, measured)]
+        return [_row(f"latency mean while slow ({device})", *during)]
     rows = []
     p_det = _first_down(predicted, device, at)
     m_det = _first_down(measured, device, at)
@@ -138,6 +145,12 @@ def _first_down(rep: Replication, device: str, at: float) -> float | None:
         if d.device == device and d.state == "down" and d.time >= at
     ]
     return min(times, default=None)
+
+
+def _mean_latency(rep: Replication, start: float, end: float) -> float:
+    src = rep.sources[0]
+    ok = (src.arrival >= start) & (src.arrival < end) & (src.status <= Status.LATE)
+    return float(src.latency[ok].mean())
 
 
 def _recovery(rep: Replication, at: float) -> float:

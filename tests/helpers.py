@@ -76,6 +76,28 @@ def tiny() -> Scenario:
     return load_dict(base())
 
 
+def remote(links: list[dict[str, Any]], arrivals: dict[str, Any], **top: Any) -> dict[str, Any]:
+    """Requests from ``a`` to one zero-time stage on ``b`` over ``links`` (devices: a, b and
+    any other link end), with a zero-byte result: only the network shows in the latency."""
+    ends = sorted({end for link in links for end in link["ends"]})
+    return base(
+        devices={name: {} for name in ends},
+        links=links,
+        pipelines={
+            "p": {
+                "result_bytes": 0,
+                "stages": [
+                    {"on": top.pop("on", "b"), "service": {"kind": "deterministic", "value": 0}}
+                ],
+            }
+        },
+        workload=[
+            {"name": "s", "at": "a", "pipeline": "p", "arrivals": arrivals, **top.pop("source", {})}
+        ],
+        **top,
+    )
+
+
 def served_by(devices: dict[str, Any], stage: dict[str, Any], **top: Any) -> dict[str, Any]:
     """A camera sending Poisson requests (5/s) to one stage, with a 1 ms service everywhere."""
     links = [{"ends": ["cam", d], "bandwidth": "1Gbps", "latency": "1ms"} for d in devices]

@@ -7,7 +7,7 @@ import pytest
 
 from sim import Status, run
 from sim.streams import Streams
-from tests.helpers import base, load_dict
+from tests.helpers import base, load_dict, remote
 
 
 def rows(raw: dict[str, object]) -> list[tuple[int, int, list[float]]]:
@@ -118,33 +118,9 @@ def test_full_queue_drops_and_counts_are_conserved() -> None:
 
 def test_lossy_link_retransmits_and_fails_after_max_retransmits() -> None:
     """Loss 0.9 with 2 retransmissions fails most requests; lost attempts add the timeout."""
-    raw = base(
-        horizon="100s",
-        devices={"a": {}, "b": {}},
-        links=[
-            {
-                "ends": ["a", "b"],
-                "bandwidth": 1e9,
-                "loss": 0.9,
-                "retransmit_timeout": "1s",
-                "max_retransmits": 2,
-            }
-        ],
-        pipelines={
-            "p": {
-                "result_bytes": 0,
-                "stages": [{"on": "b", "service": {"kind": "deterministic", "value": 0}}],
-            }
-        },
-        workload=[
-            {
-                "name": "s",
-                "at": "a",
-                "pipeline": "p",
-                "arrivals": {"kind": "periodic", "rate": "1/s"},
-            }
-        ],
-    )
+    lossy = {"ends": ["a", "b"], "bandwidth": 1e9, "loss": 0.9, "retransmit_timeout": "1s",
+             "max_retransmits": 2}  # fmt: skip
+    raw = remote([lossy], {"kind": "periodic", "rate": "1/s"}, horizon="100s")
     (rep,) = run(load_dict(raw))
     src = rep.sources[0]
     failed = np.mean(src.status == Status.FAILED)
@@ -193,29 +169,16 @@ def test_priority_device_serves_higher_priority_first() -> None:
 
 def test_multi_hop_route_takes_lowest_latency_path() -> None:
     """a to c with no direct link goes through the faster of two relays."""
-    raw = base(
-        devices={"a": {}, "slow": {}, "fast": {}, "c": {}},
-        links=[
+    raw = remote(
+        [
             {"ends": ["a", "slow"], "bandwidth": 1e9, "latency": "50ms"},
             {"ends": ["slow", "c"], "bandwidth": 1e9, "latency": "50ms"},
             {"ends": ["a", "fast"], "bandwidth": 1e9, "latency": "10ms"},
             {"ends": ["fast", "c"], "bandwidth": 1e9, "latency": "20ms"},
         ],
-        pipelines={
-            "p": {
-                "result_bytes": 0,
-                "stages": [{"on": "c", "service": {"kind": "deterministic", "value": 0}}],
-            }
-        },
-        workload=[
-            {
-                "name": "s",
-                "at": "a",
-                "pipeline": "p",
-                "count": 1,
-                "arrivals": {"kind": "trace", "times": [0]},
-            }
-        ],
+        {"kind": "trace", "times": [0]},
+        on="c",
+        source={"count": 1},
     )
     (rep,) = run(load_dict(raw))
     assert rep.sources[0].latency[0] == pytest.approx(0.06)

@@ -11,7 +11,7 @@ from analysis.stats import interval
 from analysis.summary import metrics
 from sim import Status, load, run
 from sim.servable import single_points_of_failure
-from tests.helpers import SCENARIOS, base, crash_recover, load_dict, served_by
+from tests.helpers import SCENARIOS, base, crash_recover, load_dict, remote, served_by
 
 
 def test_availability_of_one_crash_recover_device() -> None:
@@ -207,33 +207,9 @@ def test_link_failure_drops_transfers_in_flight() -> None:
 def test_gilbert_elliott_loss_rate() -> None:
     """Bursty loss averages p / (p + r) × loss_bad; every loss costs one retransmit timeout."""
     ge = {"kind": "gilbert_elliott", "p_good_bad": 0.05, "p_bad_good": 0.45, "loss_bad": 0.8}
-    raw = base(
-        horizon="2000s",
-        devices={"a": {}, "b": {}},
-        links=[
-            {
-                "ends": ["a", "b"],
-                "bandwidth": 1e9,
-                "loss": ge,
-                "retransmit_timeout": "1s",
-                "max_retransmits": 50,
-            }
-        ],
-        pipelines={
-            "p": {
-                "result_bytes": 0,
-                "stages": [{"on": "b", "service": {"kind": "deterministic", "value": 0}}],
-            }
-        },
-        workload=[
-            {
-                "name": "s",
-                "at": "a",
-                "pipeline": "p",
-                "arrivals": {"kind": "periodic", "rate": "1/s"},
-            }
-        ],
-    )
+    bursty = {"ends": ["a", "b"], "bandwidth": 1e9, "loss": ge, "retransmit_timeout": "1s",
+              "max_retransmits": 50}  # fmt: skip
+    raw = remote([bursty], {"kind": "periodic", "rate": "1/s"}, horizon="2000s")
     (rep,) = run(load_dict(raw))
     retransmits = np.round(rep.sources[0].latency).sum()
     attempts = retransmits + 2 * len(rep.sources[0].ids)  # there and back

@@ -267,11 +267,12 @@ def test_hil_run_rejects_unknown_bindings(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--bind: unknown device 'gpu' (known: cam, srv)" in done.stderr
 
 
-@pytest.mark.parametrize("fault", ["crash", "hang"])
-def test_validate_with_a_real_fault_detects_within_a_heartbeat(tmp_path: Path, fault: str) -> None:
-    """The bound server's agent really exits (crash) or stops answering for 1.5 s (hang) at
-    4 s: the measured detection delay is within one heartbeat of the simulated one, the
-    backup takes over, the latency matches the prediction, and nothing hangs."""
+@pytest.mark.parametrize("fault", ["crash", "hang", "slow"])
+def test_validate_with_a_real_fault_matches_the_prediction(tmp_path: Path, fault: str) -> None:
+    """The bound server's agent really exits (crash), stops answering for 1.5 s (hang) or
+    runs 50 ms slower for 2 s (slow) from 4 s: an outage is detected within one heartbeat
+    of the simulated detection and the backup takes over; the latency while slow and
+    overall matches the prediction; nothing hangs."""
     import json
 
     proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--allow-faults")
@@ -286,9 +287,14 @@ def test_validate_with_a_real_fault_detects_within_a_heartbeat(tmp_path: Path, f
             r["metric"]: r
             for r in json.loads((tmp_path / "out" / "validation.json").read_text())["rows"]
         }
-        assert rows["detection delay (srv)"]["within"], rows["detection delay (srv)"]
-        assert rows["recovery time"]["measured"] < 2.0
         assert rows["latency mean"]["within"], rows["latency mean"]
+        if fault == "slow":
+            slow = rows["latency mean while slow (srv)"]
+            assert slow["within"] and slow["measured"] > 0.08, slow  # 34 ms + 50 ms
+            assert "detection delay (srv)" not in rows
+        else:
+            assert rows["detection delay (srv)"]["within"], rows["detection delay (srv)"]
+            assert rows["recovery time"]["measured"] < 2.0
         if fault == "crash":
             assert proc.wait(timeout=10) != 0, "the agent really crashed"
         else:

@@ -131,38 +131,16 @@ def test_unknown_dimension_is_named() -> None:
 
 def test_cli_inspect_and_cuts_and_partition(tmp_path: object) -> None:
     """`edgesim model inspect/cuts/partition` work on a zoo name; a wrong cut exits 2."""
-    run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=ROOT, check=False)
-    done = run([sys.executable, "-m", "sim", "model", "inspect", "resnet56"])
+
+    def edgesim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sim", "model", *args],
+                              capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
+
+    done = edgesim("inspect", "resnet56")
     assert done.returncode == 0 and "125.7 M MACs" in done.stdout and "s3.b9.add" in done.stdout
-    done = run(
-        [
-            sys.executable,
-            "-m",
-            "sim",
-            "model",
-            "partition",
-            "resnet56",
-            "--cuts",
-            "s2.b1.add.relu",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    done = edgesim("partition", "resnet56", "--cuts", "s2.b1.add.relu", "--out", str(tmp_path))
     assert done.returncode == 0 and done.stdout.count(".onnx") == 2
-    done = run(
-        [
-            sys.executable,
-            "-m",
-            "sim",
-            "model",
-            "partition",
-            "resnet56",
-            "--cuts",
-            "s2.b1.conv1",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    done = edgesim("partition", "resnet56", "--cuts", "s2.b1.conv1", "--out", str(tmp_path))
     assert (
         done.returncode == 2 and "not a cut point" in done.stderr and "Traceback" not in done.stderr
     )
