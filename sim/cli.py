@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("file", type=Path, metavar="FILE")
     run.add_argument("--seed", type=_natural, help="override the scenario's seed")
     run.add_argument("--replications", type=_positive, help="override the replication count")
-    run.add_argument("--horizon", type=_duration, help="override the horizon, e.g. 30s")
+    run.add_argument("--horizon", type=duration, help="override the horizon, e.g. 30s")
     run.add_argument("--out", type=Path, help="output folder (default results/NAME-TIME)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument(
@@ -100,29 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     plan.set_defaults(handler=_plan)
 
-    hil = sub.add_parser("hil", help="hardware in the loop: real devices running partitions")
-    verbs = hil.add_subparsers(dest="verb", required=True)
-    calibrate = verbs.add_parser("calibrate", help="profile a model on a device, per layer")
-    calibrate.add_argument("--device", required=True, help="tcp://HOST:PORT or serial:///dev/ttyX")
-    calibrate.add_argument("--model", required=True, help="a zoo name or an ONNX file")
-    calibrate.add_argument("--out", required=True, type=Path)
-    calibrate.add_argument("--token")
-    calibrate.add_argument("--runs", type=int, default=20)
-    calibrate.add_argument("--threads", type=int, default=1)
-    calibrate.set_defaults(handler=_calibrate)
-    for verb, handler, text in (
-        ("run", _hil_run, "run a scenario in real time with bound devices real"),
-        ("validate", _hil_validate, "predict, run on the real devices, compare"),
-    ):
-        p = verbs.add_parser(verb, help=text)
-        p.add_argument("file", type=Path, metavar="FILE")
-        p.add_argument("--bind", action="append", default=[], metavar="DEVICE=URL", required=True)
-        p.add_argument("--token")
-        p.add_argument("--out", type=Path)
-        p.add_argument("--horizon", type=_duration)
-        p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
-        p.set_defaults(handler=handler)
+    from hil.commands import register as register_hil
 
+    register_hil(sub)
     from models.commands import register
 
     register(sub)
@@ -165,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     from analysis.summary import summary as summarise
     from sim.run import run
 
-    scenario = _override(load(args.file, args.catalog), args)
+    scenario = override(load(args.file, args.catalog), args)
     started = datetime.now(UTC)
     clock = time.perf_counter()
     with _Progress(scenario.replications) as progress:
@@ -182,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     if args.baseline:
         summary["overhead"] = _overhead(scenario)
-    out = args.out or scenario.outputs.dir or _default_out(scenario, started)
+    out = args.out or scenario.outputs.dir or default_out(scenario, started)
     resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
     report.write(out, summary, resolved, reps, requests=scenario.outputs.requests)
     if args.json:
@@ -249,80 +229,7 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate(args: argparse.Namespace) -> int:
-    from hil.client import AgentClient, HilError
-    from models.commands import open_model
-
-    name, model = open_model(args.model)
-    try:
-        agent = AgentClient.connect(args.device, token=args.token)
-        model_id = agent.load(model.SerializeToString(), name, args.threads)
-        profile = agent.profile(model_id, model, args.runs, args.threads)
-        agent.close()
-    except HilError as exc:
-        raise UsageError(str(exc)) from None
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
-    print(f"{name} on {args.device}: {profile['end_to_end']['median'] * 1e3:.2f} ms end to end; "
-          f"profile in {args.out}")  # fmt: skip
-    return 0
-
-
-def _hil_setup(args: argparse.Namespace) -> tuple[Scenario, dict[str, str]]:
-    from hil.bridge import parse_bindings
-
-    scenario = load(args.file, args.catalog)
-    if args.horizon is not None:
-        scenario = _override(
-            scenario, argparse.Namespace(seed=None, replications=None, horizon=args.horizon)
-        )
-    try:
-        return scenario, parse_bindings(args.bind, scenario)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _hil_run(args: argparse.Namespace) -> int:
-    from analysis import report
-    from analysis.summary import summary as summarise
-    from hil.bridge import Bridge
-    from hil.client import HilError
-
-    scenario, bindings = _hil_setup(args)
-    try:
-        bridge = Bridge(scenario, bindings, args.token)
-        try:
-            rep = bridge.run()
-        finally:
-            bridge.close()
-    except (HilError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    summary = {"scenario": scenario.name, "bindings": bindings, **summarise([rep])}
-    out = args.out or _default_out(scenario, datetime.now(UTC))
-    resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
-    report.write(out, summary, resolved, [rep])
-    report.show(summary, f"{scenario.name}: real time, bound {', '.join(bindings)}")
-    print(f"results in {out}/")
-    return 0
-
-
-def _hil_validate(args: argparse.Namespace) -> int:
-    from analysis import report
-    from hil.client import HilError
-    from hil.validate import validate
-
-    scenario, bindings = _hil_setup(args)
-    out = args.out or _default_out(scenario, datetime.now(UTC))
-    try:
-        result = validate(scenario, bindings, out, args.token)
-    except (HilError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    report.show_validation(result)
-    print(f"results in {out}/")
-    return 0 if all(r["within"] for r in result["rows"]) else 1
-
-
-def _override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+def override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     update: dict[str, Any] = {}
     if args.seed is not None:
         update["seed"] = args.seed
@@ -338,7 +245,7 @@ def _override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     return scenario.model_copy(update=update)
 
 
-def _default_out(scenario: Scenario, started: datetime) -> Path:
+def default_out(scenario: Scenario, started: datetime) -> Path:
     return Path("results") / f"{scenario.name}-{started.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -388,7 +295,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _duration(text: str) -> float:
+def duration(text: str) -> float:
     from sim.quantities import TIME_UNITS, parse
 
     try:

@@ -1,0 +1,113 @@
+"""``edgesim hil …``: calibrate a real device, run a scenario with it, validate the prediction.
+
+The host side of hardware in the loop; the device side is :mod:`hil.agent`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sim.cli import UsageError, default_out, duration, override
+from sim.loader import load
+from sim.spec import Scenario
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    hil = sub.add_parser("hil", help="hardware in the loop: real devices running partitions")
+    verbs = hil.add_subparsers(dest="verb", required=True)
+    calibrate = verbs.add_parser("calibrate", help="profile a model on a device, per layer")
+    calibrate.add_argument("--device", required=True, help="tcp://HOST:PORT or serial:///dev/ttyX")
+    calibrate.add_argument("--model", required=True, help="a zoo name or an ONNX file")
+    calibrate.add_argument("--out", required=True, type=Path)
+    calibrate.add_argument("--token")
+    calibrate.add_argument("--runs", type=int, default=20)
+    calibrate.add_argument("--threads", type=int, default=1)
+    calibrate.set_defaults(handler=_calibrate)
+    for verb, handler, text in (
+        ("run", _hil_run, "run a scenario in real time with bound devices real"),
+        ("validate", _hil_validate, "predict, run on the real devices, compare"),
+    ):
+        p = verbs.add_parser(verb, help=text)
+        p.add_argument("file", type=Path, metavar="FILE")
+        p.add_argument("--bind", action="append", default=[], metavar="DEVICE=URL", required=True)
+        p.add_argument("--token")
+        p.add_argument("--out", type=Path)
+        p.add_argument("--horizon", type=duration)
+        p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+        p.set_defaults(handler=handler)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from hil.client import AgentClient, HilError
+    from models.commands import open_model
+
+    name, model = open_model(args.model)
+    try:
+        agent = AgentClient.connect(args.device, token=args.token)
+        model_id = agent.load(model.SerializeToString(), name, args.threads)
+        profile = agent.profile(model_id, model, args.runs, args.threads)
+        agent.close()
+    except HilError as exc:
+        raise UsageError(str(exc)) from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+    print(f"{name} on {args.device}: {profile['end_to_end']['median'] * 1e3:.2f} ms end to end; "
+          f"profile in {args.out}")  # fmt: skip
+    return 0
+
+
+def _hil_setup(args: argparse.Namespace) -> tuple[Scenario, dict[str, str]]:
+    from hil.bridge import parse_bindings
+
+    scenario = load(args.file, args.catalog)
+    if args.horizon is not None:
+        scenario = override(
+            scenario, argparse.Namespace(seed=None, replications=None, horizon=args.horizon)
+        )
+    try:
+        return scenario, parse_bindings(args.bind, scenario)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _hil_run(args: argparse.Namespace) -> int:
+    from analysis import report
+    from analysis.summary import summary as summarise
+    from hil.bridge import Bridge
+    from hil.client import HilError
+
+    scenario, bindings = _hil_setup(args)
+    try:
+        bridge = Bridge(scenario, bindings, args.token)
+        try:
+            rep = bridge.run()
+        finally:
+            bridge.close()
+    except (HilError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    summary = {"scenario": scenario.name, "bindings": bindings, **summarise([rep])}
+    out = args.out or default_out(scenario, datetime.now(UTC))
+    resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    report.write(out, summary, resolved, [rep])
+    report.show(summary, f"{scenario.name}: real time, bound {', '.join(bindings)}")
+    print(f"results in {out}/")
+    return 0
+
+
+def _hil_validate(args: argparse.Namespace) -> int:
+    from analysis import report
+    from hil.client import HilError
+    from hil.validate import validate
+
+    scenario, bindings = _hil_setup(args)
+    out = args.out or default_out(scenario, datetime.now(UTC))
+    try:
+        result = validate(scenario, bindings, out, args.token)
+    except (HilError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    report.show_validation(result)
+    print(f"results in {out}/")
+    return 0 if all(r["within"] for r in result["rows"]) else 1
