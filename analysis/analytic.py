@@ -25,7 +25,7 @@ state's probability and the flow's rate. Every figure says which method produced
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,8 @@ class StateResult:
     latency: dict[str, tuple[float, float]]  # source -> (mean, variance); inf when saturated
     throughput: dict[str, float]
     utilisation: dict[str, float]
+    load: dict[str, float] = field(default_factory=dict)  # station -> ρ, not capped
+    down: frozenset[str] = frozenset()
 
 
 class Analyzer:
@@ -144,7 +146,8 @@ class Analyzer:
         for src in s.workload:
             throughput.setdefault(src.name, 0.0)
         utilisation = {d: min(1.0, stations[d].rho) if d in stations else 0.0 for d in s.devices}
-        return StateResult(probability, latency, throughput, utilisation)
+        load = {name: st.rho for name, st in stations.items()}
+        return StateResult(probability, latency, throughput, utilisation, load, down)
 
     def _up_graph(self, down: frozenset[str]) -> nx.Graph:
         g = nx.Graph()
@@ -387,6 +390,45 @@ def analyze(s: Scenario) -> dict[str, Any]:
     return out
 
 
+def offered_load(s: Scenario) -> dict[str, float]:
+    """Offered load ρ = λ E[S] / c of every station, not capped at 1.
+
+    λ and E[S] come from the same traffic equations as :func:`analyze` (a lossy hop's
+    work counts every attempt). Devices are keyed by name, links by their name
+    ``a-b`` (the busier direction, or their shared medium). A component that can fail
+    is averaged over the service states in which it is up, weighted by probability:
+    the load it carries while it is up. ρ ≥ 1 means the station cannot keep up.
+    """
+    a = Analyzer(s)
+    results = [a.state(down, p) for down, p in states(a.parts)]
+    out: dict[str, float] = {}
+    for name in s.devices:
+
+        def carried(r: StateResult, name: str = name) -> float:
+            return r.load.get(name, 0.0)
+
+        out[name] = _while_up(results, {name}, carried)
+    for link in s.links:
+        media = [f"medium:{link.shared}"] if link.shared else [
+            f"medium:{link.ends[0]}->{link.ends[1]}", f"medium:{link.ends[1]}->{link.ends[0]}"
+        ]  # fmt: skip
+
+        def busiest(r: StateResult, media: list[str] = media) -> float:
+            return max(r.load.get(m, 0.0) for m in media)
+
+        out[link.name] = _while_up(results, {link.name, *link.ends}, busiest)
+    return out
+
+
+def _while_up(
+    results: list[StateResult], needs: set[str], value: Callable[[StateResult], float]
+) -> float:
+    """Probability-weighted mean of ``value`` over the states in which ``needs`` are all up."""
+    up = [r for r in results if not needs & r.down]
+    weight = sum(r.probability for r in up)
+    return sum(r.probability * value(r) for r in up) / weight if weight > 0 else 0.0
+
+
 def _undetected_loss(a: Analyzer, src: SourceSpec) -> float:
     """Requests sent to a primary that is down but not yet declared down are lost."""
     s = a.s
@@ -455,4 +497,4 @@ def _quantile(parts: Iterable[tuple[float, float, float]], q: float) -> float:
     return float(optimize.brentq(gap, 0.0, hi, xtol=1e-10))
 
 
-__all__ = ["Analyzer", "Component", "analyze"]
+__all__ = ["Analyzer", "Component", "analyze", "offered_load"]
