@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hil.client import AgentClient, HilRefused, HilTimeout, HilTransportError
-from hil.protocol import Codec, Kind, Message, Reassembler
+from hil.protocol import HEADER, PREFIX, Codec, Kind, Message, Reassembler
 from hil.transport import FdTransport
 from models import zoo
 
@@ -411,16 +411,51 @@ def test_without_the_data_digest_the_header_and_json_are_still_checked() -> None
             assert (not got and reader.errors == ["bad CRC"]) if caught else len(got) == 1
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.binary(min_size=1, max_size=600))
-def test_stream_garbage_is_reported_never_raised_or_delivered(garbage: bytes) -> None:
-    """Random bytes where a frame should be: the reader reports errors and delivers
-    nothing; the agent answers such a stream with an error and closes it."""
-    reader = Reassembler(Codec(stream=True))
-    frame = Codec(stream=True).frames(Message(Kind.HEARTBEAT, seq=1))[0]
-    got = reader.feed(garbage + frame)
-    assert all(m.kind == Kind.HEARTBEAT and m.seq == 1 for m in got)
-    assert got or reader.errors or len(garbage) < 32
+def _reference(stream: bool) -> tuple[Message, bytes]:
+    """A message whose every byte matters (fields, a blob) and its one frame."""
+    msg = Message(
+        Kind.INFER, {"req_id": 9, "model_id": "m"}, blobs={"raw": bytes(range(64))}, seq=3
+    )
+    (frame,) = Codec(stream=stream, digest=True).frames(msg)
+    return msg, frame
+
+
+@st.composite
+def _garbage(draw: st.DrawFn, stream: bool) -> tuple[bytes, bool]:
+    """(bytes, whether a stream stays in step): random bytes, or a real frame with 1-4
+    bytes changed (the length prefix and header intact: the stream stays in step)."""
+    if draw(st.booleans()):
+        return draw(st.binary(min_size=1, max_size=600)), False
+    frame = bytearray(_reference(stream)[1])
+    spots = draw(st.lists(st.integers(0, len(frame) - 1), min_size=1, max_size=4, unique=True))
+    for at in spots:
+        frame[at] ^= draw(st.integers(1, 255))
+    return bytes(frame), stream and min(spots) >= PREFIX.size + HEADER.size
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data(), st.booleans())
+def test_stream_garbage_is_reported_never_raised_or_delivered(
+    data: st.DataObject, stream: bool
+) -> None:
+    """Garbage where a frame should be (random bytes, or a frame with bytes changed),
+    then a valid frame: the garbage is reported as errors, never raised and never
+    delivered as a message. On a serial line (COBS) the valid frame after it arrives
+    intact; on a TCP stream it does when the damage left the stream in step (a bad CRC:
+    the frame is read whole and dropped), and otherwise the stream is out of step and
+    the agent answers with an ERROR and closes the connection (tested above)."""
+    garbage, in_step = data.draw(_garbage(stream))
+    sent, frame = _reference(stream)
+    reader = Reassembler(Codec(stream=stream))
+    got = reader.feed(garbage + (b"" if stream else b"\x00") + frame)
+    for m in got:  # nothing but the valid message, byte for byte
+        assert (m.kind, m.seq, m.fields, m.blobs) == (sent.kind, sent.seq, sent.fields, sent.blobs)
+    if stream:
+        assert reader.errors, "the garbage is reported"
+        assert len(got) == 1 if in_step else len(got) <= 1
+    else:  # every non-empty piece between delimiters is one reported frame error
+        assert len(reader.errors) == sum(1 for piece in garbage.split(b"\x00") if piece)
+        assert len(got) == 1, "the frame after the garbage arrives"
 
 
 @pytest.mark.parametrize("mode", ["hang", "drop", "slow"])
