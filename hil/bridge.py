@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import queue
-import statistics
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -175,6 +174,7 @@ class Bridge:
         self.injections = [f for f in s.failures if f.target in bindings]
         self.injected: dict[str, InjectionSpec] = {}  # device -> the fault it was given
         self.dead: set[str] = set()
+        self._env: WakeableRealtime | None = None
         self.scenario = s.model_copy(
             update={"failures": tuple(f for f in s.failures if f.target not in bindings)}
         )
@@ -224,17 +224,26 @@ class Bridge:
 
         return run
 
-    def warm_up(self, runs: int = 5) -> dict[tuple[str, int], float]:
-        """A few calls per stage; the median time each spends outside the device's compute."""
+    def warm_up(
+        self, calls: int = 5, discard: int = 3, gap: float = 0.0
+    ) -> dict[tuple[str, int], list[Stamps]]:
+        """``discard`` warm-up calls per stage, then ``calls`` more whose stamps are kept,
+        started ``gap`` seconds apart (an agent idle between requests is slower than one
+        called back to back), on the device's worker thread as in a real run."""
         out = {}
         for key, bound in self.stages.items():
             client, pool = self.clients[bound.device], self.pools[bound.device]
-            gaps = []
-            for _ in range(runs):  # on the same worker thread as a real run
-                _, stamps = pool.submit(client.infer, bound.model_id, bound.feeds).result()
-                gaps.append(stamps.round_trip - stamps.compute)
-            out[key] = statistics.median(gaps)
+            stamps = []
+            for _ in range(discard + calls):
+                start = time.monotonic()
+                stamps.append(pool.submit(client.infer, bound.model_id, bound.feeds).result()[1])
+                time.sleep(max(0.0, gap - (time.monotonic() - start)))
+            out[key] = stamps[discard:]
         return out
+
+    def now(self) -> float:
+        """Simulated seconds into the run in progress (0 before it starts)."""
+        return self._env.now if self._env is not None else 0.0
 
     def probe(self, env: WakeableRealtime, device: str, timeout: float) -> Any:
         """A liveness check for the simulator's detector: an event that succeeds with
@@ -279,7 +288,7 @@ class Bridge:
 
     def run(self, seed: int | None = None) -> Replication:
         """One real-time replication of the scenario."""
-        env = WakeableRealtime(factor=1.0, strict=True)
+        env = self._env = WakeableRealtime(factor=1.0, strict=True)
         s = self.scenario
         world = World(s, Streams(s.seed if seed is None else seed, 0), env, self.services(env))
         self.world = world

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sim.cli import UsageError, default_out, duration, override
 from sim.loader import load
@@ -38,6 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--horizon", type=duration)
         p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
         p.set_defaults(handler=handler)
+        if verb == "validate":
+            p.add_argument(
+                "--profile",
+                action="append",
+                default=[],
+                metavar="DEVICE=FILE",
+                help="reuse a `hil calibrate` profile for a bound device instead of profiling "
+                "it again (FILE alone: the one bound device)",
+            )
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -103,11 +116,76 @@ def _hil_validate(args: argparse.Namespace) -> int:
     from hil.validate import validate
 
     scenario, bindings = _hil_setup(args)
+    profiles = _profiles(args.profile, bindings)
     out = args.out or default_out(scenario, datetime.now(UTC))
     try:
-        result = validate(scenario, bindings, out, args.token)
+        with _Progress() as progress:
+            result = validate(scenario, bindings, out, args.token, profiles=profiles,
+                              progress=progress)  # fmt: skip
     except (HilError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     report.show_validation(result)
     print(f"results in {out}/")
     return 0 if all(r["within"] for r in result["rows"]) else 1
+
+
+def _profiles(texts: list[str], bindings: dict[str, str]) -> dict[str, Path]:
+    """``--profile DEVICE=FILE`` (or ``FILE`` with one bound device) as a mapping."""
+    out = {}
+    bound = ", ".join(sorted(bindings))
+    for text in texts:
+        device, sep, path = text.rpartition("=")
+        if not sep:
+            if len(bindings) != 1:
+                raise UsageError(f"--profile {text}: name the device, DEVICE=FILE (bound: {bound})")
+            device = next(iter(bindings))
+        if device not in bindings:
+            raise UsageError(f"--profile: device {device!r} is not bound (bound: {bound})")
+        if not Path(path).is_file():
+            raise UsageError(f"--profile {device}={path}: no such file")
+        out[device] = Path(path)
+    return out
+
+
+class _Progress:
+    """The validation's phases on stderr, and a bar for its real-time run; only on a
+    terminal."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+        self.ticker: threading.Thread | None = None
+        self.stop = threading.Event()
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+        return self
+
+    def phase(
+        self, text: str, total: float | None = None, done: Callable[[], float] | None = None
+    ) -> None:
+        if self.bar is None:
+            return
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(text, total=total)
+        if done is not None:
+            task = self.task
+            self.ticker = threading.Thread(target=self._tick, args=(task, done), daemon=True)
+            self.ticker.start()
+
+    def _tick(self, task: Any, done: Callable[[], float]) -> None:
+        while not self.stop.wait(0.25):
+            self.bar.update(task, completed=done())
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.ticker is not None:
+            self.ticker.join()
+        if self.bar is not None:
+            self.bar.stop()
