@@ -51,38 +51,50 @@ def overhead(with_policy: Sequence[Replication], without: Sequence[Replication])
     return out
 
 
-# (label, path in the analytic figures, path in the simulated summary, scale for display)
-PAIRS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("latency mean", ("latency", "mean"), ("latency", "mean")),
-    ("latency p50", ("latency", "p50"), ("latency", "p50")),
-    ("latency p95", ("latency", "p95"), ("latency", "p95")),
-    ("latency p99", ("latency", "p99"), ("latency", "p99")),
-    ("throughput", ("throughput",), ("throughput",)),
-    ("success ratio", ("success_ratio",), ("success_ratio",)),
-    ("energy per inference", ("energy_per_inference",), ("energy_per_inference",)),
+AGREE = 1e-3  # a zero-width interval holds a value that agrees with its mean within 0.1 %
+
+# (label, path in the analytic figures, path in the simulated summary, SI unit of both)
+PAIRS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
+    ("latency mean", ("latency", "mean"), ("latency", "mean"), "s"),
+    ("latency p50", ("latency", "p50"), ("latency", "p50"), "s"),
+    ("latency p95", ("latency", "p95"), ("latency", "p95"), "s"),
+    ("latency p99", ("latency", "p99"), ("latency", "p99"), "s"),
+    ("throughput", ("throughput",), ("throughput",), "1/s"),
+    ("success ratio", ("success_ratio",), ("success_ratio",), ""),
+    ("energy per inference", ("energy_per_inference",), ("energy_per_inference",), "J"),
 )
 
 
 def analytic_vs_simulated(
     analytic: dict[str, Any], simulated: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Rows of figure, analytic value and method, simulated mean and 95 % interval,
+    """Rows of figure, unit, analytic value and method, simulated mean and 95 % interval,
     relative difference and whether the analytic value lies inside the interval."""
-    rows = [_row(label, analytic, a, simulated, b) for label, a, b in PAIRS]
+    rows = [_row(label, analytic, a, simulated, b, unit) for label, a, b, unit in PAIRS]
     if "faults" in simulated:
         rows.append(
-            _row("availability", analytic, ("availability",), simulated, ("faults", "availability"))
-        )
+            _row("availability", analytic, ("availability",), simulated,
+                 ("faults", "availability"), "")
+        )  # fmt: skip
     for name in analytic["utilisation"]:
         rows.append(
             _row(f"utilisation {name}", analytic, ("utilisation", name), simulated,
-                 ("devices", name, "utilisation"))
+                 ("devices", name, "utilisation"), "")
         )  # fmt: skip
     return rows
 
 
+def inside(value: float, mean: float, ci: Sequence[float]) -> bool:
+    """Whether ``value`` lies in ``ci``; for a zero-width interval (a deterministic
+    figure), whether it agrees with ``mean`` within 0.1 %."""
+    low, high = ci
+    if low == high:
+        return abs(value - mean) <= AGREE * max(abs(mean), abs(value))
+    return bool(low <= value <= high)
+
+
 def _row(
-    label: str, analytic: Any, a: tuple[str, ...], simulated: Any, b: tuple[str, ...]
+    label: str, analytic: Any, a: tuple[str, ...], simulated: Any, b: tuple[str, ...], unit: str
 ) -> dict[str, Any]:
     fig = analytic
     for key in a:
@@ -93,14 +105,13 @@ def _row(
     value, mean, ci = fig["value"], sim["mean"], sim["ci95"]
     usable = mean is not None and value is not None and math.isfinite(value)
     rel = (value - mean) / mean if usable and mean else None
-    slack = 1e-9 * max(abs(value), 1e-300) if usable else 0.0  # zero-width intervals
-    inside = None if ci is None or not usable else bool(ci[0] - slack <= value <= ci[1] + slack)
     return {
         "figure": label,
+        "unit": unit,
         "analytic": value,
         "method": fig["method"],
         "simulated": mean,
         "ci95": ci,
         "relative_difference": rel,
-        "inside_ci": inside,
+        "inside_ci": None if ci is None or not usable else inside(value, mean, ci),
     }

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -29,10 +30,28 @@ from analysis.summary import Tree
 from sim.records import Replication, Status
 
 STATUS_NAMES = {int(s): s.name.lower() for s in Status}
+DISPLAY = {"s": ("ms", 1e3), "1/s": ("/s", 1.0), "J": ("J", 1.0), "": ("", 1.0)}  # SI -> shown
 
 
 def table(summary: Tree, title: str) -> list[Table]:
-    """Rich tables of the headline figures, devices, links and sources."""
+    """Rich tables of the headline figures, devices, media, sources and warnings."""
+    load = summary.get("load")
+    if load is not None and not load["stable"]:
+        title += f" (UNSTABLE: bottleneck {load['bottleneck']})"
+    tables = [_main_table(summary, title), _devices_table(summary["devices"])]
+    if summary["media"]:
+        tables.append(_media_table(summary["media"], summary["links"]))
+    tables.append(_sources_table(summary["sources"]))
+    if "faults" in summary:
+        tables.append(_faults_table(summary["faults"]))
+    if "overhead" in summary:
+        tables.append(_overhead_table(summary["overhead"]))
+    if summary.get("warnings"):
+        tables.append(_warnings_table(summary["warnings"]))
+    return tables
+
+
+def _main_table(summary: Tree, title: str) -> Table:
     main = Table(title=title, title_justify="left")
     main.add_column("metric")
     main.add_column("mean", justify="right")
@@ -47,47 +66,65 @@ def table(summary: Tree, title: str) -> list[Table]:
     for key, cell in summary["latency"].items():
         main.add_row(f"latency {key}", *_cells(cell, "ms", 1e3))
     req = summary["requests"]
-    main.add_row("requests ok / late / failed / dropped", " / ".join(
-        _fmt(req[k]["mean"], "") for k in ("ok", "late", "failed", "dropped")
-    ), "")  # fmt: skip
+    kinds = ("ok", "late", "failed", "dropped", "in_flight")
+    main.add_row(
+        "requests ok / late / failed / dropped / in flight",
+        " / ".join(_fmt(req[k]["mean"], "") for k in kinds),
+        "",
+    )
+    return main
 
-    devices = Table(title="devices", title_justify="left")
+
+def _devices_table(devices: Tree) -> Table:
+    t = Table(title="devices", title_justify="left")
     for col in ("device", "utilisation", "served", "energy J"):
-        devices.add_column(col, justify="left" if col == "device" else "right")
-    for name, d in summary["devices"].items():
-        devices.add_row(
+        t.add_column(col, justify="left" if col == "device" else "right")
+    for name, d in devices.items():
+        t.add_row(
             name,
             _fmt(d["utilisation"]["mean"], ""),
             _fmt(d["served"]["mean"], ""),
             _fmt(d["energy"]["mean"], ""),
         )
-    tables = [main, devices]
-    if summary["links"]:
-        links = Table(title="links", title_justify="left")
-        for col in ("link", "utilisation", "MB carried"):
-            links.add_column(col, justify="left" if col == "link" else "right")
-        for name, link in summary["links"].items():
-            links.add_row(
-                name, _fmt(link["utilisation"]["mean"], ""), _fmt(link["bytes"]["mean"], "", 1e-6)
-            )
-        tables.append(links)
-    sources = Table(title="sources", title_justify="left")
+    return t
+
+
+def _media_table(media: Tree, links: Tree) -> Table:
+    """One row per medium: a shared channel once, with the links that take turns on it."""
+    t = Table(title="links", title_justify="left")
+    for col in ("medium", "links", "utilisation", "MB carried"):
+        t.add_column(col, justify="right" if col in ("utilisation", "MB carried") else "left")
+    for name, m in media.items():
+        carried = [links[k]["bytes"]["mean"] for k in m["links"]]
+        total = None if None in carried else sum(carried)
+        t.add_row(
+            name, ", ".join(m["links"]), _fmt(m["utilisation"]["mean"], ""), _fmt(total, "", 1e-6)
+        )
+    return t
+
+
+def _sources_table(sources: Tree) -> Table:
+    t = Table(title="sources", title_justify="left")
     for col in ("source", "throughput /s", "latency mean ms", "p95 ms", "deadline miss"):
-        sources.add_column(col, justify="left" if col == "source" else "right")
-    for name, src in summary["sources"].items():
-        sources.add_row(
+        t.add_column(col, justify="left" if col == "source" else "right")
+    for name, src in sources.items():
+        t.add_row(
             name,
             _fmt(src["throughput"]["mean"], ""),
-            _fmt(src["latency_mean"]["mean"], "", 1e3),
-            _fmt(src["latency_p95"]["mean"], "", 1e3),
+            _cells(src["latency_mean"], "", 1e3)[0],
+            _cells(src["latency_p95"], "", 1e3)[0],
             _fmt(src["deadline_miss"]["mean"], ""),
         )
-    tables.append(sources)
-    if "faults" in summary:
-        tables.append(_faults_table(summary["faults"]))
-    if "overhead" in summary:
-        tables.append(_overhead_table(summary["overhead"]))
-    return tables
+    return t
+
+
+def _warnings_table(warnings: Sequence[Tree]) -> Table:
+    t = Table(title="warnings", title_justify="left", title_style="bold yellow")
+    t.add_column("warning")
+    t.add_column("detail")
+    for w in warnings:
+        t.add_row(w["code"], w["message"])
+    return t
 
 
 def _overhead_table(o: Tree) -> Table:
@@ -137,12 +174,18 @@ def show(summary: Tree, title: str, console: Console | None = None) -> None:
 
 
 def _cells(cell: dict[str, Any], unit: str, scale: float = 1.0) -> tuple[str, str]:
+    """Mean and interval; "unstable" for a figure withheld because a station is overloaded."""
+    if "transient" in cell:
+        return "unstable", ""
     ci = cell["ci95"]
     band = "" if ci is None else f"[{_fmt(ci[0], '', scale)}, {_fmt(ci[1], '', scale)}]"
     return _fmt(cell["mean"], unit, scale), band
 
 
-def _fmt(value: float | None, unit: str, scale: float = 1.0) -> str:
+def _fmt(value: float | str | None, unit: str, scale: float = 1.0) -> str:
+    """A number to four significant figures with its unit; "-" for none; a word as it is."""
+    if isinstance(value, str):
+        return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     text = f"{value * scale:.4g}"
@@ -159,11 +202,12 @@ def show_analytic(figures: Tree, console: Console | None = None) -> None:
         for row in figures["comparison"]:
             ci = row["ci95"]
             rel = row["relative_difference"]
+            unit, scale = DISPLAY[row["unit"]]
             t.add_row(
                 row["figure"],
-                _fmt(row["analytic"], ""),
-                _fmt(row["simulated"], ""),
-                "" if ci is None else f"[{_fmt(ci[0], '')}, {_fmt(ci[1], '')}]",
+                _fmt(row["analytic"], unit, scale),
+                _fmt(row["simulated"], unit, scale),
+                "" if ci is None else f"[{_fmt(ci[0], '', scale)}, {_fmt(ci[1], '', scale)}]",
                 "-" if rel is None else f"{rel * 100:+.1f} %",
                 {True: "yes", False: "no", None: "-"}[row["inside_ci"]],
             )
@@ -174,8 +218,11 @@ def show_analytic(figures: Tree, console: Console | None = None) -> None:
               f"{figures['wall_seconds'] * 1e3:.1f} ms)", title_justify="left")  # fmt: skip
     for col in ("figure", "value", "method"):
         t.add_column(col, justify="right" if col == "value" else "left")
-    for key in ("availability", "success_ratio", "throughput", "energy_per_inference"):
-        t.add_row(key.replace("_", " "), _fmt(figures[key]["value"], ""), figures[key]["method"])
+    for key, unit in (
+        ("availability", ""), ("success_ratio", ""), ("throughput", "/s"),
+        ("energy_per_inference", "J"),
+    ):  # fmt: skip
+        t.add_row(key.replace("_", " "), _fmt(figures[key]["value"], unit), figures[key]["method"])
     for key, fig in figures["latency"].items():
         t.add_row(f"latency {key}", _fmt(fig["value"], "ms", 1e3), fig["method"])
     for name, fig in figures["utilisation"].items():
@@ -233,7 +280,7 @@ def write(
 ) -> None:  # fmt: skip
     """Write the run's files into ``out`` (created if missing), each atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n")
+    _atomic(out / "summary.json", dumps(summary) + "\n")
     _atomic(out / "scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if requests:
         _atomic(out / "requests.csv", requests_csv(reps))
@@ -297,22 +344,42 @@ def _num(value: float) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """NaN becomes null: JSON has no NaN."""
+    """``value`` as strict JSON data: NaN and ±infinity become null (JSON has neither),
+    numpy numbers plain ones, tuples lists."""
     if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
     return value
 
 
+def dumps(value: Any) -> str:
+    """Strict, indented JSON of ``value`` (see :func:`jsonable`)."""
+    return json.dumps(jsonable(value), indent=2, allow_nan=False)
+
+
 def _atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place.
+
+    The file gets the permissions a plain ``open`` would give: 0o666 less the umask
+    (a temporary file starts private, 0o600).
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask

@@ -1,9 +1,13 @@
 """From records to figures: one replication's metrics, then their means and intervals.
 
 :func:`metrics` reduces one :class:`sim.records.Replication` to a nested
-mapping of plain floats; :func:`summary` combines replications leaf by leaf
-into ``{"mean": m, "ci95": [low, high]}`` (the Student-t interval over
-replications; ``null`` bounds with a single replication).
+mapping of plain numbers; :func:`summary` combines replications leaf by leaf
+into cells ``{"mean": m, "ci95": [low, high]}``, each interval computed by the
+method its kind of figure needs (:mod:`analysis.stats`): a :class:`Ratio` of
+request counts, a :class:`Share` of time, or a non-negative amount. Given the
+scenario, it adds each station's offered load and, when some station is
+overloaded, withholds the latency figures; then the warnings
+(:mod:`analysis.caveats`). docs/results.md describes every figure.
 
 Only requests that arrived after the warm-up count. Definitions:
 
@@ -11,8 +15,10 @@ Only requests that arrived after the warm-up count. Definitions:
   whenever they arrived;
 * latency: arrival at the source to the result back at the source, over
   completed requests;
-* deadline miss: the fraction of finished requests that were late, failed or
-  were dropped;
+* success ratio: requests ok over requests counted, where requests counted are
+  the finished ones *and those still in flight at the horizon*;
+* deadline miss: late, failed, dropped and still in flight over requests
+  counted, over the sources with a deadline (NaN, so null, when none has one);
 * energy: idle power × idle time + busy power × busy time per device, where a
   device with ``slots`` servers is busy in proportion to its busy slots;
   energy per inference is the devices' total over completed requests.
@@ -21,16 +27,34 @@ Only requests that arrived after the warm-up count. Definitions:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from analysis.stats import interval
-from sim.records import Change, Replication, SourceRecords, Status
+from analysis import caveats
+from analysis.stats import Estimate, fraction, nonnegative, proportion
+from sim.records import Change, LinkUsage, Replication, SourceRecords, Status
+from sim.spec import Scenario
 
 PERCENTILES = (50, 90, 95, 99)
 Tree = dict[str, Any]
+
+
+class Ratio(float):
+    """A proportion of request counts: the value, and the counts it comes from."""
+
+    hits: int
+    total: int
+
+    def __new__(cls, hits: int, total: int) -> Ratio:
+        value = super().__new__(cls, hits / total if total else math.nan)
+        value.hits, value.total = hits, total
+        return value
+
+
+class Share(float):
+    """A fraction of time, in [0, 1] (availability, utilisation)."""
 
 
 def metrics(rep: Replication) -> Tree:
@@ -40,32 +64,92 @@ def metrics(rep: Replication) -> Tree:
     status = np.concatenate([s.status[m] for s, m in done])
     latency = np.concatenate([_completed_latency(s, m) for s, m in done])
     counts = {st.name.lower(): int(np.count_nonzero(status == st)) for st in Status}
+    in_flight = sum(s.in_flight_measured for s in rep.sources)
     completed = counts["ok"] + counts["late"]
-    finished = len(status)
+    counted = len(status) + in_flight
     devices = {d.name: _device(d, window) for d in rep.devices}
     energies = [d["energy"] for d in devices.values() if not math.isnan(d["energy"])]
     throughput = sum(_completions(s, rep.start) for s in rep.sources) / window
     out: Tree = {
-        "requests": {
-            "arrived": finished + sum(s.in_flight_measured for s in rep.sources),
-            **counts,
-            "in_flight": sum(s.in_flight_measured for s in rep.sources),
-        },
+        "requests": {"arrived": counted, **counts, "in_flight": in_flight},
         "throughput": throughput,
-        "success_ratio": counts["ok"] / finished if finished else math.nan,
-        "deadline_miss": (finished - counts["ok"]) / finished if finished else math.nan,
+        "success_ratio": Ratio(counts["ok"], counted),
+        "deadline_miss": _deadline_miss([s for s, m in done], [m for s, m in done]),
         "latency": _latency(latency),
         "energy_per_inference": sum(energies) / completed if completed and energies else math.nan,
         "devices": devices,
-        "links": {
-            link.name: {"utilisation": link.busy / window, "bytes": link.bytes}
-            for link in rep.links
-        },
+        "links": {link.name: {"bytes": link.bytes, "medium": _medium(link)} for link in rep.links},
+        "media": _media(rep.links, window),
         "sources": {s.name: _source(s, m, rep.start, window) for s, m in done},
     }
     if rep.faults is not None:
         out["faults"] = faults(rep)
     return out
+
+
+def summary(reps: Sequence[Replication], scenario: Scenario | None = None) -> Tree:
+    """Every figure's mean over ``reps`` with its 95 % interval, and the warnings.
+
+    With ``scenario``, also each station's offered load (``load``); when a station
+    is overloaded the latency cells hold null, their measured values under ``transient``.
+    """
+    tree: Tree = _combine([metrics(r) for r in reps])
+    if scenario is not None:
+        from analysis.analytic import offered_load
+
+        tree["load"] = _load(offered_load(scenario), tree["links"])
+        if not tree["load"]["stable"]:
+            for parent, key in _latency_cells(tree):
+                parent[key] = {"mean": None, "ci95": None, "transient": parent[key]}
+    tree["warnings"] = [w.as_dict() for w in caveats.warnings(tree)]
+    return tree
+
+
+def _load(offered: dict[str, float], links: Tree) -> Tree:
+    """Offered load per device and per medium (a shared one once), the bottleneck, stability."""
+    by_station: dict[str, float] = {}
+    for name, rho in offered.items():
+        station = links[name]["medium"] if name in links else name
+        by_station[station] = max(rho, by_station.get(station, 0.0))
+    bottleneck = max(by_station, key=by_station.__getitem__, default=None)
+    stable = bottleneck is None or by_station[bottleneck] < 1
+    return {"offered": by_station, "bottleneck": bottleneck, "stable": stable}
+
+
+def _latency_cells(tree: Tree) -> Iterator[tuple[Tree, str]]:
+    """Every latency cell: the headline percentiles, each source's, and those around failures."""
+    for key in tree["latency"]:
+        yield tree["latency"], key
+    for src in tree["sources"].values():
+        yield src, "latency_mean"
+        yield src, "latency_p95"
+        for phase in src["phases"]:
+            yield src["phases"], phase
+    if "faults" in tree:
+        yield tree["faults"], "latency_inside"
+        yield tree["faults"], "latency_outside"
+
+
+def _combine(trees: Sequence[Any]) -> Any:
+    first = trees[0]
+    if isinstance(first, dict):
+        return {k: _combine([t[k] for t in trees]) for k in first}
+    if isinstance(first, str | list):
+        return first
+    return _cell(_estimate(trees))
+
+
+def _estimate(values: Sequence[Any]) -> Estimate:
+    if isinstance(values[0], Ratio):
+        return proportion([v.hits for v in values], [v.total for v in values])
+    if isinstance(values[0], Share):
+        return fraction([float(v) for v in values])
+    return nonnegative([float(v) for v in values])
+
+
+def _cell(est: Estimate) -> Tree:
+    ci = None if math.isnan(est.low) else [est.low, est.high]
+    return {"mean": None if math.isnan(est.mean) else est.mean, "ci95": ci}
 
 
 def down_periods(
@@ -103,10 +187,11 @@ def faults(rep: Replication) -> Tree:
     failures = [c for c in f.timeline if c.state == "down" and start <= c.time < end]
     recover = [t for c in failures for t in _recoveries(rep, c, f.timeline)]
     return {
-        "availability": float(np.mean(list(f.availability.values()))),
-        "availability_by_source": dict(f.availability),
+        "availability": Share(np.mean(list(f.availability.values()))),
+        "availability_by_source": {n: Share(a) for n, a in f.availability.items()},
         "components_up": {
-            n: 1 - _overlap(down_periods(f.timeline, {n}), start, end) / window for n in components
+            n: Share(1 - _overlap(down_periods(f.timeline, {n}), start, end) / window)
+            for n in components
         },
         "failures": len(failures),
         "failovers": f.failovers,
@@ -126,7 +211,10 @@ def _overlap(periods: Sequence[tuple[float, float]], start: float, end: float) -
 
 
 def _inside_outside(rep: Replication, periods: Sequence[tuple[float, float]]) -> Tree:
-    """Latency and deadline misses of requests arriving during failures, and the rest."""
+    """Latency and deadline misses of finished requests arriving during failures, and the rest.
+
+    Deadline figures are NaN when no source has a deadline.
+    """
     starts = np.array([a for a, _ in periods])
     ends = np.array([b for _, b in periods])
     lat = {True: [], False: []}  # type: dict[bool, list[np.ndarray]]
@@ -143,9 +231,11 @@ def _inside_outside(rep: Replication, periods: Sequence[tuple[float, float]]) ->
             sel = during == flag
             completed = sel & (status <= Status.LATE)
             lat[flag].append(latency[completed])
-            miss[flag][0] += int(np.count_nonzero(status[sel] != Status.OK))
-            miss[flag][1] += int(np.count_nonzero(sel))
-    rate = {k: v[0] / v[1] if v[1] else math.nan for k, v in miss.items()}
+            if src.deadline is not None:
+                miss[flag][0] += int(np.count_nonzero(status[sel] != Status.OK))
+                miss[flag][1] += int(np.count_nonzero(sel))
+    rate = {k: Ratio(*v) for k, v in miss.items()}
+    timed = any(src.deadline is not None for src in rep.sources)
     excess = miss[True][1] * max(
         0.0, rate[True] - (0.0 if math.isnan(rate[False]) else rate[False])
     )
@@ -155,9 +245,9 @@ def _inside_outside(rep: Replication, periods: Sequence[tuple[float, float]]) ->
     return {
         "latency_inside": mean[True],
         "latency_outside": mean[False],
-        "deadline_miss_inside": rate[True],
-        "deadline_miss_outside": rate[False],
-        "misses_due_to_failures": excess if miss[True][1] else 0.0,
+        "deadline_miss_inside": rate[True] if timed else math.nan,
+        "deadline_miss_outside": rate[False] if timed else math.nan,
+        "misses_due_to_failures": (excess if miss[True][1] else 0.0) if timed else math.nan,
     }
 
 
@@ -186,21 +276,6 @@ def _recoveries(rep: Replication, failure: Change, timeline: Sequence[Change]) -
     return out
 
 
-def summary(reps: Sequence[Replication]) -> Tree:
-    """Every figure's mean over ``reps`` with its 95 % interval."""
-    combined: Tree = _combine([metrics(r) for r in reps])
-    return combined
-
-
-def _combine(trees: Sequence[Any]) -> Any:
-    first = trees[0]
-    if isinstance(first, dict):
-        return {k: _combine([t[k] for t in trees]) for k in first}
-    est = interval([float(v) for v in trees])
-    ci = None if math.isnan(est.low) else [est.low, est.high]
-    return {"mean": None if math.isnan(est.mean) else est.mean, "ci95": ci}
-
-
 def _measured(src: SourceRecords, start: float) -> tuple[SourceRecords, np.ndarray]:
     return src, src.arrival >= start
 
@@ -208,6 +283,16 @@ def _measured(src: SourceRecords, start: float) -> tuple[SourceRecords, np.ndarr
 def _completed_latency(src: SourceRecords, mask: np.ndarray) -> np.ndarray:
     ok = mask & (src.status <= Status.LATE)
     return src.latency[ok]
+
+
+def _deadline_miss(sources: Sequence[SourceRecords], masks: Sequence[np.ndarray]) -> float:
+    """Misses (not ok, or still in flight) over requests counted, of sources with a deadline."""
+    timed = [(s, m) for s, m in zip(sources, masks, strict=True) if s.deadline is not None]
+    if not timed:
+        return math.nan
+    ok = sum(int(np.count_nonzero(s.status[m] == Status.OK)) for s, m in timed)
+    counted = sum(int(np.count_nonzero(m)) + s.in_flight_measured for s, m in timed)
+    return Ratio(counted - ok, counted)
 
 
 def _latency(values: np.ndarray) -> Tree:
@@ -228,12 +313,26 @@ def _device(d: Any, window: float) -> Tree:
     busy_j = d.power_busy * busy if known else math.nan  # unknown without both power figures
     idle_j = d.power_idle * (window - busy) if known else math.nan
     return {
-        "utilisation": busy / window,
+        "utilisation": Share(busy / window),
         "served": d.served,
         "energy_busy": busy_j,
         "energy_idle": idle_j,
         "energy": busy_j + idle_j,
     }
+
+
+def _medium(link: LinkUsage) -> str:
+    return link.shared if link.shared is not None else link.name
+
+
+def _media(links: Sequence[LinkUsage], window: float) -> Tree:
+    """One entry per medium: a shared channel once, with its links; a link of its own."""
+    out: Tree = {}
+    for link in links:
+        medium = out.setdefault(_medium(link), {"links": [], "utilisation": Share(0.0)})
+        medium["links"].append(link.name)
+        medium["utilisation"] = Share(max(medium["utilisation"], link.busy / window))
+    return out
 
 
 def _completions(src: SourceRecords, start: float) -> int:
@@ -242,18 +341,19 @@ def _completions(src: SourceRecords, start: float) -> int:
 
 def _source(src: SourceRecords, mask: np.ndarray, start: float, window: float) -> Tree:
     status = src.status[mask]
-    finished = len(status)
+    counted = len(status) + src.in_flight_measured
     latency = _completed_latency(src, mask)
     ok = mask & (src.status <= Status.LATE)
     phases = {
         name: float(np.mean(v[ok])) if ok.any() else math.nan for name, v in src.phases().items()
     }
     return {
+        "arrived": counted,
+        "in_flight": src.in_flight_measured,
         "throughput": _completions(src, start) / window,
         "latency_mean": float(latency.mean()) if len(latency) else math.nan,
         "latency_p95": float(np.percentile(latency, 95)) if len(latency) else math.nan,
-        "deadline_miss": float(np.count_nonzero(status != Status.OK)) / finished
-        if finished
-        else math.nan,
+        "success_ratio": Ratio(int(np.count_nonzero(status == Status.OK)), counted),
+        "deadline_miss": _deadline_miss([src], [mask]),
         "phases": phases,
     }
