@@ -1,7 +1,15 @@
 """The ``edgesim`` command: the one place where loading, simulation and analysis meet.
 
 Exit status: 0 on success, 2 for bad input (every problem printed on its own
-line as ``FILE: dotted.path: message (got VALUE)``, no traceback).
+line as ``FILE: dotted.path: message (got VALUE)``, no traceback), 141 when the
+reader of standard output went away (``edgesim run --json | head``), as for any
+command killed by SIGPIPE.
+
+Before a run simulates anything, its size is estimated (:mod:`sim.budget`) and its
+results folder checked: a run over the event-count limit, or a folder that is a file,
+cannot be written or already holds results, is refused with exit 2 (``--force`` runs
+the large run and replaces the old results). Results are written into a fresh folder
+beside the target and renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -9,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +28,8 @@ from typing import Any
 
 from models import ModelError
 from models.commands import ModelInputError
-from sim.loader import ScenarioError, load
+from sim.loader import Problem, ScenarioError, load, revised
+from sim.records import Replication
 from sim.spec import Scenario
 
 log = logging.getLogger("edgesim")
@@ -34,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="edgesim: %(message)s")
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -64,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also report whether the service survives any single device or link failure",
     )
+    validate.add_argument("--force", action="store_true", help="accept runs over the event limit")
     validate.set_defaults(handler=_validate)
 
     run = sub.add_parser("run", help="simulate a scenario and write its results")
@@ -79,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also run without failures, with and without the policy, and report its overhead",
     )
     run.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run beyond the event limit, and replace results already in the output folder",
+    )
     run.set_defaults(handler=_run)
 
     analyze = sub.add_parser("analyze", help="evaluate a scenario analytically, without simulating")
@@ -88,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         "--compare", action="store_true", help="also simulate and show both side by side"
     )
     analyze.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    analyze.add_argument(
+        "--force", action="store_true", help="with --compare: simulate beyond the event limit"
+    )
     analyze.set_defaults(handler=_analyze)
 
     plan = sub.add_parser("plan", help="evaluate every split of a pipeline and mark the best")
@@ -114,6 +138,8 @@ def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             s = load(file, args.catalog)
+            if not args.force:
+                within_budget(s, str(file))
         except ScenarioError as exc:
             print(exc, file=sys.stderr)
             failed = True
@@ -142,15 +168,41 @@ def _resilience(file: Path, scenario: Scenario) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from analysis import report
-    from analysis.summary import summary as summarise
     from sim.run import run
 
     scenario = override(load(args.file, args.catalog), args)
+    if not args.force:
+        within_budget(scenario, str(args.file))
     started = datetime.now(UTC)
-    clock = time.perf_counter()
-    with _Progress(scenario.replications) as progress:
-        reps = run(scenario, progress=progress.update)
-    wall = time.perf_counter() - clock
+    out, what = _out(args, scenario, started)
+    staging = prepare_out(out, what, args.force)
+    try:
+        clock = time.perf_counter()
+        with _Progress(scenario.replications) as progress:
+            reps = run(scenario, progress=progress.update)
+        wall = time.perf_counter() - clock
+        summary = _summary(scenario, reps, started, wall)
+        if args.baseline:
+            summary["overhead"] = _overhead(scenario)
+        resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+        report.write(staging, summary, resolved, reps, requests=scenario.outputs.requests)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish(staging, out)
+    if args.json:
+        print(json.dumps(report.jsonable(summary), indent=2, allow_nan=False))
+    else:
+        report.show(summary, f"{scenario.name}: {scenario.replications} replication(s)")
+        print(f"results in {out}/")
+    return 0
+
+
+def _summary(
+    scenario: Scenario, reps: Sequence[Replication], started: datetime, wall: float
+) -> dict[str, Any]:
+    from analysis.summary import summary as summarise
+
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed,
@@ -160,17 +212,75 @@ def _run(args: argparse.Namespace) -> int:
         **summarise(reps),
         "run": {"started": started.isoformat(timespec="seconds"), "wall_seconds": round(wall, 3)},
     }
-    if args.baseline:
-        summary["overhead"] = _overhead(scenario)
-    out = args.out or scenario.outputs.dir or default_out(scenario, started)
-    resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
-    report.write(out, summary, resolved, reps, requests=scenario.outputs.requests)
-    if args.json:
-        print(json.dumps(report.jsonable(summary), indent=2))
+    return summary
+
+
+def within_budget(scenario: Scenario, file: str) -> None:
+    """Raise :class:`ScenarioError` when the run's estimated events pass the limit."""
+    from sim.budget import LIMIT, excess
+
+    found = excess(scenario)
+    if found is None:
+        return
+    part, total = found
+    message = (
+        f"the run would process about {total:.2g} events, over the limit of {LIMIT:.0e} "
+        f"({part.events:.2g} from here); shorten the horizon, lower rates or replications, "
+        "or pass --force"
+    )
+    raise ScenarioError(file, [Problem(part.path, message)])
+
+
+def _out(args: argparse.Namespace, scenario: Scenario, started: datetime) -> tuple[Path, str]:
+    """The results folder and what set it (for messages)."""
+    if args.out is not None:
+        return args.out, "--out"
+    if scenario.outputs.dir is not None:
+        return scenario.outputs.dir, "outputs.dir"
+    out = default_out(scenario, started)
+    for n in range(2, 1000):
+        if not out.exists():
+            break
+        out = out.with_name(f"{default_out(scenario, started).name}-{n}")
+    return out, "results folder"
+
+
+def prepare_out(out: Path, what: str, force: bool) -> Path:
+    """Check, before simulating, that ``out`` can take a run's results; return a fresh
+    folder beside it to write them into (see :func:`publish`).
+
+    A file, an unwritable place, or a folder that already holds something (unless
+    ``force``) is a :class:`UsageError` naming ``what`` set the folder.
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{what}: {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(
+            f"{what}: {out} already holds results; choose another folder, or pass --force "
+            "to replace them"
+        )
+    staging = out.parent / f".{out.name}.{os.getpid()}.partial"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write results in {out} ({exc.strerror})") from None
+    return staging
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Move complete results from ``staging`` to ``out``, replacing what was there.
+
+    The old folder is moved aside first and removed only once the new one is in place,
+    so ``out`` holds either the old results or the new ones, never a mixture.
+    """
+    if out.exists():
+        old = out.parent / f".{out.name}.{os.getpid()}.old"
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old)
     else:
-        report.show(summary, f"{scenario.name}: {scenario.replications} replication(s)")
-        print(f"results in {out}/")
-    return 0
+        staging.rename(out)
 
 
 def _overhead(scenario: Scenario) -> dict[str, Any]:
@@ -196,11 +306,13 @@ def _analyze(args: argparse.Namespace) -> int:
         from analysis.summary import summary as summarise
         from sim.run import run
 
+        if not args.force:
+            within_budget(scenario, str(args.file))
         with _Progress(scenario.replications) as progress:
             reps = run(scenario, progress=progress.update)
         figures["comparison"] = analytic_vs_simulated(figures, summarise(reps))
     if args.json:
-        print(json.dumps(report.jsonable(figures), indent=2))
+        print(json.dumps(report.jsonable(figures), indent=2, allow_nan=False))
     else:
         report.show_analytic(figures)
     return 0
@@ -223,13 +335,14 @@ def _plan(args: argparse.Namespace) -> int:
     best = min(options, key=lambda o: o.score(args.objective))
     if args.json:
         rows = [asdict(o) | {"best": o is best} for o in options]
-        print(json.dumps(report.jsonable(rows), indent=2))
+        print(json.dumps(report.jsonable(rows), indent=2, allow_nan=False))
     else:
         report.show_plan(options, best, args.objective, scenario.name)
     return 0
 
 
 def override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    """``scenario`` with the command line's seed, replications and horizon, re-validated."""
     update: dict[str, Any] = {}
     if args.seed is not None:
         update["seed"] = args.seed
@@ -242,7 +355,9 @@ def override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
                 f"(got {args.horizon:g} s)"
             )
         update["horizon"] = args.horizon
-    return scenario.model_copy(update=update)
+    if not update:
+        return scenario
+    return revised(scenario, str(getattr(args, "file", "<command line>")), **update)
 
 
 def default_out(scenario: Scenario, started: datetime) -> Path:
@@ -281,25 +396,32 @@ class _Progress:
             self.bar.stop()
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (got {text!r})") from None
+
+
 def _natural(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
 
 
 def duration(text: str) -> float:
-    from sim.quantities import TIME_UNITS, parse
+    from sim.quantities import LONGEST, TIME_UNITS, parse
 
     try:
-        value = parse(text, TIME_UNITS, "a duration", "30s")
+        value = parse(text, TIME_UNITS, "a duration", "30s", LONGEST, "s")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:

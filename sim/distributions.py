@@ -40,7 +40,21 @@ BLOCK = 512
 
 
 class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _valid(self, info: ValidationInfo) -> _Base:
+        self._form(info)
+        try:
+            moments = (self.mean, self.variance)
+        except (OverflowError, ZeroDivisionError):
+            moments = (math.inf, math.inf)
+        if not all(math.isfinite(m) for m in moments):
+            raise ValueError("parameters too extreme: the mean or variance is not a finite number")
+        return self
+
+    def _form(self, info: ValidationInfo) -> None:
+        """Check how the parameters go together; raise ``ValueError`` if they do not."""
 
     @property
     def mean(self) -> float:
@@ -118,11 +132,9 @@ class Uniform(_Base):
     low: Duration
     high: Duration
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
+    def _form(self, info: ValidationInfo) -> None:
         if self.high < self.low:
             raise ValueError(f"high ({self.high}) must not be below low ({self.low})")
-        return self
 
     @property
     def mean(self) -> float:
@@ -143,11 +155,9 @@ class _MeanSpread(_Base):
     sd: Duration | None = Field(default=None, ge=0)
     cv_: float | None = Field(default=None, alias="cv", ge=0)
 
-    @model_validator(mode="after")
-    def _one_spread(self) -> _MeanSpread:
+    def _form(self, info: ValidationInfo) -> None:
         if (self.sd is None) == (self.cv_ is None):
             raise ValueError("give exactly one of sd or cv")
-        return self
 
     @property
     def mean(self) -> float:
@@ -195,11 +205,9 @@ class Weibull(_Base):
     scale: Duration | None = Field(default=None, gt=0)
     mean_: Duration | None = Field(default=None, alias="mean", gt=0)
 
-    @model_validator(mode="after")
-    def _one_size(self) -> Weibull:
+    def _form(self, info: ValidationInfo) -> None:
         if (self.scale is None) == (self.mean_ is None):
             raise ValueError("give exactly one of scale or mean")
-        return self
 
     @property
     def lam(self) -> float:
@@ -230,13 +238,11 @@ class Gamma(_Base):
     mean_: Duration | None = Field(default=None, alias="mean", gt=0)
     cv_: PositiveFloat | None = Field(default=None, alias="cv")
 
-    @model_validator(mode="after")
-    def _one_form(self) -> Gamma:
+    def _form(self, info: ValidationInfo) -> None:
         natural = self.shape is not None and self.scale is not None
         moments = self.mean_ is not None and self.cv_ is not None
         if natural == moments:
             raise ValueError("give either shape and scale, or mean and cv")
-        return self
 
     @property
     def k(self) -> float:
@@ -269,8 +275,7 @@ class Empirical(_Base):
     file: Path | None = None
     _data: np.ndarray = PrivateAttr()
 
-    @model_validator(mode="after")
-    def _load(self, info: ValidationInfo) -> Empirical:
+    def _form(self, info: ValidationInfo) -> None:
         if (self.values is None) == (self.file is None):
             raise ValueError("give exactly one of values or file")
         if self.values is not None:
@@ -279,7 +284,6 @@ class Empirical(_Base):
             self._data = read_column(self.file, info)
         if not self._data.size:
             raise ValueError("needs at least one value")
-        return self
 
     @property
     def data(self) -> np.ndarray:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import yaml
 from pydantic import ValidationError
 
 from models.cost import memory_needed
 from sim import catalog as catalog_mod
+from sim import document
 from sim.catalog import CatalogEntry
 from sim.routes import route, topology
 from sim.spec import DeviceSpec, LayerSpec, ModelSpec, Scenario, ZooModel
@@ -87,7 +87,32 @@ def from_dict(
     try:
         scenario = Scenario.model_validate(raw, context={"base": base})
     except ValidationError as exc:
+        problems = _pydantic_problems(exc) + _salvage(raw, exc, file, base, catalogs)
+        raise ScenarioError(file, _in_file_order(problems, raw)) from None
+    return _resolved(scenario, file, base, catalogs)
+
+
+def revised(scenario: Scenario, file: str, **update: object) -> Scenario:
+    """``scenario`` with top-level keys replaced, validated and checked like the file's own."""
+    fields = {name: getattr(scenario, name) for name in Scenario.model_fields}
+    try:
+        out = Scenario.model_validate(fields | update)
+    except ValidationError as exc:
         raise ScenarioError(file, _pydantic_problems(exc)) from None
+    problems = check(out)
+    if problems:
+        raise ScenarioError(file, problems)
+    return out
+
+
+def _resolved(
+    scenario: Scenario, file: str, base: Path, catalogs: Iterable[str | Path], full: bool = True
+) -> Scenario:
+    """The second pass: catalog types merged in, the model turned into a table, meaning checked.
+
+    ``full=False`` (a scenario some of whose parts failed the first pass) runs only the
+    checks that do not need every part: routes, rates and memory are left out.
+    """
     known = catalog_mod.merged(
         _catalog(catalog_mod.BUILTIN),
         *(_catalog(base / p) for p in scenario.catalog),
@@ -98,14 +123,17 @@ def from_dict(
         raise ScenarioError(file, problems)
     scenario = scenario.model_copy(update={"devices": devices})
     scenario = _resolve_model(scenario, base, file)
-    problems = check(scenario)
+    problems = check(scenario, full=full)
     if problems:
         raise ScenarioError(file, problems)
     return scenario
 
 
-def check(scenario: Scenario) -> list[Problem]:
-    """The meaning checks of the second pass, on a resolved scenario."""
+def check(scenario: Scenario, full: bool = True) -> list[Problem]:
+    """The meaning checks of the second pass, on a resolved scenario.
+
+    Routes, rates and memory are checked once everything else is right (and ``full``).
+    """
     problems: list[Problem] = []
     problems += _check_horizon(scenario)
     problems += _check_model(scenario)
@@ -113,8 +141,9 @@ def check(scenario: Scenario) -> list[Problem]:
     problems += _check_pipelines(scenario)
     problems += _check_workload(scenario)
     problems += _check_fault_tolerance(scenario)
+    problems += _check_failures(scenario)
     problems += _check_injections(scenario)
-    if not problems:
+    if full and not problems:
         problems += _check_devices(scenario)
         problems += _check_routes(scenario)
         problems += _check_memory(scenario)
@@ -124,35 +153,125 @@ def check(scenario: Scenario) -> list[Problem]:
 # -- reading ---------------------------------------------------------------
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """``yaml.safe_load`` with YAML 1.2 booleans: only true/false.
-
-    YAML 1.1 reads ``on``, ``off``, ``yes`` and ``no`` as booleans, which would
-    turn the stage key ``on:`` into ``True``.
-    """
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
 def _read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(str(path), [Problem("", f"cannot read file: {exc.strerror}")]) from None
+        return document.read(path)
+    except document.DocumentError as exc:
+        raise ScenarioError(str(path), [Problem(exc.path, exc.message)]) from None
+
+
+_PLACEHOLDERS: dict[str, object] = {"name": "unnamed", "horizon": 1.0}
+_NAMED = ("devices", "pipelines")
+_LISTED = ("links", "workload", "failures")
+_INDEXED = re.compile(r"^(links|workload|failures)\[(\d+)\]")
+
+
+@dataclass
+class _SetAside:
+    """The parts of a scenario that failed the first pass, taken out of what is checked."""
+
+    paths: set[str]
+    names: set[str]
+    kept: dict[str, list[int]]  # a list's remaining items: their indices in the file
+
+    def covers(self, p: Problem) -> bool:
+        """Whether ``p`` lies in, or names, a part set aside: a consequence of its error."""
+        return (
+            any(p.path == d or p.path.startswith((f"{d}.", f"{d}[")) for d in self.paths)
+            or any(repr(name) in p.message for name in self.names)
+            or ("model" in self.paths and p.path.startswith("pipelines"))
+            or (bool({"horizon", "warmup"} & self.paths) and p.path == "warmup")
+        )
+
+    def located(self, p: Problem) -> Problem | None:
+        """``p`` with list indices as in the file; None for a stand-in's problem."""
+        match = _INDEXED.match(p.path)
+        if match is None or match.group(1) not in self.kept:
+            return p
+        index = self.kept[match.group(1)][int(match.group(2))]
+        if index < 0:
+            return None
+        return Problem(f"{match.group(1)}[{index}]{p.path[match.end() :]}", p.message, p.got)
+
+
+def _salvage(
+    raw: dict[Any, Any],
+    exc: ValidationError,
+    file: str,
+    base: Path,
+    catalogs: Iterable[str | Path],
+) -> list[Problem]:
+    """Second-pass problems of the parts that passed the first pass while others failed.
+
+    Each part with a first-pass error (a device, a pipeline, an item of a list, any
+    other top-level key) is set aside, and the rest is checked for meaning; a problem
+    found there is kept unless it lies in, or names, a part set aside. When what is
+    left is no scenario (say the only source failed), only the first pass is reported.
+    """
+    aside = _SetAside(set(), set(), {})
+    bad: dict[str, set[object]] = {}
+    for error in exc.errors():
+        loc = error["loc"]
+        top = str(loc[0]) if loc else ""
+        if len(loc) > 1 and (top in _NAMED or (top in _LISTED and isinstance(loc[1], int))):
+            bad.setdefault(top, set()).add(loc[1])
+        else:
+            aside.paths.add(top)
+    pruned = {k: v for k, v in raw.items() if k not in aside.paths}
+    pruned |= {k: v for k, v in _PLACEHOLDERS.items() if k in aside.paths}
+    for top, parts in bad.items():
+        pruned[top] = _without(raw[top], parts, top, aside)
+    if pruned.get("workload") == [] and "workload" in bad:
+        pruned["workload"] = [_stand_in_source(pruned)]
+        aside.kept["workload"] = [-1]
     try:
-        return yaml.load(text, Loader=_Yaml12Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(str(path), [Problem("", f"{where}invalid YAML: {problem}")]) from None
+        partial = Scenario.model_validate(pruned, context={"base": base})
+        _resolved(partial, file, base, catalogs, full=False)
+    except ValidationError:
+        return []
+    except ScenarioError as found:
+        if found.file != file:
+            return []  # a catalog file's own problems: the full load reports them
+        located = [aside.located(p) for p in found.problems]
+        return [p for p in located if p is not None and not aside.covers(p)]
+    return []
+
+
+def _without(part: Any, bad: set[object], top: str, aside: _SetAside) -> Any:
+    """A named or listed part of the scenario without its items that failed."""
+    if top in _NAMED:
+        aside.paths |= {f"{top}.{name}" for name in bad}
+        aside.names |= {str(name) for name in bad}
+        return {k: v for k, v in part.items() if k not in bad}
+    aside.paths |= {f"{top}[{i}]" for i in bad}
+    aside.kept[top] = [i for i in range(len(part)) if i not in bad]
+    for i in bad:
+        ends = part[i].get("ends") if top == "links" and isinstance(part[i], dict) else None
+        if isinstance(ends, list) and len(ends) == 2:
+            aside.names |= {f"{ends[0]}-{ends[1]}", f"{ends[1]}-{ends[0]}"}
+    return [part[i] for i in aside.kept[top]]
+
+
+def _stand_in_source(pruned: dict[Any, Any]) -> dict[str, Any]:
+    """A source that arrives never, so that the rest is checked when every source failed."""
+    first = [next(iter(_mapping(pruned.get(k)) or {"_": None})) for k in ("devices", "pipelines")]
+    arrivals = {"kind": "trace", "times": []}
+    return {"name": "_", "at": first[0], "pipeline": first[1], "arrivals": arrivals}
+
+
+def _mapping(value: object) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _in_file_order(problems: list[Problem], raw: dict[Any, Any]) -> list[Problem]:
+    """``problems`` ordered by where their top-level key stands in the file."""
+    order = {str(key): i for i, key in enumerate(raw)}
+
+    def position(p: Problem) -> int:
+        top = re.match(r"[^.\[]*", p.path)
+        return order.get(top.group(0) if top else "", -1)
+
+    return sorted(problems, key=position)
 
 
 def _catalog(path: Path) -> dict[str, CatalogEntry]:
@@ -211,6 +330,8 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
     """Turn a zoo or ONNX model into a layer table, and stages' cut points into layer ranges."""
     if s.model is None or isinstance(s.model, ModelSpec):
         return s
+    from google.protobuf.message import DecodeError
+
     from models import ModelError, zoo
     from models.cuts import cut_points
     from models.profile import profile
@@ -228,10 +349,15 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
             source = f"onnx:{(base / spec.onnx).resolve()}"
         graph = zoo.load_source(source)
         prof = profile(graph)
+        cuts = cut_points(graph, prof)
     except ScenarioError:
         raise
+    except DecodeError:
+        raise ScenarioError(file, [Problem("model.onnx", "not an ONNX model file")]) from None
     except (ModelError, OSError, TypeError, ValueError) as exc:
         raise ScenarioError(file, [Problem("model", f"cannot use this model: {exc}")]) from None
+    if not prof.layers:
+        raise ScenarioError(file, [Problem("model", f"{source} has no layers to run")])
     layers = tuple(
         LayerSpec(
             name=x.name,
@@ -245,7 +371,7 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
     table = ModelSpec(layers=layers, input_bytes=prof.input_bytes, source=source)
     ends = {
         "input": -1,
-        **{c.name: c.index for c in cut_points(graph, prof)},
+        **{c.name: c.index for c in cuts},
         "output": len(layers) - 1,
     }
     problems, pipelines = [], {}
@@ -475,6 +601,17 @@ def _check_injections(s: Scenario) -> list[Problem]:
         if f.target in links and f.mode != "crash"
     ]  # fmt: skip
     return problems
+
+
+def _check_failures(s: Scenario) -> list[Problem]:
+    """A crash–recover cycle must take time, or the failure process never lets time pass."""
+    parts = [(f"devices.{n}.failure", d.failure) for n, d in s.devices.items()]
+    parts += [(f"links[{i}].failure", link.failure) for i, link in enumerate(s.links)]
+    return [
+        Problem(where, "a failure cycle must last: ttf and ttr are both zero on average")
+        for where, f in parts
+        if f is not None and f.ttr is not None and f.ttf.mean + f.ttr.mean <= 0
+    ]
 
 
 def candidates(s: Scenario, pipeline: str, k: int, source_at: str | None = None) -> list[str]:

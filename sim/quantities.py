@@ -10,6 +10,11 @@ Byte prefixes are decimal (``kB`` = 1000 B, ``MB`` = 10^6 B) unless binary
 (``KiB``, ``MiB``, ``GiB``); link bandwidths are bits per second (``Mbps``) unless
 written in bytes (``MB/s``); memory bandwidths (``ByteRate``) are bytes per
 second.
+
+Every quantity is finite and at most :data:`LARGEST` in its base units, durations at
+most :data:`LONGEST` seconds (about 31,700 years): beyond that a simulated clock in
+double precision no longer resolves milliseconds, and squares of such figures (the
+analytic side's variances) overflow.
 """
 
 from __future__ import annotations
@@ -38,12 +43,27 @@ BANDWIDTH_UNITS = {
 BYTE_RATE_UNITS = {
     "": 1.0, "B/s": 1.0, "kB/s": 1e3, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9, "TB/s": 1e12,
 }  # fmt: skip
+LARGEST = 1e18
+"""The largest magnitude of a quantity in its base units."""
+LONGEST = 1e12
+"""The longest duration, in seconds."""
+
 RATE_UNITS = {"": 1.0, "/s": 1.0, "Hz": 1.0, "/min": 1 / 60.0, "/h": 1 / 3600.0}
 POWER_UNITS = {"": 1.0, "W": 1.0, "mW": 1e-3, "kW": 1e3}
 
 
-def parse(value: object, units: dict[str, float], what: str, example: str) -> float:
-    """Return ``value`` in SI base units; raise ``ValueError`` naming the accepted units."""
+def parse(
+    value: object,
+    units: dict[str, float],
+    what: str,
+    example: str,
+    largest: float = LARGEST,
+    base: str = "base units",
+) -> float:
+    """Return ``value`` in SI base units; raise ``ValueError`` naming the accepted units.
+
+    A magnitude above ``largest`` (in ``base`` units) is refused.
+    """
     if isinstance(value, bool):
         raise ValueError(f"expected {what} such as {example!r}")
     if isinstance(value, int | float):
@@ -58,11 +78,15 @@ def parse(value: object, units: dict[str, float], what: str, example: str) -> fl
         raise ValueError(f"expected {what} such as {example!r}")
     if not math.isfinite(number):
         raise ValueError(f"{what} must be finite")
+    if abs(number) > largest:
+        raise ValueError(f"{what} must be at most {largest:g} {base}")
     return number
 
 
-def _validator(units: dict[str, float], what: str, example: str) -> BeforeValidator:
-    return BeforeValidator(lambda v: parse(v, units, what, example))
+def _validator(
+    units: dict[str, float], what: str, example: str, largest: float = LARGEST, base: str = ""
+) -> BeforeValidator:
+    return BeforeValidator(lambda v: parse(v, units, what, example, largest, base))
 
 
 def _schema(what: str, example: str, unit: str) -> WithJsonSchema:
@@ -75,22 +99,30 @@ def _schema(what: str, example: str, unit: str) -> WithJsonSchema:
 
 
 Duration = Annotated[
-    float, _validator(TIME_UNITS, "a duration", "5ms"), _schema("a duration", "5ms", "seconds")
+    float,
+    _validator(TIME_UNITS, "a duration", "5ms", LONGEST, "s"),
+    _schema("a duration", "5ms", "seconds"),
 ]
 Bytes = Annotated[
-    float, _validator(BYTE_UNITS, "a size", "1.5MB"), _schema("a size", "1.5MB", "bytes")
+    float,
+    _validator(BYTE_UNITS, "a size", "1.5MB", base="B"),
+    _schema("a size", "1.5MB", "bytes"),
 ]
 Bandwidth = Annotated[
     float,
-    _validator(BANDWIDTH_UNITS, "a bandwidth", "20Mbps"),
+    _validator(BANDWIDTH_UNITS, "a bandwidth", "20Mbps", base="bit/s"),
     _schema("a bandwidth", "20Mbps", "bit/s"),
 ]
 ByteRate = Annotated[
     float,
-    _validator(BYTE_RATE_UNITS, "a byte rate", "25.6GB/s"),
+    _validator(BYTE_RATE_UNITS, "a byte rate", "25.6GB/s", base="B/s"),
     _schema("a byte rate", "25.6GB/s", "bytes/s"),
 ]
-Rate = Annotated[float, _validator(RATE_UNITS, "a rate", "30/s"), _schema("a rate", "30/s", "1/s")]
+Rate = Annotated[
+    float, _validator(RATE_UNITS, "a rate", "30/s", base="/s"), _schema("a rate", "30/s", "1/s")
+]
 Power = Annotated[
-    float, _validator(POWER_UNITS, "a power", "5W"), _schema("a power", "5W", "watts")
+    float,
+    _validator(POWER_UNITS, "a power", "5W", base="W"),
+    _schema("a power", "5W", "watts"),
 ]

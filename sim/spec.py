@@ -43,7 +43,9 @@ GFlops = Annotated[float, Field(gt=0)]
 class Spec(BaseModel):
     """Base of every scenario model: frozen, and unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class LayerSpec(Spec):
