@@ -5,7 +5,12 @@ the stage's device (the source's input before stage 1, stage k's output
 before stage k + 1); it then waits for a slot on the device and is served.
 Finally the result crosses back to the source. Each arrival at a queue, start
 of service and end of service is stamped into the request's row (see
-:mod:`sim.records`).
+:mod:`sim.records`), with how the request ended and how many of its link
+attempts were lost.
+
+Which requests are still in flight is kept apart from what they record: a
+route holds the live set of its requests' processes, entered on arrival and
+left when the process ends, whatever the journey recorded or failed to.
 
 The journey is one flat generator: the engine's cost per request is what a
 hand-written SimPy model of the same system pays, plus appending the stamps.
@@ -79,23 +84,34 @@ class Route:
     back: Transfer  # the result, from the last stage's device to the source
     warmup: float
     back_delay: float | None = None
-    arrived: int = 0
-    arrived_measured: int = 0
-    done: list[tuple[int, int, list[float]]] = field(default_factory=list)
+    # (id, status, stamps, attempts lost on links) of every request that ended
+    done: list[tuple[int, int, list[float], int]] = field(default_factory=list)
+    # the process of every request still on its way -> (id, arrival time)
+    live: dict[simpy.Process, tuple[int, float]] = field(default_factory=dict)
+    leave: Callable[[simpy.Process], None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.back_delay = self.back.delay
+        self.leave = self.live.__delitem__  # bound once: called as each process ends
+
+    def enter(self, process: simpy.Process, rid: int, now: float) -> None:
+        """Count ``process`` in flight until it ends, however it ends."""
+        self.live[process] = (rid, now)
+        process.callbacks.append(self.leave)
 
     def __repr__(self) -> str:
-        return f"Route({self.name!r}, arrived={self.arrived}, done={len(self.done)})"
+        return f"Route({self.name!r}, in_flight={len(self.live)}, done={len(self.done)})"
 
 
-def carry(transfer: Transfer) -> Generator[simpy.Event, Any, bool]:
-    """Carry a transfer hop by hop; False if a hop ran out of retransmissions."""
+def carry(transfer: Transfer) -> Generator[simpy.Event, Any, int | None]:
+    """Carry a transfer hop by hop: the attempts lost, or None if a hop ran out of them."""
+    lost = 0
     for hop in transfer.hops:
-        if not (yield from hop.send(transfer.size)):
-            return False
-    return True
+        n = yield from hop.send(transfer.size)
+        if n is None:
+            return None
+        lost += n
+    return lost
 
 
 def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.Event, Any, None]:
@@ -104,18 +120,22 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
     stamps = [arrival]
     done = route.done
     priority = route.priority
+    lost = 0
     for step in route.steps:
         if step.delay is not None:
             if step.delay:
                 yield env.timeout(step.delay)
-        elif not (yield from carry(step.transfer)):
-            done.append((rid, Status.FAILED, stamps))
-            return
+        else:
+            n = yield from carry(step.transfer)
+            if n is None:
+                done.append((rid, Status.FAILED, stamps, lost))
+                return
+            lost += n
         stamps.append(env.now)
         device = step.device
         limit = device.queue_limit
         if limit is not None and len(device.queue) >= limit:
-            done.append((rid, Status.DROPPED, stamps))
+            done.append((rid, Status.DROPPED, stamps, lost))
             return
         granted = device.acquire(priority)
         if granted is not None:
@@ -134,13 +154,16 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
     if back is not None:
         if back:
             yield env.timeout(back)
-    elif not (yield from carry(route.back)):
-        done.append((rid, Status.FAILED, stamps))
-        return
+    else:
+        n = yield from carry(route.back)
+        if n is None:
+            done.append((rid, Status.FAILED, stamps, lost))
+            return
+        lost += n
     now = env.now
     stamps.append(now)
     late = route.deadline is not None and now - arrival > route.deadline
-    done.append((rid, Status.LATE if late else Status.OK, stamps))
+    done.append((rid, Status.LATE if late else Status.OK, stamps, lost))
 
 
 # -- with failures -----------------------------------------------------------
@@ -149,6 +172,8 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
 # journey instead: each stage goes where its Placement says, a lost attempt
 # is re-sent under the stage's policy, and the request is registered on
 # every device and link it occupies so that a failure can interrupt it.
+# Its link attempts lost, by every copy and re-sending, are added up in a
+# one-element tally.
 
 DROPPED = "dropped"
 Outcome = tuple[Device, float, float, float] | str | None
@@ -173,39 +198,41 @@ def resilient_journey(
     here = world.source[route.name]
     fallback = False
     plans = world.placements[route.name]
+    tally = [0]
     for plan in plans:
-        outcome = yield from _stage(env, world, route, plan, here, fallback)
+        outcome = yield from _stage(env, world, route, plan, here, fallback, tally)
         if outcome is None or isinstance(outcome, str):
             status = Status.DROPPED if outcome == DROPPED else Status.FAILED
-            route.done.append((rid, status, stamps))
+            route.done.append((rid, status, stamps, tally[0]))
             return
         device, queued, started, ended = outcome
         stamps += [queued, started, ended]
         if plan.policy.policy == "local_fallback" and device is plan.source:
             fallback = device is not plan.primary
         here = device
-    delivered = yield from _deliver(env, world, plans[-1], here, world.source[route.name], route)
+    source = world.source[route.name]
+    delivered = yield from _deliver(env, world, plans[-1], here, source, route, tally)
     if not delivered:
-        route.done.append((rid, Status.FAILED, stamps))
+        route.done.append((rid, Status.FAILED, stamps, tally[0]))
         return
     now = env.now
     stamps.append(now)
     late = route.deadline is not None and now - arrival > route.deadline
-    route.done.append((rid, Status.LATE if late else Status.OK, stamps))
+    route.done.append((rid, Status.LATE if late else Status.OK, stamps, tally[0]))
 
 
 def _stage(
     env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
-    fallback: bool,
+    fallback: bool, tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     attempts = 0
     while True:
         targets = [plan.source] if fallback else plan.targets(here)
         sent = env.now
         if len(targets) == 1:
-            outcome = yield from _reach_and_serve(env, world, route, plan, here, targets[0])
+            outcome = yield from _reach_and_serve(env, world, plan, here, targets[0], route, tally)
         else:
-            outcome = yield from _first_of(env, world, route, plan, here, targets)
+            outcome = yield from _first_of(env, world, route, plan, here, targets, tally)
         if outcome is not None:
             return outcome
         attempts += 1
@@ -227,16 +254,18 @@ def _before_resend(
 
 
 def _reach_and_serve(
-    env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
-    target: Device,
+    env: simpy.Environment, world: Resilient, plan: Placement, here: Device, target: Device,
+    route: Route, tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     real_link = target.name in plan.real or here.probe is not None  # the real call carries it
     hops = () if real_link else world.path(here.name, target.name)
     if hops is None:
         return None
     for hop in hops:
-        if not (yield from hop.send(plan.size)):
+        lost = yield from hop.send(plan.size)
+        if lost is None:
             return None
+        tally[0] += lost
     return (yield from _serve(env, plan, target, route.priority))
 
 
@@ -292,11 +321,12 @@ def _serve(
 
 def _first_of(
     env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
-    targets: list[Device],
+    targets: list[Device], tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     """Send to every target at once; the first served copy wins, the others still run."""
     pending = [
-        env.process(_reach_and_serve(env, world, route, plan, here, target)) for target in targets
+        env.process(_reach_and_serve(env, world, plan, here, target, route, tally))
+        for target in targets
     ]
     dropped = False
     while pending:
@@ -311,7 +341,7 @@ def _first_of(
 
 def _deliver(
     env: simpy.Environment, world: Resilient, plan: Placement, here: Device, source: Device,
-    route: Route,
+    route: Route, tally: list[int],
 ) -> Generator[simpy.Event, Any, bool]:  # fmt: skip
     """Return the result to the source, re-sending under the last stage's policy."""
     attempts = 0
@@ -320,9 +350,11 @@ def _deliver(
         hops = () if here.probe is not None else world.path(here.name, source.name)
         ok = hops is not None
         for hop in hops or ():
-            if not (yield from hop.send(route.back.size)):
+            lost = yield from hop.send(route.back.size)
+            if lost is None:
                 ok = False
                 break
+            tally[0] += lost
         if ok:
             return True
         attempts += 1

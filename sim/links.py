@@ -101,11 +101,12 @@ class Hop:
         elif loss > 0:
             self.lose = _bernoulli(loss_rng, loss)
 
-    def send(self, size: float) -> Generator[simpy.Event, Any, bool]:
-        """Carry ``size`` bytes across; False if every attempt was lost or the link failed."""
+    def send(self, size: float) -> Generator[simpy.Event, Any, int | None]:
+        """Carry ``size`` bytes across: the number of attempts lost on the way (each
+        cost a retransmit timeout), or None if every attempt was lost or the link failed."""
         link = self.link
         if not link.up:
-            return False
+            return None
         if not link.fallible:
             return (yield from self._attempts(size))
         process = self.env.active_process
@@ -114,13 +115,13 @@ class Hop:
         try:
             return (yield from self._attempts(size))
         except simpy.Interrupt:
-            return False
+            return None
         finally:
             link.occupants.discard(process)
 
-    def _attempts(self, size: float) -> Generator[simpy.Event, Any, bool]:
+    def _attempts(self, size: float) -> Generator[simpy.Event, Any, int | None]:
         env = self.env
-        for _attempt in range(self.spec.max_retransmits + 1):
+        for attempt in range(self.spec.max_retransmits + 1):
             if size > 0:
                 with self.medium.resource.request() as slot:
                     yield slot
@@ -136,8 +137,8 @@ class Hop:
             delay = self.latency + self.jitter() if self.jitter else self.latency
             if delay > 0:
                 yield env.timeout(delay)
-            return True
-        return False
+            return attempt
+        return None
 
     def __repr__(self) -> str:
         return f"Hop({self.link.name!r} via {self.medium.name!r})"

@@ -5,7 +5,14 @@ the row holds, for each stage k, the time the request reached stage k's
 device queue, started service there and finished; then the time the result
 reached the source. With the arrival time in front, a row has 3K + 2 columns,
 NaN where the request never got. Waiting, service and transfer times are
-differences of neighbouring columns (:func:`SourceRecords.phases`).
+differences of neighbouring columns (:func:`SourceRecords.phases`). Beside
+the row, ``lost`` counts the request's link attempts that were lost (each
+cost the link's ``retransmit_timeout`` before the next), on the transfers
+that got through, by every copy and re-sending of the request.
+
+Requests still in flight at the horizon are listed apart (``pending``), from
+the engine's live set of request processes rather than as arrivals minus
+finished ones: every arrival is either one row or one pending id.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ class Status(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class SourceRecords:
-    """Every finished request of one source, plus how many were still in flight."""
+    """Every finished request of one source, and those still in flight at the horizon."""
 
     name: str
     pipeline: str
@@ -37,8 +44,11 @@ class SourceRecords:
     ids: np.ndarray  # int64, request ids in completion order
     status: np.ndarray  # int8, a Status per request
     stamps: np.ndarray  # float64, n x (3K + 2), see the module docstring
-    in_flight: int  # arrived but not finished at the horizon
+    in_flight: int  # arrived but not finished at the horizon: len(pending)
     in_flight_measured: int  # of those, how many arrived after the warm-up
+    lost: np.ndarray  # int32, per request, link attempts lost (see the module docstring)
+    pending: np.ndarray  # int64, ids of the requests in flight at the horizon, ascending
+    pending_arrival: np.ndarray  # float64, their arrival times
 
     @property
     def arrival(self) -> np.ndarray:

@@ -187,12 +187,13 @@ class World:
     def submit(self, r: Route) -> simpy.Process:
         """A request of route ``r`` arrives now; the process carries it."""
         env = self.env
-        r.arrived += 1
-        if env.now >= r.warmup:
-            r.arrived_measured += 1
+        rid = next(self._ids)
         if self.resilience is None:
-            return env.process(journey(env, r, next(self._ids)))
-        return env.process(resilient_journey(env, r, next(self._ids), self.resilience.resilient))
+            process = env.process(journey(env, r, rid))
+        else:
+            process = env.process(resilient_journey(env, r, rid, self.resilience.resilient))
+        r.enter(process, rid, env.now)
+        return process
 
     def _warmup(self) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.scenario.warmup)
@@ -250,21 +251,26 @@ class World:
 
 def _source_records(r: Route, warmup: float) -> SourceRecords:
     width = 3 * len(r.steps) + 2
-    stamps = np.full((len(r.done), width), np.nan)
-    for row, (_, _, times) in zip(stamps, r.done, strict=True):
+    n = len(r.done)
+    stamps = np.full((n, width), np.nan)
+    for row, (_, _, times, _) in zip(stamps, r.done, strict=True):
         row[: len(times)] = times
-    measured_done = int(np.count_nonzero(stamps[:, 0] >= warmup)) if len(r.done) else 0
+    pending = sorted(r.live.values())
+    pending_arrival = np.array([t for _, t in pending], dtype=np.float64)
     return SourceRecords(
         name=r.name,
         pipeline=r.pipeline,
         priority=r.priority,
         deadline=r.deadline,
         stages=tuple(step.device.name for step in r.steps),
-        ids=np.fromiter((d[0] for d in r.done), dtype=np.int64, count=len(r.done)),
-        status=np.fromiter((d[1] for d in r.done), dtype=np.int8, count=len(r.done)),
+        ids=np.fromiter((d[0] for d in r.done), dtype=np.int64, count=n),
+        status=np.fromiter((d[1] for d in r.done), dtype=np.int8, count=n),
         stamps=stamps,
-        in_flight=r.arrived - len(r.done),
-        in_flight_measured=r.arrived_measured - measured_done,
+        in_flight=len(pending),
+        in_flight_measured=int(np.count_nonzero(pending_arrival >= warmup)),
+        lost=np.fromiter((d[3] for d in r.done), dtype=np.int32, count=n),
+        pending=np.array([i for i, _ in pending], dtype=np.int64),
+        pending_arrival=pending_arrival,
     )
 
 

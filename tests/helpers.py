@@ -7,10 +7,13 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from sim import Replication, Scenario, load, run
+from sim import Replication, Scenario, Status, load, run
 from sim.loader import from_dict
+from sim.streams import Streams
+from sim.workload import arrival_times
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -135,3 +138,49 @@ def crash_recover(ttf: float, ttr: float) -> dict[str, Any]:
 def simulated(name: str) -> tuple[Replication, ...]:
     """The replications of a reference scenario, run once per test session."""
     return tuple(run(load(SCENARIOS / "reference" / f"{name}.yaml")))
+
+
+def arrivals(scenario: Scenario, replication: int = 0) -> dict[str, np.ndarray]:
+    """Each source's arrival times before the horizon, drawn afresh from its named stream:
+    a count of arrivals that owes nothing to the engine's records."""
+    streams = Streams(scenario.seed, replication)
+    out = {}
+    for source in scenario.workload:
+        times = arrival_times(source, streams.rng(f"source:{source.name}:arrivals"))
+        out[source.name] = np.fromiter(
+            (t for t in _before(times, scenario.horizon)), dtype=np.float64
+        )
+    return out
+
+
+def _before(times: Any, horizon: float) -> Any:
+    for t in times:
+        if t >= horizon:
+            return
+        yield t
+
+
+def assert_conserved(scenario: Scenario, rep: Replication) -> None:
+    """Every arrival ends exactly once, as ok, late, failed or dropped, or is in flight.
+
+    The arrivals come from the arrival process itself (:func:`arrivals`); each must be
+    one finished row or one pending id, never both, never neither; ids are unique and,
+    over all sources, exactly the ids handed out (0, 1, ... in arrival order).
+    """
+    expected = arrivals(scenario, rep.index)
+    every: list[np.ndarray] = []
+    for src in rep.sources:
+        times = expected[src.name]
+        assert np.isin(src.status, [int(s) for s in Status]).all(), "an unknown status"
+        assert src.in_flight == len(src.pending) == len(src.pending_arrival)
+        ended_or_pending = np.sort(np.concatenate([src.arrival, src.pending_arrival]))
+        assert len(ended_or_pending) == len(times), (
+            f"{src.name}: {len(times)} arrivals, {len(src.ids)} ended + {src.in_flight} in flight"
+        )
+        assert np.allclose(ended_or_pending, times, rtol=0, atol=1e-9), "arrival times differ"
+        assert src.in_flight_measured == np.count_nonzero(src.pending_arrival >= rep.start)
+        ids = np.concatenate([src.ids, src.pending])
+        assert len(np.unique(ids)) == len(ids), f"{src.name}: a request ended twice"
+        every.append(ids)
+    ids = np.sort(np.concatenate(every)) if every else np.array([], dtype=np.int64)
+    assert np.array_equal(ids, np.arange(len(ids))), "ids are exactly those handed out"
