@@ -85,11 +85,13 @@ def analytic_vs_simulated(
 
 
 def inside(value: float, mean: float, ci: Sequence[float]) -> bool:
-    """Whether ``value`` lies in ``ci``; for a zero-width interval (a deterministic
-    figure), whether it agrees with ``mean`` within 0.1 %."""
+    """Whether ``value`` lies in ``ci``; for an interval of (nearly) zero width, narrower
+    than 0.1 % of the mean (a deterministic figure), whether it agrees with ``mean``
+    within 0.1 %."""
     low, high = ci
-    if low == high:
-        return abs(value - mean) <= AGREE * max(abs(mean), abs(value))
+    scale = AGREE * max(abs(mean), abs(value))
+    if high - low <= scale:
+        return abs(value - mean) <= scale or low <= value <= high
     return bool(low <= value <= high)
 
 

@@ -116,7 +116,9 @@ def wilson(hits: int, total: int, confidence: float = CONFIDENCE) -> tuple[float
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if hits == 0 else max(0.0, centre - half)  # exact at the ends, free of rounding
+    high = 1.0 if hits == total else min(1.0, centre + half)
+    return low, high
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
