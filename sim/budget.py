@@ -108,7 +108,8 @@ def _heartbeats(s: Scenario) -> list[Part]:
         watchers = set(sources)
         for k in range(len(pipeline.stages)):
             watched = {d for at in sources for d in candidates(s, pname, k, at)}
-            beats = len(watchers) * len(watched) * s.horizon / s.policy(pname, k).heartbeat
+            pairs = sum(1 for w in watchers for d in watched if w != d)
+            beats = pairs * s.horizon / s.policy(pname, k).heartbeat
             out.append(Part(_policy_path(s, pname, k), beats))
             watchers = watched
     return out

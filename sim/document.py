@@ -96,7 +96,8 @@ class _Loader(yaml.SafeLoader):
         where = "".join(self._where[1:]).lstrip(".")
         if len(where) > 60:
             where = where[:57] + "..."
-        raise DocumentError(where, f"line {mark.line + 1}: {message}")
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise DocumentError(where, f"{line}{message}")
 
 
 def _part(parent: Node | None, index: Any) -> str:

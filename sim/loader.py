@@ -330,7 +330,7 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
     """Turn a zoo or ONNX model into a layer table, and stages' cut points into layer ranges."""
     if s.model is None or isinstance(s.model, ModelSpec):
         return s
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
     from models import ModelError, zoo
     from models.cuts import cut_points
