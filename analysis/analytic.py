@@ -6,54 +6,90 @@ each source is a flow with its rate and arrival variability that visits, in
 order, the link media its tensors cross and the devices that serve its stages
 (chosen by the policy for that state). Per station:
 
-* utilisation ρ = λ E[S] / c;
+* offered load ρ = λ E[S] / c, λ counting every transmission attempt on a medium and
+  only the requests that got past earlier drops and failed transfers;
 * the mean wait by Allen–Cunneen, W_q(M/M/c, Erlang C) × (c_a² + c_s²) / 2, which is
   Pollaczek–Khinchine for Poisson arrivals at one server and Erlang C for M/M/c; on a
   priority device Cobham's non-preemptive formula per class, its W₀ scaled by
   (c_a² + c_s²) / (1 + c_s²) for non-Poisson arrivals;
-* arrival variability is carried through the network by Whitt's QNA: departures have
-  c_d² = 1 + (1 − ρ²)(c_a² − 1) + ρ²(c_s² − 1)/√c, a flow's share p of them
-  p c_d² + 1 − p, and merged flows the rate-weighted mean of theirs.
+* a device with a ``queue_limit`` is M/M/c/K (exact) or M/G/1/K (the embedded Markov
+  chain with the service's two-moment gamma law): it drops the blocking fraction
+  and waits are those of the accepted requests;
+* arrival variability is carried through the network by Whitt's QNA (see
+  :func:`analysis.queueing.departure_scv`).
 
-A flow's latency is the sum of its waits and services plus propagation, mean jitter
-and expected retransmission delays; its variance the sum of the parts' (waits taken
-as 0-or-exponential). Percentiles and deadline misses come from a mixture of gamma
-distributions fitted to each (state, flow) by its mean and variance, weighted by the
-state's probability and the flow's rate. Every figure says which method produced it.
+A lossy hop delivers a transfer after N retransmissions, N at most ``max_retransmits``
+(:mod:`analysis.queueing`); each adds the retransmit timeout and one more wait and
+serialisation on the medium. A flow's latency is a deterministic shift (propagation),
+plus a discrete law of retransmission delays, plus a continuous part (waits, services,
+jitter) fitted by a gamma law of its mean and variance (waits taken as
+0-or-exponential). Percentiles and deadline misses come from the mixture of these over
+(state, flow, retransmissions), weighted by probability and delivered rate. Every figure
+says which method produced it, and a figure no method here covers says which feature
+is not modelled instead of a number computed as if the feature were absent
+(:mod:`analysis.coverage`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 import numpy as np
-from scipy import optimize, special
 
 from analysis.availability import Component, components, states, undetected_fraction
-from analysis.queueing import departure_scv, erlang_c, ggc_wait, wait_variance
+from analysis.coverage import Unmodelled, unmodelled
+from analysis.mixture import Part, mixture_cdf, mixture_mean, quantile
+from analysis.queueing import (
+    FiniteQueue,
+    Retransmissions,
+    bernoulli_retransmissions,
+    departure_scv,
+    erlang_c,
+    ggc_wait,
+    markov_retransmissions,
+    mg1k,
+    mmck,
+    wait_variance,
+)
 from sim.costs import stage_cost
 from sim.loader import candidates
 from sim.routes import route, topology
 from sim.servable import servable
-from sim.spec import GilbertElliott, Periodic, Poisson, Scenario, SourceSpec
+from sim.spec import GilbertElliott, LinkSpec, Periodic, Poisson, Scenario, SourceSpec
 
 Figure = dict[str, Any]
 
+MMCK_LIMIT = 1_000_000  # largest capacity solved as M/M/c/K
+MG1K_LIMIT = 20_000  # largest capacity solved as M/G/1/K (quadratic in K)
 
-def figure(value: float, method: str) -> Figure:
+
+def figure(value: float | None, method: str, missing: str | None = None) -> Figure:
+    """A figure and its method; with ``missing``, no value and the feature not modelled."""
+    if missing is not None:
+        return {"value": None, "method": f"not modelled: {missing}", "not_modelled": missing}
     return {"value": value, "method": method}
 
 
 @dataclass(slots=True)
 class Visit:
+    """One station on a flow's path; ``station`` is empty for a lossy hop without a medium."""
+
     station: str
-    mean: float
+    mean: float  # per attempt
     second: float  # E[S²]
     priority: int
+    retry: Retransmissions | None = None
+    timeout: float = 0.0
+    reach: float = 1.0  # fraction of the flow's requests that get here (set by _offer)
+
+    @property
+    def count(self) -> float:
+        """Mean visits per request that gets here (every transmission attempt)."""
+        return self.retry.attempts if self.retry else 1.0
 
 
 @dataclass(slots=True)
@@ -62,7 +98,8 @@ class Flow:
     rate: float
     scv: float
     visits: list[Visit] = field(default_factory=list)
-    delay: float = 0.0  # propagation, jitter, retransmission waits
+    shift: float = 0.0  # propagation: deterministic
+    delay: float = 0.0  # mean jitter
     delay_var: float = 0.0
     counted: bool = True  # False for the extra copies of replicated stages
 
@@ -71,16 +108,24 @@ class Flow:
 class Station:
     servers: int
     priority: bool
-    rate: float = 0.0
+    limit: int | None = None  # queue_limit: requests allowed to wait
+    rate: float = 0.0  # offered arrivals (attempts on a medium)
     mean: float = 0.0
     second: float = 0.0
     ca2: float = 1.0
+    queue: FiniteQueue | None = None
+    missing: str | None = None  # the feature no method here covers
     # priority -> [rate, Σ rate × E[S], Σ rate × E[S²]] of the flows of that class here
     classes: dict[int, list[float]] = field(default_factory=dict)
 
     @property
     def rho(self) -> float:
+        """Offered load, not capped."""
         return self.rate * self.mean / self.servers
+
+    @property
+    def carried(self) -> float:
+        return self.queue.carried if self.queue else min(1.0, self.rho)
 
     @property
     def cs2(self) -> float:
@@ -88,13 +133,38 @@ class Station:
 
 
 @dataclass(slots=True)
+class Sojourn:
+    """The latency law of the delivered requests of one flow in one state."""
+
+    mean: float  # continuous part: waits, services, jitter (inf when a station saturates)
+    var: float
+    shift: float  # propagation
+    extra: np.ndarray  # retransmission delays …
+    weight: np.ndarray  # … and their probabilities given delivery
+    delivered: float  # fraction of the flow's requests that arrive
+    dropped: float  # … turned away by a full queue
+    lost: float  # … whose transfer ran out of retransmissions
+
+    @property
+    def total(self) -> float:
+        return self.shift + self.mean + float(np.dot(self.extra, self.weight))
+
+    def parts(self, weight: float) -> list[Part]:
+        return [
+            (weight * self.delivered * w, self.shift + x, self.mean, self.var)
+            for x, w in zip(self.extra, self.weight, strict=True)
+        ]
+
+
+@dataclass(slots=True)
 class StateResult:
     probability: float
-    latency: dict[str, tuple[float, float]]  # source -> (mean, variance); inf when saturated
+    latency: dict[str, Sojourn]
     throughput: dict[str, float]
     utilisation: dict[str, float]
     load: dict[str, float] = field(default_factory=dict)  # station -> ρ, not capped
     down: frozenset[str] = frozenset()
+    missing: dict[str, str] = field(default_factory=dict)  # source or device -> feature
 
 
 class Analyzer:
@@ -104,6 +174,7 @@ class Analyzer:
         self.s = s
         self.graph = topology(list(s.devices), s.links)
         self.parts = components(s)
+        self._hops: dict[int, Retransmissions | None] = {}
 
     # -- arrivals -------------------------------------------------------------
 
@@ -127,27 +198,36 @@ class Analyzer:
         s = self.s
         up_graph = self._up_graph(down)
         flows: list[Flow] = []
-        served: dict[str, bool] = {}
         for src in s.workload:
-            served[src.name] = servable(s, src, down & set(s.devices), down - set(s.devices))
-            if served[src.name]:
+            if servable(s, src, down & set(s.devices), down - set(s.devices)):
                 flows += self._flows(src, down, up_graph)
             elif src.at not in down:
                 flows.append(self._partial(src, down, up_graph))
         stations = self._stations(flows)
-        latency: dict[str, tuple[float, float]] = {}
-        throughput: dict[str, float] = {}
+        result = StateResult(probability, {}, {}, {}, down=down)
         for flow in flows:
             if not flow.counted:
                 continue
-            latency[flow.source] = self._sojourn(flow, stations)
-            worst = max((stations[v.station].rho for v in flow.visits), default=0.0)
-            throughput[flow.source] = flow.rate * min(1.0, 1 / worst if worst > 0 else 1.0)
+            missing = next((stations[v.station].missing for v in flow.visits
+                            if v.station and stations[v.station].missing), None)  # fmt: skip
+            if missing is not None:
+                result.missing[flow.source] = missing
+            soj = self._sojourn(flow, stations)
+            result.latency[flow.source] = soj
+            saturated = [stations[v.station].rho for v in flow.visits
+                         if v.station and stations[v.station].queue is None]  # fmt: skip
+            worst = max(saturated, default=0.0)
+            cap = min(1.0, 1 / worst) if worst > 0 else 1.0
+            result.throughput[flow.source] = flow.rate * soj.delivered * cap
         for src in s.workload:
-            throughput.setdefault(src.name, 0.0)
-        utilisation = {d: min(1.0, stations[d].rho) if d in stations else 0.0 for d in s.devices}
-        load = {name: st.rho for name, st in stations.items()}
-        return StateResult(probability, latency, throughput, utilisation, load, down)
+            result.throughput.setdefault(src.name, 0.0)
+        for d in s.devices:
+            st = stations.get(d)
+            result.utilisation[d] = st.carried if st else 0.0
+            if st and st.missing:
+                result.missing[d] = st.missing
+        result.load = {name: st.rho for name, st in stations.items()}
+        return result
 
     def _up_graph(self, down: frozenset[str]) -> nx.Graph:
         g = nx.Graph()
@@ -238,79 +318,204 @@ class Analyzer:
         mean, second = self.service(src.pipeline, k, device)
         return Visit(device, mean, second, src.priority)
 
+    def retransmissions(self, index: int) -> Retransmissions | None:
+        """The retransmission law of a transfer over link ``index``; None when lossless."""
+        if index not in self._hops:
+            self._hops[index] = _retransmissions(self.s.links[index])
+        return self._hops[index]
+
     def _transfer(self, flow: Flow, g: nx.Graph, a: str, b: str, size: float) -> None:
         if a == b:
             return
         for index, frm, to in route(g, a, b):
             link = self.s.links[index]
-            loss = link.loss.mean if isinstance(link.loss, GilbertElliott) else link.loss
-            attempts = 1 / (1 - loss)
+            retry = self.retransmissions(index)
             if size > 0:
                 medium = link.shared or f"{frm}->{to}"
                 ser = size * 8 / link.bandwidth
                 flow.visits.append(
-                    Visit(f"medium:{medium}", ser * attempts, (ser * attempts) ** 2, 0)
+                    Visit(f"medium:{medium}", ser, ser**2, 0, retry, link.retransmit_timeout)
                 )
-            jitter_mean = link.jitter.mean if link.jitter else 0.0
-            flow.delay += link.latency + jitter_mean + (attempts - 1) * link.retransmit_timeout
+            elif retry is not None:
+                flow.visits.append(Visit("", 0.0, 0.0, 0, retry, link.retransmit_timeout))
+            flow.shift += link.latency
+            flow.delay += link.jitter.mean if link.jitter else 0.0
             flow.delay_var += link.jitter.variance if link.jitter else 0.0
 
     def _stations(self, flows: list[Flow]) -> dict[str, Station]:
+        """Offered rates (thinned by drops and failed transfers) and QNA variability,
+        iterated together to a fixed point."""
         stations: dict[str, Station] = {}
         for flow in flows:
             for v in flow.visits:
-                if v.station not in stations:
+                if v.station and v.station not in stations:
                     spec = self.s.devices.get(v.station)
                     stations[v.station] = Station(
-                        spec.slots if spec else 1, bool(spec and spec.discipline == "priority")
+                        spec.slots if spec else 1,
+                        bool(spec and spec.discipline == "priority"),
+                        spec.queue_limit if spec else None,
                     )
-                st = stations[v.station]
-                st.rate += flow.rate
-                st.mean += flow.rate * v.mean
-                st.second += flow.rate * v.second
-                share = st.classes.setdefault(v.priority, [0.0, 0.0, 0.0])
-                share[0] += flow.rate
-                share[1] += flow.rate * v.mean
-                share[2] += flow.rate * v.second
-        for st in stations.values():
-            st.mean /= st.rate
-            st.second /= st.rate
-        for _ in range(20):  # QNA: carry arrival variability through to a fixed point
-            incoming: dict[str, float] = dict.fromkeys(stations, 0.0)
-            for flow in flows:
-                c = flow.scv
-                for v in flow.visits:
-                    st = stations[v.station]
-                    incoming[v.station] += flow.rate / st.rate * c
-                    p = flow.rate / st.rate
-                    cd = departure_scv(min(st.rho, 0.999), st.ca2, st.cs2, st.servers)
-                    c = p * cd + 1 - p
-            for name, st in stations.items():
-                st.ca2 = incoming[name]
+        for _ in range(50):
+            _offer(flows, stations)
+            changed = _carry_variability(flows, stations)
+            for st in stations.values():
+                if st.limit is not None:
+                    before = st.queue.blocking if st.queue else 0.0
+                    st.queue, st.missing = _finite(st)
+                    after = st.queue.blocking if st.queue else 0.0
+                    changed = max(changed, abs(after - before))
+            if changed < 1e-10:
+                break
         return stations
 
-    def _sojourn(self, flow: Flow, stations: dict[str, Station]) -> tuple[float, float]:
+    def _sojourn(self, flow: Flow, stations: dict[str, Station]) -> Sojourn:
         mean, var = flow.delay, flow.delay_var
+        extra, weight = np.zeros(1), np.ones(1)
+        reach, dropped, lost = 1.0, 0.0, 0.0
         for v in flow.visits:
-            st = stations[v.station]
-            if st.rho >= 1:
-                return math.inf, math.inf
-            wait, p_wait = self._wait(st, v)
-            mean += wait + v.mean
-            var += (v.second - v.mean**2) + wait_variance(wait, p_wait)
-        return mean, max(var, 0.0)
+            attempt = 0.0  # what one more attempt costs on the medium
+            if v.station:
+                st = stations[v.station]
+                if st.queue is None and st.rho >= 1:
+                    mean = math.inf
+                    break
+                if st.queue is not None:
+                    wait, p_wait = st.queue.wait, st.queue.p_wait
+                else:
+                    wait, p_wait = _wait(st, v)
+                mean += wait + v.mean
+                var += (v.second - v.mean**2) + wait_variance(wait, p_wait)
+                attempt = wait + v.mean
+                if st.queue is not None:
+                    dropped += reach * st.queue.blocking
+                    reach *= 1 - st.queue.blocking
+            if v.retry is not None:
+                success = v.retry.success
+                lost += reach * (1 - success)
+                reach *= success
+                if success > 0:
+                    n = np.arange(len(v.retry.delivered))
+                    extra, weight = _convolve(
+                        extra, weight, n * (v.timeout + attempt), v.retry.delivered / success
+                    )
+        if not math.isfinite(mean):
+            var = math.inf
+        return Sojourn(mean, max(var, 0.0), flow.shift, extra, weight, reach, dropped, lost)
 
-    def _wait(self, st: Station, v: Visit) -> tuple[float, float]:
-        offered = st.rate * st.mean
-        p_wait = erlang_c(st.servers, offered)
-        if not st.priority:
-            return ggc_wait(st.rate, st.mean, st.cs2, st.ca2, st.servers), p_wait
-        classes = st.classes  # Cobham, class by class
-        w0 = sum(c[2] for c in classes.values()) / 2 / st.servers
-        w0 *= (st.ca2 + st.cs2) / (1 + st.cs2)
-        higher = sum(c[1] for p, c in classes.items() if p > v.priority) / st.servers
-        mine = higher + classes[v.priority][1] / st.servers
-        return w0 / ((1 - higher) * (1 - mine)), p_wait
+
+def _retransmissions(link: LinkSpec) -> Retransmissions | None:
+    loss = link.loss
+    if isinstance(loss, GilbertElliott):
+        step = np.array([[1 - loss.p_good_bad, loss.p_good_bad],
+                         [loss.p_bad_good, 1 - loss.p_bad_good]])  # fmt: skip
+        states_loss = np.array([loss.loss_good, loss.loss_bad])
+        return markov_retransmissions(step, states_loss, link.max_retransmits)
+    if loss > 0:
+        return bernoulli_retransmissions(loss, link.max_retransmits)
+    return None
+
+
+def _offer(flows: list[Flow], stations: dict[str, Station]) -> None:
+    """Each station's offered rate and service moments, from the flows that reach it."""
+    for st in stations.values():
+        st.rate = st.mean = st.second = 0.0
+        st.classes = {}
+    for flow in flows:
+        reach = 1.0
+        for v in flow.visits:
+            v.reach = reach
+            if v.station:
+                st = stations[v.station]
+                rate = flow.rate * reach * v.count
+                st.rate += rate
+                st.mean += rate * v.mean
+                st.second += rate * v.second
+                share = st.classes.setdefault(v.priority, [0.0, 0.0, 0.0])
+                share[0] += rate
+                share[1] += rate * v.mean
+                share[2] += rate * v.second
+                if st.queue is not None:
+                    reach *= 1 - st.queue.blocking
+            if v.retry is not None:
+                reach *= v.retry.success
+    for st in stations.values():
+        if st.rate > 0:
+            st.mean /= st.rate
+            st.second /= st.rate
+
+
+def _carry_variability(flows: list[Flow], stations: dict[str, Station]) -> float:
+    """One QNA pass: each station's arrival c² from the flows' departures upstream."""
+    incoming: dict[str, float] = dict.fromkeys(stations, 0.0)
+    for flow in flows:
+        c = flow.scv
+        for v in flow.visits:
+            if not v.station:
+                continue
+            st = stations[v.station]
+            p = flow.rate * v.reach * v.count / st.rate if st.rate > 0 else 0.0
+            incoming[v.station] += p * c
+            cd = departure_scv(min(st.carried, 0.999), st.ca2, st.cs2, st.servers)
+            c = p * cd + 1 - p
+    changed = 0.0
+    for name, st in stations.items():
+        if st.rate > 0:
+            changed = max(changed, abs(incoming[name] - st.ca2))
+            st.ca2 = incoming[name]
+    return changed
+
+
+def _finite(st: Station) -> tuple[FiniteQueue | None, str | None]:
+    """A queue-limited station's law, or the reason no method here covers it."""
+    assert st.limit is not None
+    capacity = st.servers + st.limit
+    if st.rate <= 0:
+        return FiniteQueue(0.0, st.mean, 0.0, 0.0, 0.0), None
+    if st.priority:
+        return None, "queue_limit with discipline priority"
+    if abs(st.ca2 - 1) > 1e-6:
+        return None, "queue_limit with non-Poisson arrivals"
+    if abs(st.cs2 - 1) <= 1e-6:
+        if capacity > MMCK_LIMIT:
+            return None, f"queue_limit above {MMCK_LIMIT}"
+        return mmck(st.rate, st.mean, st.servers, capacity), None
+    if st.servers > 1:
+        return None, "queue_limit with several slots and non-exponential service"
+    if capacity > MG1K_LIMIT:
+        return None, f"queue_limit above {MG1K_LIMIT} with non-exponential service"
+    return mg1k(st.rate, st.mean, st.cs2, capacity), None
+
+
+def _wait(st: Station, v: Visit) -> tuple[float, float]:
+    """Mean wait and probability of waiting at a station without a queue limit."""
+    offered = st.rate * st.mean
+    p_wait = erlang_c(st.servers, offered)
+    if not st.priority:
+        return ggc_wait(st.rate, st.mean, st.cs2, st.ca2, st.servers), p_wait
+    classes = st.classes  # Cobham, class by class
+    w0 = sum(c[2] for c in classes.values()) / 2 / st.servers
+    w0 *= (st.ca2 + st.cs2) / (1 + st.cs2)
+    higher = sum(c[1] for p, c in classes.items() if p > v.priority) / st.servers
+    mine = higher + classes[v.priority][1] / st.servers
+    return w0 / ((1 - higher) * (1 - mine)), p_wait
+
+
+def _convolve(
+    extra: np.ndarray, weight: np.ndarray, more: np.ndarray, chance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The law of the sum of two independent discrete delays, atoms below 1e-12 left out."""
+    sums = (extra[:, None] + more[None, :]).ravel()
+    probs = (weight[:, None] * chance[None, :]).ravel()
+    keep = probs > 1e-12
+    values, inverse = np.unique(np.round(sums[keep], 12), return_inverse=True)
+    return values, np.bincount(inverse, weights=probs[keep])
+
+
+LATENCY = "QNA + Allen–Cunneen/Cobham/M/G/1/K, mixed over states"
+PERCENTILE = "gamma × retransmission mixture over states"
+BLOCKING = "M/M/c/K or M/G/1/K blocking"
+EXHAUSTED = "P(all R + 1 attempts lost), per hop"
+SUCCESS = "delivered − undetected losses (renewal)"
 
 
 def analyze(s: Scenario) -> dict[str, Any]:
@@ -318,76 +523,104 @@ def analyze(s: Scenario) -> dict[str, Any]:
     a = Analyzer(s)
     results = [a.state(down, p) for down, p in states(a.parts)]
     covered = sum(r.probability for r in results)
+    gaps = unmodelled(s)
     out: dict[str, Any] = {"scenario": s.name, "states": len(results)}
     if covered < 1 - 1e-12:
         out["truncated_probability"] = 1 - covered
-    avail_method = (
-        "independent components, all states" if len(a.parts) <= 12 else "states with ≤ 2 failures"
-    )
-    sources: dict[str, Any] = {}
-    mixture: list[tuple[float, float, float]] = []  # weight, mean, var
-    total_rate = 0.0
-    ok_rate = 0.0
-    for src in s.workload:
-        rate, _, kind = a.arrivals(src)
-        avail = sum(r.probability for r in results if src.name in r.latency)
-        loss = _undetected_loss(a, src)
-        parts = [(r.probability, *r.latency[src.name]) for r in results if src.name in r.latency]
-        mean = _mixture_mean(parts)
-        miss = None
-        if src.deadline is not None:
-            miss = avail - sum(p * _cdf(m, v, src.deadline) for p, m, v in parts)
-        success = max(0.0, avail - loss)
-        sources[src.name] = {
-            "arrivals": kind,
-            "availability": figure(avail, avail_method),
-            "success_ratio": figure(success, "availability − CTMC undetected-failure losses"),
-            "latency_mean": figure(mean, "QNA + Allen–Cunneen/Cobham, mixed over states"),
-            "latency_p95": figure(_quantile(parts, 0.95), "gamma fit per state, mixture"),
-            "throughput": figure(
-                sum(r.probability * r.throughput[src.name] for r in results),
-                "rate × served fraction",
-            ),
-            "deadline_miss": None
-            if miss is None
-            else figure(miss + (1 - avail), "gamma mixture + unavailability"),
-        }
-        mixture += [(p * rate, m, v) for p, m, v in parts]
-        total_rate += rate
-        ok_rate += rate * success
+    sources = {src.name: _source(a, src, results, gaps) for src in s.workload}
+    rates = {src.name: a.arrivals(src)[0] for src in s.workload}
+    total = sum(rates.values())
+    mixture = [part for src in s.workload for r in results if src.name in r.latency
+               for part in r.latency[src.name].parts(r.probability * rates[src.name])]  # fmt: skip
+    missing = {"latency": gaps.latency, "success": gaps.success, "throughput": gaps.throughput}
+    for reason in (f for r in results for name, f in r.missing.items() if name in sources):
+        for key in missing:
+            missing[key] = missing[key] or reason
+
+    def mean_of(key: str) -> float | None:
+        values = [sources[n][key]["value"] for n in sources]
+        if any(v is None for v in values):
+            return None
+        return float(sum(rates[n] * v for n, v in zip(sources, values, strict=True)) / total)
+
     throughput = sum(sum(r.probability * t for t in r.throughput.values()) for r in results)
-    utilisation = {
-        d: figure(
-            sum(r.probability * r.utilisation[d] for r in results), "λ E[S] / c, mixed over states"
-        )
-        for d in s.devices
-    }
+    utilisation = {d: _utilisation(results, d, gaps.throughput) for d in s.devices}
     energy = _energy(s, utilisation, throughput)
+    m = missing["latency"]
     out.update(
         {
             "availability": figure(
                 float(np.mean([v["availability"]["value"] for v in sources.values()])),
-                avail_method,
+                _availability_method(a.parts),
             ),
-            "success_ratio": figure(
-                ok_rate / total_rate, "availability − CTMC undetected-failure losses"
+            "success_ratio": figure(mean_of("success_ratio"), SUCCESS, missing["success"]),
+            "dropped": figure(mean_of("dropped"), BLOCKING, missing["success"]),
+            "transfer_failed": figure(mean_of("transfer_failed"), EXHAUSTED, missing["success"]),
+            "throughput": figure(
+                throughput, "rate × delivered fraction, capped at saturation", missing["throughput"]
             ),
-            "throughput": figure(throughput, "rate × served fraction, capped at saturation"),
             "latency": {
-                "mean": figure(
-                    _mixture_mean(mixture), "QNA + Allen–Cunneen/Cobham, mixed over states"
-                ),
-                "p50": figure(_quantile(mixture, 0.50), "gamma fit per state and flow, mixture"),
-                "p95": figure(_quantile(mixture, 0.95), "gamma fit per state and flow, mixture"),
-                "p99": figure(_quantile(mixture, 0.99), "gamma fit per state and flow, mixture"),
+                "mean": figure(mixture_mean(mixture), LATENCY, m),
+                "p50": figure(quantile(mixture, 0.50), PERCENTILE, m),
+                "p95": figure(quantile(mixture, 0.95), PERCENTILE, m),
+                "p99": figure(quantile(mixture, 0.99), PERCENTILE, m),
             },
-            "energy_per_inference": figure(energy, "Σ power(utilisation) / throughput"),
+            "energy_per_inference": figure(
+                energy, "Σ power(utilisation) / throughput", missing["throughput"]
+            ),
             "utilisation": utilisation,
             "components": {c.name: figure(c.availability, c.method) for c in a.parts},
             "sources": sources,
+            "neglected": gaps.neglected,
         }
     )
     return out
+
+
+def _source(a: Analyzer, src: SourceSpec, results: list[StateResult], gaps: Unmodelled) -> Figure:
+    """The figures of one source."""
+    kind = a.arrivals(src)[2]
+    served = [r for r in results if src.name in r.latency]
+    avail = sum(r.probability for r in served)
+    reason = next((r.missing[src.name] for r in served if src.name in r.missing), None)
+    lat, ok = gaps.latency or reason, gaps.success or reason
+    parts = [part for r in served for part in r.latency[src.name].parts(r.probability)]
+    delivered = sum(r.probability * r.latency[src.name].delivered for r in served)
+    undetected = _undetected_loss(a, src)
+    miss = None
+    if src.deadline is not None:
+        within = sum(p[0] for p in parts) * (mixture_cdf(parts, src.deadline) if parts else 0.0)
+        method = "retransmission/gamma mixture + undelivered + undetected"
+        miss = figure(min(1.0, 1 - within + undetected), method, lat or ok)
+
+    def mixed(value: Callable[[StateResult], float]) -> float:
+        return sum(r.probability * value(r) for r in served)
+
+    return {
+        "arrivals": kind,
+        "availability": figure(avail, _availability_method(a.parts)),
+        "success_ratio": figure(max(0.0, delivered - undetected), SUCCESS, ok),
+        "dropped": figure(mixed(lambda r: r.latency[src.name].dropped), BLOCKING, ok),
+        "transfer_failed": figure(mixed(lambda r: r.latency[src.name].lost), EXHAUSTED, ok),
+        "latency_mean": figure(mixture_mean(parts), LATENCY, lat),
+        "latency_p95": figure(quantile(parts, 0.95), PERCENTILE, lat),
+        "throughput": figure(
+            mixed(lambda r: r.throughput[src.name]),
+            "rate × delivered fraction",
+            gaps.throughput or reason,
+        ),
+        "deadline_miss": miss,
+    }
+
+
+def _availability_method(parts: list[Component]) -> str:
+    return "independent components, all states" if len(parts) <= 12 else "states with ≤ 2 failures"
+
+
+def _utilisation(results: list[StateResult], device: str, missing: str | None) -> Figure:
+    reason = missing or next((r.missing[device] for r in results if device in r.missing), None)
+    value = sum(r.probability * r.utilisation[device] for r in results)
+    return figure(value, "λ E[S] / c (carried), mixed over states", reason)
 
 
 def offered_load(s: Scenario) -> dict[str, float]:
@@ -397,7 +630,8 @@ def offered_load(s: Scenario) -> dict[str, float]:
     work counts every attempt). Devices are keyed by name, links by their name
     ``a-b`` (the busier direction, or their shared medium). A component that can fail
     is averaged over the service states in which it is up, weighted by probability:
-    the load it carries while it is up. ρ ≥ 1 means the station cannot keep up.
+    the load it carries while it is up. ρ ≥ 1 means the station cannot keep up
+    (a device with a ``queue_limit`` then drops the excess).
     """
     a = Analyzer(s)
     results = [a.state(down, p) for down, p in states(a.parts)]
@@ -430,7 +664,8 @@ def _while_up(
 
 
 def _undetected_loss(a: Analyzer, src: SourceSpec) -> float:
-    """Requests sent to a primary that is down but not yet declared down are lost."""
+    """Requests sent to a primary that is down but not yet declared down are lost,
+    unless a re-send after the policy's timeout finds the failure detected or repaired."""
     s = a.s
     loss = 0.0
     for k, stage in enumerate(s.pipelines[src.pipeline].stages):
@@ -440,61 +675,27 @@ def _undetected_loss(a: Analyzer, src: SourceSpec) -> float:
         part = next((c for c in a.parts if c.name == stage.on), None)
         if part is None:
             continue
-        detection = (policy.misses + 0.5) * policy.heartbeat
-        loss += undetected_fraction(part, detection)
+        detection = (policy.misses * policy.heartbeat, (policy.misses + 1) * policy.heartbeat)
+        loss += undetected_fraction(part, detection, _resend_span(policy), (s.warmup, s.horizon))
     return loss
+
+
+def _resend_span(policy: Any) -> float:
+    """How long after the first attempt the last re-send goes (0 without re-sends)."""
+    if policy.timeout is None:
+        return 0.0
+    waits = (policy.timeout + policy.backoff * 2**i for i in range(policy.max_attempts - 1))
+    return float(sum(waits))
 
 
 def _energy(s: Scenario, utilisation: dict[str, Figure], throughput: float) -> float:
     total = 0.0
     for name, d in s.devices.items():
-        if d.power_idle is None or d.power_busy is None:
-            return math.nan
         u = utilisation[name]["value"]
+        if d.power_idle is None or d.power_busy is None or u is None:
+            return math.nan
         total += d.power_idle * (1 - u) + d.power_busy * u
     return total / throughput if throughput > 0 else math.nan
-
-
-def _cdf(mean: float, var: float, x: float) -> float:
-    return float(_mixture_cdf(np.array([1.0]), np.array([mean]), np.array([var]), x))
-
-
-def _mixture_cdf(w: np.ndarray, mean: np.ndarray, var: np.ndarray, x: float) -> float:
-    """P(latency ≤ x) of a weighted mixture of gamma fits (point masses where var ≈ 0)."""
-    point = var <= 1e-18 * np.maximum(mean, 1e-300) ** 2
-    out = np.where(point, (x >= mean).astype(float), 0.0)
-    spread = ~point & np.isfinite(mean)
-    if spread.any():
-        shape = mean[spread] ** 2 / var[spread]
-        out[spread] = special.gammainc(shape, x * mean[spread] / var[spread])
-    return float(np.dot(w, out) / w.sum())
-
-
-def _mixture_mean(parts: Iterable[tuple[float, float, float]]) -> float:
-    parts = list(parts)
-    weight = sum(w for w, _, _ in parts)
-    return sum(w * m for w, m, _ in parts) / weight if weight else math.nan
-
-
-def _quantile(parts: Iterable[tuple[float, float, float]], q: float) -> float:
-    rows = np.array([p for p in parts if p[0] > 0], dtype=float).reshape(-1, 3)
-    if not len(rows):
-        return math.nan
-    w, mean, var = rows.T
-    if not np.isfinite(mean).all():
-        return math.inf
-
-    def gap(x: float) -> float:
-        return _mixture_cdf(w, mean, var, x) - q
-
-    if gap(0.0) >= 0:
-        return 0.0
-    points = np.sort(mean)
-    for m in points:  # a step of a point mass may straddle q
-        if gap(m) >= 0 and gap(m * (1 - 1e-12)) < 0:
-            return float(m)
-    hi = float(np.max(mean + 10 * np.sqrt(var))) + 1e-9
-    return float(optimize.brentq(gap, 0.0, hi, xtol=1e-10))
 
 
 __all__ = ["Analyzer", "Component", "analyze", "offered_load"]

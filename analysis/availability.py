@@ -11,9 +11,10 @@
   every state is enumerated; beyond, states with at most ``TRUNCATE`` simultaneous
   failures are, and the probability left out is reported.
 * Detection delay: a component watched by heartbeats spends part of each outage down
-  but not yet declared down. A three-state continuous-time Markov chain per component
-  (up → down undetected at 1/MTTF, → down detected at 1/d, either down → up at 1/MTTR)
-  gives the fraction of time requests are still sent to it while it is down.
+  but not yet declared down, U = min(D, R) of it, D the detection delay and R the
+  repair time drawn from its own law. Renewal–reward over a failure cycle (MTTF +
+  MTTR) gives the fraction of requests sent to it then and not saved by a re-send
+  (:func:`undetected_fraction`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, linalg, stats
+from scipy import integrate, stats
 
 from sim.distributions import (
     Deterministic,
+    Distribution,
     Empirical,
     Exponential,
     Gamma,
@@ -52,6 +54,8 @@ class Component:
     method: str
     mttf: float  # inf when it never fails at random
     mttr: float
+    ttf: Distribution | None = None  # the failure law; None without random failures
+    ttr: Distribution | None = None  # the repair law; None for crash–stop or no failures
 
 
 def components(s: Scenario) -> list[Component]:
@@ -72,7 +76,8 @@ def components(s: Scenario) -> list[Component]:
         if lost:
             a *= 1 - lost
             method += " × scheduled downtime"
-        out.append(Component(name, kind, a, method, mttf, mttr))
+        ttf, ttr = (failure.ttf, failure.ttr) if failure is not None else (None, None)
+        out.append(Component(name, kind, a, method, mttf, mttr, ttf, ttr))
     return out
 
 
@@ -133,22 +138,32 @@ def states(parts: list[Component]) -> Iterator[tuple[frozenset[str], float]]:
             yield frozenset(parts[i].name for i in down), p
 
 
-def undetected_fraction(c: Component, detection: float) -> float:
-    """Fraction of time ``c`` is down but not yet declared down (three-state CTMC)."""
-    if not math.isfinite(c.mttf) or c.mttf <= 0 or detection <= 0:
+def undetected_fraction(
+    c: Component, detection: tuple[float, float], resend: float, window: tuple[float, float]
+) -> float:
+    """Fraction of requests sent to ``c`` while it is down but not yet declared down.
+
+    An outage stays undetected for U = min(D, R): D the detection delay, uniform over
+    ``detection`` (the failure's phase within a heartbeat period), R the repair time with
+    its own law (not an exponential stand-in). A request sent u into U is lost unless
+    a re-send ``resend`` later finds the outage detected or over, so each outage loses
+    E[(U − s)⁺] = E_D ∫_s^D S_R(t) dt of sending time. Renewal–reward: a crash–recover
+    component loses that once per cycle of MTTF + MTTR; a crash–stop one once, if it
+    fails within the ``window``.
+    """
+    if c.ttf is None or c.mttf <= 0 or detection[1] <= 0:
         return 0.0
-    fail, detect = 1 / c.mttf, 1 / detection
-    repair = 0.0 if not math.isfinite(c.mttr) else 1 / c.mttr
-    if repair == 0:
-        return 0.0  # crash–stop: counted once, negligible in the long run
-    q = np.array(
-        [
-            [-fail, fail, 0.0],
-            [repair, -(repair + detect), detect],
-            [repair, 0.0, -repair],
-        ]
-    )
-    a = np.vstack([q.T, np.ones(3)])
-    b = np.array([0.0, 0.0, 0.0, 1.0])
-    pi = linalg.lstsq(a, b)[0]
-    return float(pi[1])
+    if c.ttr is None:  # crash–stop: one outage, detected after D, if it comes in the window
+        start, end = window
+        sf = _survival(c.ttf)
+        fails = float(sf(start)) - float(sf(end))  # type: ignore[operator]
+        return fails * max(0.0, sum(detection) / 2 - resend) / (end - start)
+    survival = _survival(c.ttr)
+    nodes, weights = np.polynomial.legendre.leggauss(8)
+    lo, hi = detection
+    lost = 0.0
+    for x, w in zip(nodes, weights, strict=True):
+        d = lo + (hi - lo) * (x + 1) / 2
+        if d > resend:
+            lost += w / 2 * integrate.quad(survival, resend, d, limit=100)[0]
+    return lost / (c.mttf + c.mttr)

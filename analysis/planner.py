@@ -34,12 +34,14 @@ class Option:
     bytes_sent: float
 
     def score(self, objective: str) -> float:
-        return {
+        """The figure ranked by; NaN (not modelled) ranks last."""
+        value = {
             "latency": self.latency,
             "p95": self.p95,
             "energy": self.endpoint_energy,
             "bytes": self.bytes_sent,
         }[objective]
+        return math.inf if math.isnan(value) else value
 
 
 def boundaries(s: Scenario) -> list[tuple[str, int]]:
@@ -108,11 +110,18 @@ def _evaluate(s: Scenario, name: str, label: tuple[str, ...]) -> Option:
     else:
         last = first.layer_range(table).stop - 1
         sent = table.layers[last].output_bytes if last < len(table.layers) - 1 else 0.0
+    figs = figures["sources"][source.name]
     return Option(
         label,
-        figures["sources"][source.name]["latency_mean"]["value"],
-        figures["sources"][source.name]["latency_p95"]["value"],
+        _value(figs["latency_mean"]),
+        _value(figs["latency_p95"]),
         seconds,
         energy,
         sent,
     )
+
+
+def _value(fig: dict[str, float | None]) -> float:
+    """A figure's value, NaN where the feature is not modelled."""
+    value = fig["value"]
+    return math.nan if value is None else value

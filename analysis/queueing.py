@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
 
 
 def mm1_sojourn(arrival_rate: float, service_rate: float) -> float:
@@ -128,3 +132,151 @@ def wait_variance(mean_wait: float, p_wait: float) -> float:
     if p_wait <= 0 or mean_wait <= 0:
         return 0.0
     return 2 * mean_wait**2 / p_wait - mean_wait**2
+
+
+# -- finite queues ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FiniteQueue:
+    """A station that holds at most ``capacity`` requests (in service and waiting).
+
+    ``blocking`` is the fraction of arrivals turned away (PASTA: the time-average
+    probability of a full station); ``sojourn`` and ``wait`` are means over the accepted
+    requests (Little's law on the accepted rate λ(1 − P_K)); ``p_wait`` the probability
+    that an accepted request waits; ``carried`` the utilisation λ(1 − P_K) E[S] / c.
+    """
+
+    blocking: float
+    sojourn: float
+    wait: float
+    p_wait: float
+    carried: float
+
+
+def mmck(arrival_rate: float, mean_service: float, servers: int, capacity: int) -> FiniteQueue:
+    """M/M/c/K exactly: p_n ∝ aⁿ/n! for n ≤ c, a^c/c! (a/c)^(n−c) above, a = λ E[S]."""
+    if capacity < servers:
+        raise ValueError(f"capacity {capacity} is below the {servers} servers")
+    a = arrival_rate * mean_service
+    n = np.arange(capacity + 1)
+    log_a = math.log(a) if a > 0 else -math.inf
+    with np.errstate(invalid="ignore"):
+        log_p = np.where(
+            n <= servers,
+            n * log_a - special.gammaln(n + 1),
+            servers * log_a
+            - special.gammaln(servers + 1)
+            + (n - servers) * (log_a - math.log(servers)),
+        )
+    log_p[0] = 0.0
+    p = np.exp(log_p - log_p.max())
+    return _finite(p / p.sum(), arrival_rate, mean_service, servers)
+
+
+def mg1k(
+    arrival_rate: float, mean_service: float, service_scv: float, capacity: int
+) -> FiniteQueue:
+    """M/G/1/K with the service time taken as the gamma law of its first two moments.
+
+    The number left behind by departures is a Markov chain on 0..K−1 whose steps are the
+    arrivals during one service, aⱼ (negative binomial for gamma service, Poisson for
+    deterministic). Its stationary law follows from level crossing, with positive terms
+    only: π_{j+1} a₀ = π₀ ā_{j+1} + Σ_{i=1..j} πᵢ ā_{j+2−i}, ā the tail sums of a. The
+    time-average law is pₙ = πₙ / (π₀ + ρ) for n < K and p_K = 1 − 1 / (π₀ + ρ)
+    (Gross, Shortle, Thompson & Harris, *Fundamentals of Queueing Theory*, M/G/1/K).
+    Exact when the service is exponential, gamma or deterministic; a two-moment
+    approximation otherwise.
+    """
+    if capacity < 1:
+        raise ValueError(f"capacity must be at least 1 (got {capacity})")
+    rho = arrival_rate * mean_service
+    a = _arrivals_per_service(rho, service_scv, capacity)
+    tail = 1 - np.concatenate([[0.0], np.cumsum(a)])  # tail[k] = P(A ≥ k)
+    tail = np.maximum(tail, 0.0)
+    pi = np.zeros(capacity)
+    pi[0] = 1.0
+    for j in range(capacity - 1):
+        up = pi[0] * tail[j + 1] + float(np.dot(pi[1 : j + 1], tail[j + 1 : 1 : -1]))
+        pi[j + 1] = up / a[0]
+    pi /= pi.sum()
+    norm = pi[0] + rho
+    p = np.append(pi / norm, 1 - 1 / norm)
+    return _finite(p, arrival_rate, mean_service, 1)
+
+
+def _arrivals_per_service(rho: float, scv: float, count: int) -> np.ndarray:
+    """P(j Poisson arrivals during one service), j = 0..count−1, mean ρ, service c² = scv."""
+    j = np.arange(count)
+    if scv <= 1e-12:
+        return np.asarray(stats.poisson.pmf(j, rho), dtype=float)
+    shape = 1 / scv  # gamma service: the count is negative binomial
+    return np.asarray(stats.nbinom.pmf(j, shape, 1 / (1 + rho * scv)), dtype=float)
+
+
+def _finite(p: np.ndarray, arrival_rate: float, mean_service: float, servers: int) -> FiniteQueue:
+    blocking = float(p[-1])
+    accepted = arrival_rate * (1 - blocking)
+    if accepted <= 0:
+        return FiniteQueue(blocking, mean_service, 0.0, 0.0, 0.0)
+    in_system = float(np.dot(np.arange(len(p)), p))
+    sojourn = in_system / accepted
+    p_wait = float(p[servers:-1].sum() / (1 - blocking))
+    carried = accepted * mean_service / servers
+    return FiniteQueue(blocking, sojourn, max(0.0, sojourn - mean_service), p_wait, carried)
+
+
+# -- bounded retransmissions -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Retransmissions:
+    """How many retransmissions N a transfer over one lossy hop takes, at most R.
+
+    ``delivered[n]`` = P(N = n and the transfer arrives), n = 0..R; the transfer fails
+    with 1 − Σ delivered (all R + 1 attempts lost); ``attempts`` is the mean number of
+    attempts, failed transfers included (the medium carries every one).
+    """
+
+    delivered: np.ndarray
+    attempts: float
+
+    @property
+    def success(self) -> float:
+        return float(self.delivered.sum())
+
+
+def bernoulli_retransmissions(loss: float, retransmits: int) -> Retransmissions:
+    """Independent losses p: P(N = n, delivered) = pⁿ (1 − p), success 1 − p^(R+1)."""
+    n = np.arange(retransmits + 1)
+    return Retransmissions(loss**n * (1 - loss), float(np.sum(loss**n)))
+
+
+def markov_retransmissions(step: np.ndarray, loss: np.ndarray, retransmits: int) -> Retransmissions:
+    """Losses modulated by a Markov chain stepped before every attempt (Gilbert–Elliott).
+
+    ``step`` is the chain's transition matrix P and ``loss`` each state's loss
+    probability, D = diag(loss). From a state law s before the first attempt, the first
+    n attempts are lost with probability s (P D)ⁿ 1 and the (n+1)-th gets through with
+    s (P D)ⁿ P (1 − loss). A transfer leaves the chain where its last attempt found it,
+    so s is the stationary law of the transfer-to-transfer chain
+    M = Σ_{n ≤ R} (P D)ⁿ P (I − D) + (P D)^(R+1): exact when the transfers over a hop
+    do not overlap (overlapping ones interleave their attempts).
+    """
+    lost = step * loss  # P D: step, then be lost in the new state
+    through = step @ (1 - loss)
+    ends = np.zeros_like(step)
+    power = np.eye(len(loss))
+    for _ in range(retransmits + 1):
+        ends += power @ step * (1 - loss)
+        power = power @ lost
+    ends += power
+    values, vectors = np.linalg.eig(ends.T)
+    start = np.real(vectors[:, np.argmin(np.abs(values - 1))])
+    state = start / start.sum()
+    delivered, attempts = [], 0.0
+    for _ in range(retransmits + 1):
+        attempts += state.sum()
+        delivered.append(float(state @ through))
+        state = state @ lost
+    return Retransmissions(np.array(delivered), float(attempts))

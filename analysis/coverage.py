@@ -1,0 +1,81 @@
+"""What the analytic model leaves out: features it has no method for, and ones it neglects.
+
+A feature with no method here makes the figures it changes say ``not modelled: FEATURE``
+instead of a number computed as if the feature were absent:
+
+* a source ``count`` (arrivals stop part-way: no steady state) — every figure but
+  availability;
+* a ``slow`` injection (services longer for a while) — latency and utilisation;
+* the ``retry`` policy on a stage whose device can fail (re-sent requests succeed
+  later, with the timeouts in their latency) — latency and success.
+
+Queue limits the finite-queue methods do not cover are found per station by
+:mod:`analysis.analytic` (priority, non-Poisson arrivals, several slots with
+non-exponential service).
+
+Neglected features, listed under ``neglected`` because their effect is a transient
+short beside the failure cycle: partition reloads after a repair and on a ``cold``
+switch-over, the ``reconfiguration`` delay of ``repartition``, ``switch_back: false``,
+the latency of requests re-sent after a failure, the phases of periodic sources
+(``offset``), and for Gilbert–Elliott loss the correlation between consecutive
+transfers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.spec import GilbertElliott, Periodic, Scenario
+
+
+@dataclass(slots=True)
+class Unmodelled:
+    """The feature, if any, that keeps each group of figures from being computed."""
+
+    latency: str | None = None
+    success: str | None = None
+    throughput: str | None = None
+    neglected: list[str] = field(default_factory=list)
+
+
+def unmodelled(s: Scenario) -> Unmodelled:
+    out = Unmodelled()
+    counted = [src.name for src in s.workload if src.count is not None]
+    if counted:
+        reason = f"workload[{counted[0]}].count"
+        out.latency = out.success = out.throughput = reason
+    slow = [f.target for f in s.failures if f.mode == "slow"]
+    if slow:
+        out.latency = out.latency or f"failures mode slow on {slow[0]}"
+        out.throughput = out.throughput or f"failures mode slow on {slow[0]}"
+    fallible = {n for n, d in s.devices.items() if d.failure is not None}
+    fallible |= {f.target for f in s.failures if f.outage}
+    for name, p in s.pipelines.items():
+        for k, stage in enumerate(p.stages):
+            if s.policy(name, k).policy == "retry" and stage.on in fallible:
+                reason = f"policy retry on failing {stage.on}"
+                out.latency = out.latency or reason
+                out.success = out.success or reason
+    out.neglected = _neglected(s, fallible)
+    return out
+
+
+def _neglected(s: Scenario, fallible: set[str]) -> list[str]:
+    policies = [s.policy(n, k) for n, p in s.pipelines.items() for k in range(len(p.stages))]
+    found = []
+    if fallible:
+        found.append("partition reload after a repair (load_time)")
+    if fallible and any(p.policy == "failover" and p.mode == "cold" for p in policies):
+        found.append("fault_tolerance.mode cold (load on switch-over)")
+    if fallible and any(p.policy == "failover" and not p.switch_back for p in policies):
+        found.append("fault_tolerance.switch_back false")
+    if fallible and any(p.policy == "repartition" and p.reconfiguration > 0 for p in policies):
+        found.append("fault_tolerance.reconfiguration")
+    if fallible and any(p.timeout is not None and p.policy != "none" for p in policies):
+        found.append("latency of requests re-sent after fault_tolerance.timeout")
+    periodic = [src for src in s.workload if isinstance(src.arrivals, Periodic)]
+    if len(periodic) > 1:
+        found.append("phases of periodic sources (arrivals.offset)")
+    if any(isinstance(link.loss, GilbertElliott) for link in s.links):
+        found.append("gilbert_elliott loss: correlation between consecutive transfers")
+    return found
