@@ -188,7 +188,8 @@ def _fmt(value: float | str | None, unit: str, scale: float = 1.0) -> str:
         return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    text = f"{value * scale:.4g}"
+    v = value * scale
+    text = f"{v:.0f}" if 1e4 <= abs(v) < 1e15 else f"{v:.4g}"  # counts whole, not 1.9e+04
     return f"{text} {unit}".strip()
 
 
