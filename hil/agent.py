@@ -1,14 +1,17 @@
 """The device agent: runs ONNX partitions for one host, over TCP or a serial port.
 
     python -m hil.agent [--listen 127.0.0.1:7070] [--token T] [--serial PORT --baud N]
-                        [--cache DIR] [--threads N] [--allow-faults]
+                        [--cache DIR] [--threads N] [--allow-faults] [--respawn]
 
 Needs only numpy, onnxruntime and (for serial ports) pyserial: nothing here imports
 simpy, scipy or pydantic. Binding anything but loopback requires ``--token``; with a
 token every frame after the handshake is authenticated. Models arrive by content hash
 and are cached on disk, so a reconnecting host need not send them again. A retried
 request (same ``req_id``) is answered from a cache of recent results, never run twice.
-Faults (crash, hang, slow, drop) are accepted only with ``--allow-faults``.
+Faults (crash, hang, slow, drop) are accepted only with ``--allow-faults``. With
+``--respawn`` a supervisor runs the agent as its child and starts it again, on the same
+port, whenever it exits abnormally (a crash fault, say); the host sees a new nonce and
+loads its partitions again.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import hmac
 import logging
 import os
 import platform
+import signal
 import socket
+import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -341,8 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--allow-faults", action="store_true")
     parser.add_argument("--once", action="store_true", help="exit after the first host leaves")
+    parser.add_argument(
+        "--respawn", action="store_true", help="restart the agent whenever it exits abnormally"
+    )
+    parser.add_argument("--respawn-delay", type=float, default=0.5, metavar="SECONDS")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="edgesim-agent: %(message)s", stream=sys.stderr)
+    if args.respawn:
+        child = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--respawn"]
+        return supervise(child, args.respawn_delay, pin_port=not args.serial)
     agent = Agent(args.cache, args.threads, args.token, args.allow_faults)
     if args.serial:
         transport: Transport = (
@@ -369,6 +381,56 @@ def main(argv: list[str] | None = None) -> int:
             server.close()
             time.sleep(pause)
             server = socket.create_server((host, bound))
+
+
+def supervise(argv: list[str], delay: float, pin_port: bool) -> int:
+    """Run the agent with ``argv`` as a child process and start it again ``delay`` seconds
+        after it exits abnormally; 0 when it exits cleanly (``--once``), its status when the
+    first start fails before serving. The first start's
+        ``listening on HOST:PORT`` line is passed on, and later starts reuse that port (so
+        ``--listen 127.0.0.1:0`` keeps the port it got). SIGTERM and SIGINT stop the child
+        too; on Linux the child also dies with the supervisor."""
+    signal.signal(signal.SIGTERM, _stop)
+    pinned: list[str] = []
+    starts = 0
+    while True:
+        command = [sys.executable, "-m", "hil.agent", *argv, *pinned]
+        child = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent
+        )
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if starts == 0:
+            if not line:  # it never started (bad arguments, port taken): say so once
+                return child.wait() or 1
+            print(line, end="", flush=True)
+            if pin_port and line.startswith("listening on "):
+                pinned = ["--listen", line.removeprefix("listening on ").strip()]
+        starts += 1
+        try:
+            code = child.wait()
+        except (KeyboardInterrupt, SystemExit):
+            child.terminate()
+            child.wait()
+            return 0
+        if code == 0:
+            return 0
+        log.warning("agent exited with status %s; starting it again (%d)", code, starts)
+        time.sleep(delay)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the supervisor dies (Linux; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

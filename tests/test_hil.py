@@ -5,6 +5,7 @@ Over TCP loopback and over a pty whose device side the agent opens with pyserial
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def exercise(agent: AgentClient) -> None:
     assert profile["layers"]["stem"]["median"] > 0 and profile["end_to_end"]["median"] > 0
 
 
+@pytest.mark.hil
 def test_tcp_load_infer_heartbeat_clock_profile(
     tcp_agent: tuple[subprocess.Popen[str], str],
 ) -> None:
@@ -74,6 +76,7 @@ def test_tcp_load_infer_heartbeat_clock_profile(
     agent.close()
 
 
+@pytest.mark.hil
 def test_pty_load_infer_heartbeat_clock_profile(tmp_path: Path) -> None:
     """The agent opens the pty's device side with pyserial; the host writes to the master."""
     master, slave = os.openpty()
@@ -88,6 +91,7 @@ def test_pty_load_infer_heartbeat_clock_profile(tmp_path: Path) -> None:
         os.close(slave)
 
 
+@pytest.mark.hil
 def test_retried_request_runs_once(tcp_agent: tuple[subprocess.Popen[str], str]) -> None:
     """The same req_id is answered from the agent's cache: identical device timestamps."""
     agent = AgentClient.connect(tcp_agent[1])
@@ -103,6 +107,7 @@ def test_retried_request_runs_once(tcp_agent: tuple[subprocess.Popen[str], str])
     agent.close()
 
 
+@pytest.mark.hil
 def test_garbage_on_tcp_resets_the_connection_not_the_agent(
     tcp_agent: tuple[subprocess.Popen[str], str],
 ) -> None:
@@ -118,6 +123,7 @@ def test_garbage_on_tcp_resets_the_connection_not_the_agent(
     again.close()
 
 
+@pytest.mark.hil
 def test_garbage_on_a_serial_line_resynchronises(tmp_path: Path) -> None:
     """COBS frames on a pty: random bytes and a bad frame, then the agent answers the next request."""
     master, slave = os.openpty()
@@ -134,6 +140,7 @@ def test_garbage_on_a_serial_line_resynchronises(tmp_path: Path) -> None:
         os.close(slave)
 
 
+@pytest.mark.hil
 def test_agent_killed_mid_inference_fails_the_request_without_hanging(
     tcp_agent: tuple[subprocess.Popen[str], str],
 ) -> None:
@@ -150,6 +157,7 @@ def test_agent_killed_mid_inference_fails_the_request_without_hanging(
     assert time.monotonic() - start < 4
 
 
+@pytest.mark.hil
 def test_token_required_beyond_loopback_and_wrong_token_rejected(tmp_path: Path) -> None:
     """No token beyond loopback is refused at start; a wrong token gets one clear error."""
     done = subprocess.run(
@@ -224,6 +232,7 @@ def test_garbage_never_breaks_the_reader(chunks: list[bytes], position: int) -> 
     assert any(m.kind == Kind.HEARTBEAT for m in got)
 
 
+@pytest.mark.hil
 def test_calibrate_writes_a_profile_a_scenario_can_use(
     tcp_agent: tuple[subprocess.Popen[str], str], tmp_path: Path
 ) -> None:
@@ -241,94 +250,136 @@ def test_calibrate_writes_a_profile_a_scenario_can_use(
     assert load_dict(raw).devices["cam"].measured(["stem"]) is not None
 
 
-def test_validate_on_loopback_predicts_the_hardware(
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def edgesim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sim", *args], capture_output=True, text=True,
+                          timeout=300, check=False, cwd=ROOT)  # fmt: skip
+
+
+def url_of(line: str) -> str:
+    return f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
+
+
+def accounted(out: Path, arrivals: int) -> list[dict[str, str]]:
+    """requests.csv of a measured run: every arrival (counted from the periodic workload,
+    not from the records) ends exactly once, as a finished request or one in flight."""
+    import csv
+
+    rows = list(csv.DictReader((out / "requests.csv").open()))
+    summary = json.loads((out / "summary.json").read_text())
+    in_flight = summary["requests"]["in_flight"]["mean"]
+    ids = [r["id"] for r in rows]
+    assert len(set(ids)) == len(ids), "no request ends twice"
+    assert len(rows) + in_flight == arrivals
+    return rows
+
+
+@pytest.mark.hil
+@pytest.mark.slow
+@pytest.mark.hil
+def test_validate_writes_its_files_and_rows_and_reuses_a_profile(
     tcp_agent: tuple[subprocess.Popen[str], str], tmp_path: Path
 ) -> None:
-    """`edgesim hil validate` on the loopback scenario (short horizon): the real stage ran
-    for every request, and the calibrated prediction's mean latency is within 10 %."""
-    import json
-
-    done = subprocess.run([sys.executable, "-m", "sim", "hil", "validate", "scenarios/hil/loopback.yaml",
-                           "--bind", f"srv={tcp_agent[1]}", "--horizon", "6s", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    """`edgesim hil validate` on the loopback scenario: validation.json with every row,
+    the measured run's files (requests.csv marking the real stage), the prediction's,
+    the device profile; predicted percentiles spread as the calibration calls did (p95
+    above p50 for a periodic workload). A second run with `--profile` reuses the profile
+    instead of profiling again. No accuracy threshold: that is bench/hil_validate.py's."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    done = edgesim("hil", "validate", "scenarios/hil/loopback.yaml", "--bind", f"srv={tcp_agent[1]}",
+                   "--horizon", "4s", "--out", str(first))  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
-    report = json.loads((tmp_path / "validation.json").read_text())
+    report = json.loads((first / "validation.json").read_text())
     rows = {r["metric"]: r for r in report["rows"]}
-    assert rows["throughput"]["measured"] == pytest.approx(10, abs=0.5)
-    assert rows["latency mean"]["within"], rows["latency mean"]
-    assert (tmp_path / "profile-srv.json").exists()
+    assert set(rows) == {"latency mean", "latency p50", "latency p95", "throughput",
+                         "stage 0 service (cam, simulated)", "stage 1 service (srv, real)",
+                         "transfer to and from srv"}  # fmt: skip
+    assert rows["stage 1 service (srv, real)"]["noisy"] and not rows["latency mean"]["noisy"]
+    assert rows["latency p95"]["predicted"] > rows["latency p50"]["predicted"]
+    assert len(report["service"]["split.1"]["compute"]) == 30
+    assert report["profiles"]["srv"]["reused"] is False and (first / "profile-srv.json").exists()
+    requests = accounted(first, arrivals=40)  # 10/s for 4 s
+    assert {r["real_stages"] for r in requests} == {"1"}
+    assert (first / "predicted" / "requests.csv").exists()
+    done = edgesim("hil", "validate", "scenarios/hil/loopback.yaml", "--bind", f"srv={tcp_agent[1]}",
+                   "--horizon", "3s", "--out", str(second), "--profile", str(first / "profile-srv.json"))  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    again = json.loads((second / "validation.json").read_text())
+    assert again["profiles"]["srv"] == {"path": str(first / "profile-srv.json"), "reused": True}
+    assert not (second / "profile-srv.json").exists()
+    accounted(second, arrivals=30)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("gpu=x.json", "--profile: device 'gpu' is not bound (bound: srv)"),
+        ("srv=missing.json", "--profile srv=missing.json: no such file"),
+        ("pyproject.toml", "cannot read profile"),
+    ],
+)
+def test_validate_rejects_a_bad_profile_before_connecting(option: str, message: str) -> None:
+    """A profile that is not bound, missing or unreadable: exit 2 naming it, no agent needed."""
+    done = edgesim("hil", "validate", "scenarios/hil/loopback.yaml", "--bind", "srv=tcp://127.0.0.1:1",
+                   "--profile", option)  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_hil_run_rejects_unknown_bindings(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "sim", "hil", "run", "scenarios/hil/loopback.yaml", "--bind", "gpu=tcp://127.0.0.1:1"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    done = edgesim("hil", "run", "scenarios/hil/loopback.yaml", "--bind", "gpu=tcp://127.0.0.1:1")
     assert done.returncode == 2 and "--bind: unknown device 'gpu' (known: cam, srv)" in done.stderr
 
 
-@pytest.mark.parametrize("fault", ["crash", "hang", "slow"])
-def test_validate_with_a_real_fault_matches_the_prediction(tmp_path: Path, fault: str) -> None:
-    """The bound server's agent really exits (crash), stops answering for 1.5 s (hang) or
-    runs 50 ms slower for 2 s (slow) from 4 s: an outage is detected within one heartbeat
-    of the simulated detection and the backup takes over; the latency while slow and
-    overall matches the prediction; nothing hangs."""
-    import json
-
-    proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--allow-faults")
+@pytest.mark.hil
+@pytest.mark.slow
+@pytest.mark.hil
+def test_validate_a_real_crash_then_the_respawned_agent_validates_again(tmp_path: Path) -> None:
+    """The agent under `--respawn` really exits at 4 s: validate reports the detection and
+    the recovery (both after the crash, before the horizon), every arrival is accounted
+    for; the supervisor starts the agent again (a new nonce on the same port), and a
+    second validate against it works without anyone restarting it."""
+    proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--allow-faults", "--respawn")
+    url = url_of(line)
     try:
-        url = f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
-        done = subprocess.run([sys.executable, "-m", "sim", "hil", "validate", f"scenarios/hil/loopback_{fault}.yaml",
-                               "--bind", f"srv={url}", "--horizon", "7s", "--out", str(tmp_path / "out")],
-                              capture_output=True, text=True, timeout=300, check=False,
-                              cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+        done = edgesim("hil", "validate", "scenarios/hil/loopback_crash.yaml", "--bind", f"srv={url}",
+                       "--horizon", "7s", "--out", str(tmp_path / "crash"))  # fmt: skip
         assert done.returncode in (0, 1), done.stderr
-        rows = {
-            r["metric"]: r
-            for r in json.loads((tmp_path / "out" / "validation.json").read_text())["rows"]
-        }
-        assert rows["latency mean"]["within"], rows["latency mean"]
-        if fault == "slow":
-            slow = rows["latency mean while slow (srv)"]
-            assert slow["within"] and slow["measured"] > 0.08, slow  # 34 ms + 50 ms
-            assert "detection delay (srv)" not in rows
-        else:
-            assert rows["detection delay (srv)"]["within"], rows["detection delay (srv)"]
-            assert rows["recovery time"]["measured"] < 2.0
-        if fault == "crash":
-            assert proc.wait(timeout=10) != 0, "the agent really crashed"
-        else:
-            assert proc.poll() is None, "a hung agent carries on"
+        report = json.loads((tmp_path / "crash" / "validation.json").read_text())
+        rows = {r["metric"]: r for r in report["rows"]}
+        assert 0 < rows["detection delay (srv)"]["measured"] < 3.0
+        assert 0 < rows["recovery time"]["measured"] < 3.0
+        accounted(tmp_path / "crash", arrivals=70)
+        assert "down" in (tmp_path / "crash" / "timeline.csv").read_text()
+        agent = AgentClient.connect(url)
+        assert agent.heartbeat()["uptime"] < 7, "a new agent process"
+        agent.close()
+        done = edgesim("hil", "validate", "scenarios/hil/loopback.yaml", "--bind", f"srv={url}",
+                       "--horizon", "3s", "--out", str(tmp_path / "again"),
+                       "--profile", str(tmp_path / "crash" / "profile-srv.json"))  # fmt: skip
+        assert done.returncode in (0, 1), done.stderr
+        accounted(tmp_path / "again", arrivals=30)
+        assert proc.poll() is None, "the supervisor is still running"
     finally:
-        proc.kill()
+        proc.terminate()
         proc.wait()
 
 
-def test_bridge_reconnects_to_a_restarted_agent(tmp_path: Path) -> None:
-    """The agent crashes at 4 s and comes back on the same port: the bridge notices the
-    restart (new nonce), loads the partition again, and the stage switches back to it."""
-    import socket
-
+@pytest.mark.hil
+@pytest.mark.slow
+@pytest.mark.hil
+def test_bridge_reconnects_to_a_respawned_agent(tmp_path: Path) -> None:
+    """The agent (under `--respawn`) crashes at 4 s and its supervisor starts it again on
+    the same port: the bridge notices the restart (new nonce), loads the partition again,
+    and the stage switches back to it."""
     from hil.bridge import Bridge
     from sim import load
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    args = ("--listen", f"127.0.0.1:{port}", "--allow-faults")
-    first, _ = start_agent(tmp_path, *args)
-    later: list[subprocess.Popen[str]] = []
-
-    def restart() -> None:
-        first.wait()
-        time.sleep(1.0)
-        later.append(start_agent(tmp_path, *args)[0])
-
-    threading.Thread(target=restart, daemon=True).start()
-    scenario = load(Path(__file__).resolve().parent.parent / "scenarios/hil/loopback_crash.yaml")
-    bridge = Bridge(
-        scenario.model_copy(update={"horizon": 10.0}), {"srv": f"tcp://127.0.0.1:{port}"}
-    )
+    proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--allow-faults", "--respawn")
+    scenario = load(ROOT / "scenarios/hil/loopback_crash.yaml")
+    bridge = Bridge(scenario.model_copy(update={"horizon": 10.0}), {"srv": url_of(line)})
     try:
         rep = bridge.run()
         real_calls = len(bridge.stages[("split", 1)].stamps)
@@ -339,10 +390,8 @@ def test_bridge_reconnects_to_a_restarted_agent(tmp_path: Path) -> None:
         assert (rep.sources[0].status <= 1).all(), "the backup and re-sends lost nothing"
     finally:
         bridge.close()
-        first.kill()
-        for proc in later:
-            proc.kill()
-            proc.wait()
+        proc.terminate()
+        proc.wait()
 
 
 def _fragments(codec: Codec, payload: bytes, req: int) -> list[bytes]:
@@ -458,11 +507,15 @@ def test_stream_garbage_is_reported_never_raised_or_delivered(
         assert len(got) == 1, "the frame after the garbage arrives"
 
 
+@pytest.mark.hil
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["hang", "drop", "slow"])
+@pytest.mark.hil
 def test_bridge_injects_hang_drop_and_slow_into_the_real_agent(tmp_path: Path, mode: str) -> None:
     """A 1.5 s hang or drop of the real server is declared down and up again by real
     heartbeats, the backup serves meanwhile, and the agent keeps its partitions (a drop
-    reconnects without a restart); a slow fault adds its delay to the requests it spans."""
+    reconnects without a restart); a slow fault adds its delay to the requests it spans.
+    Timing accuracy is bench/hil_validate.py's, not asserted here."""
     from hil.bridge import Bridge
     from sim import load
     from sim.spec import InjectionSpec
@@ -485,11 +538,11 @@ def test_bridge_injects_hang_drop_and_slow_into_the_real_agent(tmp_path: Path, m
             inside = (src.arrival >= 3.05) & (src.arrival < 4.4)
             before = (src.arrival >= 1.0) & (src.arrival < 3.0)
             rise = src.latency[inside].mean() - src.latency[before].mean()
-            assert rise == pytest.approx(0.05, abs=0.015)
+            assert rise > 0.025, "the delay shows in the latency (its size: bench/)"
         else:
             assert states == ["down", "up"]
             down = next(d for d in rep.faults.declarations if d.state == "down")  # type: ignore[union-attr]
-            assert 3.0 + 0.4 <= down.time <= 3.0 + 0.6 + 0.05, "two missed beats of 200 ms"
+            assert 3.0 < down.time < 4.5, "declared down during the outage"
             assert bridge.reconnects == ([("srv", False)] if mode == "drop" else [])
         assert proc.poll() is None, "the agent is still running"
     finally:
