@@ -14,9 +14,7 @@ import re
 import string
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -101,7 +99,11 @@ CORPUS: dict[str, tuple[str | bytes, dict[str, bytes], str]] = {
         {},
         ": pipelines.p.stages[0].service.mean: a duration must be finite",
     ),
-    "horizon-1e300": (_scenario(horizon="1e300"), {}, ": horizon: a duration must be at most 1e+12 s"),
+    "horizon-1e300": (
+        _scenario(horizon="1e300"),
+        {},
+        ": horizon: a duration must be at most 1e+12 s",
+    ),
     "rate-1e12": (
         _scenario(arrivals="{kind: poisson, rate: 1e12}"),
         {},
@@ -118,7 +120,9 @@ CORPUS: dict[str, tuple[str | bytes, dict[str, bytes], str]] = {
         ": devices.dev.failure: the run would process about 1e+10 events",
     ),
     "jitter-1e300": (
-        _scenario(arrivals="{kind: periodic, rate: 1, jitter: {kind: deterministic, value: 1e300}}"),
+        _scenario(
+            arrivals="{kind: periodic, rate: 1, jitter: {kind: deterministic, value: 1e300}}"
+        ),
         {},
         ": workload[0].arrivals.jitter.value: a duration must be at most 1e+12 s",
     ),
@@ -185,7 +189,7 @@ def test_readme_example_prints_both_problems(tmp_path: Path) -> None:
     section = readme[readme.index("## Using it") :]
     block = re.search(r"```\n(\$ edgesim validate bad.yaml\n.*?)```", section, re.S)
     assert block is not None, "README's Using it section shows the validate example"
-    command, *shown = block.group(1).strip().splitlines()
+    _, *shown = block.group(1).strip().splitlines()
     raw = base(devices={"cam0": {"type": "jetson-nono"}})
     raw["pipelines"]["p"]["stages"][0]["on"] = "cam0"
     raw["workload"][0].update(at="cam0")
@@ -261,8 +265,11 @@ def test_horizon_option_is_checked_against_the_warmup(tmp_path: Path) -> None:
 
 
 def test_json_is_strict(tmp_path: Path) -> None:
-    """--json prints JSON that a strict parser reads: no NaN, no Infinity."""
-    done = edgesim("run", str(_tiny(tmp_path)), "--json", "--out", str(tmp_path / "o"))
+    """--json prints JSON that a strict parser reads, even for a run with no request
+    (whose latency figures have no value): no NaN, no Infinity."""
+    path = tmp_path / "idle.yaml"
+    path.write_text(_scenario(arrivals="{kind: trace, times: []}"))
+    done = edgesim("run", str(path), "--json", "--out", str(tmp_path / "o"))
     assert done.returncode == 0, done.stderr
 
     def refuse(constant: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +215,64 @@ def test_fault_modes_are_checked() -> None:
     assert problems(link) == [
         "test.yaml: failures[0].mode: applies to devices only (valid for links: crash) (got 'hang')"
     ]
+
+
+def test_meaning_is_checked_where_the_first_pass_failed_elsewhere() -> None:
+    """A type error in one part does not hide the meaning problems of the others."""
+    raw = base(devices={"dev": {"type": "jetson-nono"}})
+    raw["workload"][0]["arrivals"]["rate"] = "-3/s"
+    assert [line.split(": ")[1] for line in problems(raw)] == [
+        "devices.dev.type",
+        "workload[0].arrivals.rate",
+    ]
+
+
+def test_later_items_keep_their_index_when_an_earlier_one_failed() -> None:
+    """With workload[0] set aside, workload[1]'s problem is still reported as workload[1]."""
+    raw = base()
+    second = {**copy.deepcopy(raw["workload"][0]), "name": "other", "pipeline": "nope"}
+    raw["workload"][0]["arrivals"]["rate"] = "-3/s"
+    raw["workload"].append(second)
+    lines = problems(raw)
+    assert len(lines) == 2
+    assert lines[1].startswith("test.yaml: workload[1].pipeline: unknown pipeline 'nope'")
+
+
+def test_consequences_of_a_failed_part_are_not_reported() -> None:
+    """A stage on a device whose own entry failed is not also 'unknown device'."""
+    raw = base()
+    raw["devices"]["dev"]["slots"] = 0
+    assert problems(raw) == ["test.yaml: devices.dev.slots: Input should be greater than 0 (got 0)"]
+
+
+def test_overrides_are_validated_like_the_file() -> None:
+    """revised() checks a replaced key's type and the scenario's meaning."""
+    from sim.loader import revised
+
+    tiny = load_dict(base(warmup="2s"))
+    assert revised(tiny, "t.yaml", horizon=5.0).horizon == 5.0
+    with pytest.raises(ScenarioError, match=r"^t.yaml: horizon: Input should be greater than 0"):
+        revised(tiny, "t.yaml", horizon=-1.0)
+    with pytest.raises(ScenarioError, match=r"^t.yaml: warmup: must be shorter than the horizon"):
+        revised(tiny, "t.yaml", horizon=1.0)
+
+
+def test_merge_keys_may_be_overridden_but_plain_keys_not_repeated() -> None:
+    """`<<: *base` then a key is an override; the same key twice is an error."""
+    from sim.document import DocumentError, parse
+
+    assert parse("a: &a {x: 1, y: 2}\nb: {<<: *a, x: 3}\n")["b"] == {"x": 3, "y": 2}
+    with pytest.raises(DocumentError, match=r"^b.x: line 3: key given twice \(first at line 2\)"):
+        parse("a: 1\nb: {x: 1,\n  x: 3}\n")
+
+
+def test_event_estimate_counts_arrivals_stages_and_replications() -> None:
+    """The estimate grows with rate × horizon × replications and with the stages."""
+    from sim.budget import estimate
+
+    one = estimate(load_dict(base()))  # 20/s × 10 s, one stage
+    assert one == 200 * (1 + 2 + 1)
+    assert estimate(load_dict(base(replications=3))) == 3 * one
+    raw = base()
+    raw["pipelines"]["p"]["stages"].append(dict(raw["pipelines"]["p"]["stages"][0]))
+    assert estimate(load_dict(raw)) == 200 * (1 + 4 + 1)
