@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from sim import Status, run
 from sim.streams import Streams
-from tests.helpers import base, load_dict, remote
+from tests.helpers import arrivals, assert_conserved, base, load_dict, remote
 
 
 def rows(raw: dict[str, object]) -> list[tuple[int, int, list[float]]]:
@@ -103,31 +105,89 @@ def test_shared_medium_with_real_tensors() -> None:
     assert completions(shared=True) == [1.0, 2.0]
 
 
-def test_full_queue_drops_and_counts_are_conserved() -> None:
-    """With queue_limit 1, arrivals finding one waiting are dropped; none vanish."""
+def one_waiting_room(times: list[float], service: float) -> list[Status]:
+    """Hand-run single-server FIFO with room for one waiter: each arrival's fate, in order."""
+    busy_until = -np.inf
+    waiting: list[float] = []
+    fates = []
+    for t in times:
+        while waiting and busy_until <= t:  # the waiter starts when the one in service ends
+            waiting.pop(0)
+            busy_until += service
+        if busy_until <= t:
+            busy_until = t + service
+            fates.append(Status.OK)
+        elif not waiting:
+            waiting.append(t)
+            fates.append(Status.OK)
+        else:
+            fates.append(Status.DROPPED)
+    return fates
+
+
+def test_full_queue_drops_exactly_the_arrivals_that_find_it_full() -> None:
+    """queue_limit 1: an arrival finding one request waiting is dropped, the rest are served
+    (against a hand-run queue); every arrival ends once or is still in flight."""
     raw = base(horizon="10s")
     raw["devices"]["dev"]["queue_limit"] = 1
-    raw["pipelines"]["p"]["stages"][0]["service"] = {"kind": "deterministic", "value": "250ms"}
-    raw["workload"][0]["arrivals"]["rate"] = "10/s"
-    (rep,) = run(load_dict(raw))
+    raw["pipelines"]["p"]["stages"][0]["service"] = {"kind": "deterministic", "value": 0.2537}
+    raw["workload"][0]["arrivals"] = {"kind": "periodic", "rate": "10/s", "offset": "50ms"}
+    scenario = load_dict(raw)
+    (rep,) = run(scenario)
+    assert_conserved(scenario, rep)
     src = rep.sources[0]
-    counts = np.bincount(src.status, minlength=4)
-    assert counts[Status.DROPPED] > 0
-    assert len(src.ids) + src.in_flight == 100
+    fates = one_waiting_room(list(arrivals(scenario)["src"]), 0.2537)
+    assert [fates[i] for i in src.ids] == src.status.tolist()
+    assert {fates[i] for i in src.pending} == {Status.OK}, "only served ones are still on the way"
+    assert fates.count(Status.DROPPED) > 40
 
 
-def test_lossy_link_retransmits_and_fails_after_max_retransmits() -> None:
-    """Loss 0.9 with 2 retransmissions fails most requests; lost attempts add the timeout."""
-    lossy = {"ends": ["a", "b"], "bandwidth": 1e9, "loss": 0.9, "retransmit_timeout": "1s",
-             "max_retransmits": 2}  # fmt: skip
-    raw = remote([lossy], {"kind": "periodic", "rate": "1/s"}, horizon="100s")
-    (rep,) = run(load_dict(raw))
+LOSSY = {"ends": ["a", "b"], "bandwidth": 1e9, "latency": "5ms", "loss": 0.3,
+         "retransmit_timeout": "100ms", "max_retransmits": 2}  # fmt: skip
+
+
+def expected_losses(scenario: Any, n: int) -> list[tuple[Status, int]]:
+    """Each request's fate and attempts lost, replayed from the two hops' loss streams.
+
+    Requests 1 s apart never overlap, so hop a->b spends its stream's draws on request 0's
+    attempts, then request 1's, and so on; hop b->a likewise for the returns.
+    """
+    streams = Streams(scenario.seed, 0)
+    there = iter(streams.rng("link:a-b:a:loss").random(10 * n) < 0.3)
+    back = iter(streams.rng("link:a-b:b:loss").random(10 * n) < 0.3)
+
+    def lost_before_delivery(draws: Any) -> int | None:
+        for attempt in range(3):  # the first attempt and 2 retransmissions
+            if not next(draws):
+                return attempt
+        return None
+
+    out = []
+    for _ in range(n):
+        first = lost_before_delivery(there)
+        second = None if first is None else lost_before_delivery(back)
+        if first is None or second is None:
+            out.append((Status.FAILED, first or 0))
+        else:
+            out.append((Status.OK, first + second))
+    return out
+
+
+def test_lossy_link_retransmits_exactly_as_its_loss_stream_draws() -> None:
+    """Each request's attempts lost, and so its fate and latency, replayed from the stream:
+    latency = 2 × 5 ms + N × 100 ms for the N attempts it lost, exactly."""
+    raw = remote([LOSSY], {"kind": "periodic", "rate": "1/s"}, horizon="300s")
+    scenario = load_dict(raw)
+    (rep,) = run(scenario)
+    assert_conserved(scenario, rep)
     src = rep.sources[0]
-    failed = np.mean(src.status == Status.FAILED)
-    # each of the two transfers (there and back) gets 3 attempts: P(fail) = 1 - (1 - 0.9^3)^2
-    assert failed == pytest.approx(1 - (1 - 0.9**3) ** 2, abs=0.15)
+    expected = expected_losses(scenario, len(src.ids))
+    assert [(Status(st), int(n)) for st, n in zip(src.status, src.lost, strict=True)] == expected
     ok = src.status == Status.OK
-    assert set(np.round(src.latency[ok], 6)) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert src.latency[ok] == pytest.approx(0.010 + 0.1 * src.lost[ok], abs=1e-9)
+    retransmitted = np.bincount(src.lost[ok])
+    assert len(retransmitted) >= 4 and (retransmitted > 0).all(), "0 to 3+ losses all seen"
+    assert 0 < np.count_nonzero(src.status == Status.FAILED) < len(src.ids)
 
 
 def test_priority_device_serves_higher_priority_first() -> None:

@@ -6,12 +6,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from analysis.stats import interval
 from analysis.summary import metrics
 from sim import Status, load, run
 from sim.servable import single_points_of_failure
-from tests.helpers import SCENARIOS, base, crash_recover, load_dict, remote, served_by
+from tests.helpers import (
+    SCENARIOS,
+    assert_conserved,
+    base,
+    crash_recover,
+    load_dict,
+    remote,
+    served_by,
+)
 
 
 def test_availability_of_one_crash_recover_device() -> None:
@@ -204,16 +213,74 @@ def test_link_failure_drops_transfers_in_flight() -> None:
     assert src.latency[1] == pytest.approx(2.04)
 
 
+def lossy(loss: Any, max_retransmits: int, horizon: str) -> Any:
+    """One request a second to a zero-time stage over one 5 ms link; every lost attempt
+    costs 100 ms. Requests never overlap, so each hop's losses are its loss law's draws."""
+    link = {"ends": ["a", "b"], "bandwidth": 1e9, "latency": "5ms", "loss": loss,
+            "retransmit_timeout": "100ms", "max_retransmits": max_retransmits}  # fmt: skip
+    scenario = load_dict(remote([link], {"kind": "periodic", "rate": "1/s"}, horizon=horizon))
+    (rep,) = run(scenario)
+    assert_conserved(scenario, rep)
+    return rep.sources[0]
+
+
+def wilson(k: int, n: int, confidence: float = 0.999) -> tuple[float, float]:
+    ci = stats.binomtest(k, n).proportion_ci(confidence, method="wilson")
+    return ci.low, ci.high
+
+
+def test_attempts_lost_follow_the_geometric_law() -> None:
+    """Loss 0.3 and ample retransmissions: a request's losses there and back, N, are the sum
+    of two geometric counts, P(N = n) = (n + 1) 0.3ⁿ 0.7² (χ², p > 0.001, fixed seed); its
+    latency is 10 ms + N × 100 ms exactly."""
+    src = lossy(0.3, 30, "4000s")
+    assert (src.status == Status.OK).all()
+    assert src.latency == pytest.approx(0.010 + 0.1 * src.lost, abs=1e-9)
+    counts = np.bincount(np.minimum(src.lost, 5), minlength=6)
+    law = np.array([(n + 1) * 0.3**n * 0.7**2 for n in range(5)])
+    law = np.append(law, 1 - law.sum())
+    assert stats.chisquare(counts, law * counts.sum()).pvalue > 0.001, counts
+
+
+def test_max_retransmits_fails_the_binomial_share() -> None:
+    """Loss 0.5, one retransmission: a hop fails with 0.5², so a request with 1 − 0.75²
+    = 0.4375, inside the 99.9 % Wilson interval of the failed share."""
+    src = lossy(0.5, 1, "4000s")
+    failed = int(np.count_nonzero(src.status == Status.FAILED))
+    low, high = wilson(failed, len(src.ids))
+    assert low <= 1 - 0.75**2 <= high, (failed, len(src.ids))
+    assert set(src.lost[src.status == Status.OK].tolist()) == {0, 1, 2}
+
+
+GE = {"kind": "gilbert_elliott", "p_good_bad": 0.05, "p_bad_good": 0.45, "loss_bad": 0.8}
+
+
 def test_gilbert_elliott_loss_rate() -> None:
-    """Bursty loss averages p / (p + r) × loss_bad; every loss costs one retransmit timeout."""
-    ge = {"kind": "gilbert_elliott", "p_good_bad": 0.05, "p_bad_good": 0.45, "loss_bad": 0.8}
-    bursty = {"ends": ["a", "b"], "bandwidth": 1e9, "loss": ge, "retransmit_timeout": "1s",
-              "max_retransmits": 50}  # fmt: skip
-    raw = remote([bursty], {"kind": "periodic", "rate": "1/s"}, horizon="2000s")
-    (rep,) = run(load_dict(raw))
-    retransmits = np.round(rep.sources[0].latency).sum()
-    attempts = retransmits + 2 * len(rep.sources[0].ids)  # there and back
-    assert retransmits / attempts == pytest.approx(0.1 * 0.8, abs=0.02)
+    """Bursty loss averages π_bad × loss_bad = 0.1 × 0.8 over attempts: inside a 99.9 %
+    interval whose variance counts the chain's correlation between attempts,
+    m(1 − m) + 2 π_good π_bad loss_bad² λ / (1 − λ) per attempt, λ = 1 − 0.05 − 0.45."""
+    src = lossy(GE, 50, "20000s")
+    assert src.latency == pytest.approx(0.010 + 0.1 * src.lost, abs=1e-9)
+    lost = int(src.lost.sum())
+    attempts = lost + 2 * len(src.ids)  # each request's two transfers got through once
+    m, lam = 0.1 * 0.8, 1 - 0.05 - 0.45
+    variance = m * (1 - m) + 2 * 0.9 * 0.1 * 0.8**2 * lam / (1 - lam)
+    half = stats.norm.ppf(0.9995) * np.sqrt(variance / attempts)
+    assert abs(lost / attempts - m) <= half, (lost, attempts, half)
+
+
+def test_gilbert_elliott_losses_come_in_bursts() -> None:
+    """A request that lost an attempt loses another with P(N ≥ 2 | N ≥ 1) = 0.463 under the
+    chain (0.118 were the losses independent at the same mean): Wilson 99.9 %."""
+    src = lossy(GE, 50, "3000s")
+    # per hop, starting stationary: P(N1 >= 1) = m, P(N1 >= 2) = m (1 - p_bg) loss_bad
+    m = 0.08
+    one_hop = {0: 1 - m, 1: m - m * 0.55 * 0.8}
+    p_one = 2 * one_hop[1] * one_hop[0]
+    burst = 1 - p_one / (1 - one_hop[0] ** 2)
+    hit = src.lost >= 1
+    low, high = wilson(int(np.count_nonzero(src.lost[hit] >= 2)), int(np.count_nonzero(hit)))
+    assert low <= burst <= high, (burst, low, high)
 
 
 def test_resilience_check_names_the_single_point_of_failure() -> None:
