@@ -116,14 +116,15 @@ def test_without_a_deadline_deadline_figures_are_null() -> None:
 
 
 def test_all_successes_give_an_interval_below_one_not_a_point() -> None:
-    """Every request ok in every replication: success 1 with a Wilson-floored interval
-    [1 − δ, 1], inside [0, 1]."""
+    """Every request ok in every replication: success 1 with an interval [1 − δ, 1] no
+    narrower than the Wilson interval of the pooled counts, inside [0, 1]."""
     raw = base(horizon="10s", warmup="1s", replications=3)
     tree = summary(run(load_dict(raw)))
     low, high = tree["success_ratio"]["ci95"]
     ok, arrived = tree["requests"]["ok"]["mean"], tree["requests"]["arrived"]["mean"]
-    assert tree["success_ratio"]["mean"] == pytest.approx(ok / arrived)
-    assert 0.98 < low < 1 and high == 1.0
+    assert ok == arrived and tree["success_ratio"]["mean"] == 1.0
+    pooled_low, _ = wilson(round(3 * ok), round(3 * arrived))
+    assert 0.98 < low <= pooled_low < 1 and high == 1.0
 
 
 def test_wilson_stays_in_range_at_the_extremes() -> None:
