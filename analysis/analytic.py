@@ -175,6 +175,7 @@ class Analyzer:
         self.graph = topology(list(s.devices), s.links)
         self.parts = components(s)
         self._hops: dict[int, Retransmissions | None] = {}
+        self._undetected: dict[tuple[str, tuple[float, float], float], float] = {}
 
     # -- arrivals -------------------------------------------------------------
 
@@ -676,7 +677,10 @@ def _undetected_loss(a: Analyzer, src: SourceSpec) -> float:
         if part is None:
             continue
         detection = (policy.misses * policy.heartbeat, (policy.misses + 1) * policy.heartbeat)
-        loss += undetected_fraction(part, detection, _resend_span(policy), (s.warmup, s.horizon))
+        key = (part.name, detection, _resend_span(policy))
+        if key not in a._undetected:  # the same for every source sending there
+            a._undetected[key] = undetected_fraction(part, *key[1:], (s.warmup, s.horizon))
+        loss += a._undetected[key]
     return loss
 
 
