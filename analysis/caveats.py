@@ -94,7 +94,8 @@ def _in_flight(tree: dict[str, Any]) -> Iterator[Caveat]:
             yield Caveat(
                 "in_flight_at_horizon", name, "requests in flight", share, IN_FLIGHT_LIMIT,
                 f"source {name}: {share:.1%} of its arrivals were still in flight at the "
-                "horizon (> 1 %); they count as neither successes nor on time",
+                "horizon (> 1 %); they count against success, except those still inside "
+                "their deadline",
             )  # fmt: skip
 
 

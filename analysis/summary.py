@@ -15,10 +15,12 @@ Only requests that arrived after the warm-up count. Definitions:
   whenever they arrived;
 * latency: arrival at the source to the result back at the source, over
   completed requests;
-* success ratio: requests ok over requests counted, where requests counted are
-  the finished ones *and those still in flight at the horizon*;
-* deadline miss: late, failed, dropped and still in flight over requests
-  counted, over the sources with a deadline (NaN, so null, when none has one);
+* success ratio: requests ok over requests judged: the finished ones *and those
+  still in flight at the horizon*, except, for a source with a deadline, those
+  whose deadline had not yet passed at the horizon (they may still be on time);
+* deadline miss: requests judged that were not ok (late, failed, dropped or
+  overdue in flight), over the sources with a deadline (NaN, so null, when none
+  has one);
 * energy: idle power × idle time + busy power × busy time per device, where a
   device with ``slots`` servers is busy in proportion to its busy slots;
   energy per inference is the devices' total over completed requests.
@@ -66,21 +68,21 @@ def metrics(rep: Replication) -> Tree:
     counts = {st.name.lower(): int(np.count_nonzero(status == st)) for st in Status}
     in_flight = sum(s.in_flight_measured for s in rep.sources)
     completed = counts["ok"] + counts["late"]
-    counted = len(status) + in_flight
+    judged = len(status) + sum(_judged_in_flight(s, rep) for s in rep.sources)
     devices = {d.name: _device(d, window) for d in rep.devices}
     energies = [d["energy"] for d in devices.values() if not math.isnan(d["energy"])]
     throughput = sum(_completions(s, rep.start) for s in rep.sources) / window
     out: Tree = {
-        "requests": {"arrived": counted, **counts, "in_flight": in_flight},
+        "requests": {"arrived": len(status) + in_flight, **counts, "in_flight": in_flight},
         "throughput": throughput,
-        "success_ratio": Ratio(counts["ok"], counted),
-        "deadline_miss": _deadline_miss([s for s, m in done], [m for s, m in done]),
+        "success_ratio": Ratio(counts["ok"], judged),
+        "deadline_miss": _deadline_miss([s for s, _ in done], rep),
         "latency": _latency(latency),
         "energy_per_inference": sum(energies) / completed if completed and energies else math.nan,
         "devices": devices,
         "links": {link.name: {"bytes": link.bytes, "medium": _medium(link)} for link in rep.links},
         "media": _media(rep.links, window),
-        "sources": {s.name: _source(s, m, rep.start, window) for s, m in done},
+        "sources": {s.name: _source(s, m, rep) for s, m in done},
     }
     if rep.faults is not None:
         out["faults"] = faults(rep)
@@ -285,14 +287,24 @@ def _completed_latency(src: SourceRecords, mask: np.ndarray) -> np.ndarray:
     return src.latency[ok]
 
 
-def _deadline_miss(sources: Sequence[SourceRecords], masks: Sequence[np.ndarray]) -> float:
-    """Misses (not ok, or still in flight) over requests counted, of sources with a deadline."""
-    timed = [(s, m) for s, m in zip(sources, masks, strict=True) if s.deadline is not None]
+def _judged_in_flight(src: SourceRecords, rep: Replication) -> int:
+    """Measured requests in flight at the horizon that count against success: all of
+    them without a deadline; with one, those already past it (the rest may be on time)."""
+    pending = src.pending_arrival[src.pending_arrival >= rep.start]
+    if src.deadline is None:
+        return len(pending)
+    return int(np.count_nonzero(rep.end - pending > src.deadline))
+
+
+def _deadline_miss(sources: Sequence[SourceRecords], rep: Replication) -> float:
+    """Requests judged that were not ok, over those judged, of the sources with a deadline."""
+    timed = [s for s in sources if s.deadline is not None]
     if not timed:
         return math.nan
-    ok = sum(int(np.count_nonzero(s.status[m] == Status.OK)) for s, m in timed)
-    counted = sum(int(np.count_nonzero(m)) + s.in_flight_measured for s, m in timed)
-    return Ratio(counted - ok, counted)
+    measured = [s.status[s.arrival >= rep.start] for s in timed]
+    ok = sum(int(np.count_nonzero(st == Status.OK)) for st in measured)
+    judged = sum(len(st) + _judged_in_flight(s, rep) for s, st in zip(timed, measured, strict=True))
+    return Ratio(judged - ok, judged)
 
 
 def _latency(values: np.ndarray) -> Tree:
@@ -339,21 +351,21 @@ def _completions(src: SourceRecords, start: float) -> int:
     return int(np.count_nonzero((src.status <= Status.LATE) & (src.completion >= start)))
 
 
-def _source(src: SourceRecords, mask: np.ndarray, start: float, window: float) -> Tree:
+def _source(src: SourceRecords, mask: np.ndarray, rep: Replication) -> Tree:
     status = src.status[mask]
-    counted = len(status) + src.in_flight_measured
     latency = _completed_latency(src, mask)
     ok = mask & (src.status <= Status.LATE)
     phases = {
         name: float(np.mean(v[ok])) if ok.any() else math.nan for name, v in src.phases().items()
     }
+    judged = len(status) + _judged_in_flight(src, rep)
     return {
-        "arrived": counted,
+        "arrived": len(status) + src.in_flight_measured,
         "in_flight": src.in_flight_measured,
-        "throughput": _completions(src, start) / window,
+        "throughput": _completions(src, rep.start) / rep.window,
         "latency_mean": float(latency.mean()) if len(latency) else math.nan,
         "latency_p95": float(np.percentile(latency, 95)) if len(latency) else math.nan,
-        "success_ratio": Ratio(int(np.count_nonzero(status == Status.OK)), counted),
-        "deadline_miss": _deadline_miss([src], [mask]),
+        "success_ratio": Ratio(int(np.count_nonzero(status == Status.OK)), judged),
+        "deadline_miss": _deadline_miss([src], rep),
         "phases": phases,
     }

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis.stats import fraction, nonnegative, proportion, wilson
-from analysis.summary import summary
+from analysis.summary import metrics, summary
 from sim import Scenario, run
 from tests.helpers import base, load_dict
 
@@ -67,6 +67,28 @@ def test_overloaded_success_ratio_counts_requests_in_flight() -> None:
     low, high = tree["success_ratio"]["ci95"]
     assert tree["success_ratio"]["mean"] <= 1 / 1.2 + 0.01
     assert 0 <= low <= tree["success_ratio"]["mean"] <= high <= 1
+
+
+def test_a_request_in_flight_before_its_deadline_is_not_yet_judged() -> None:
+    """The horizon falls 5 ms into the service of the request that arrived at 10 s: with a
+    50 ms deadline it may still be on time and counts neither way (success 1, miss 0); with
+    no deadline it counts against success; with a 1 ms deadline it is already a miss."""
+
+    def judged(deadline: str | None) -> dict[str, Any]:
+        raw = base(horizon=10.005, warmup="1s")
+        if deadline is not None:
+            raw["workload"][0]["deadline"] = deadline
+        (rep,) = run(load_dict(raw))
+        assert sum(s.in_flight_measured for s in rep.sources) == 1
+        return metrics(rep)
+
+    finished = 9 * 20
+    on_time = judged("50ms")
+    assert on_time["success_ratio"] == 1.0 and on_time["deadline_miss"] == 0.0
+    assert on_time["deadline_miss"].total == finished
+    assert judged(None)["success_ratio"] == pytest.approx(finished / (finished + 1))
+    late = judged("1ms")
+    assert late["deadline_miss"] == 1.0 and late["deadline_miss"].total == finished + 1
 
 
 def test_stable_mm1_is_stable_with_a_latency_mean() -> None:
