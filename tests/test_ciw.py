@@ -2,7 +2,7 @@
 
 Random tandem and priority networks are written both as an edgesim scenario and as
 a Ciw network; the two simulators' mean sojourn times must agree within their
-combined 99 % intervals over independent replications.
+combined 99 % intervals over independent replications (marked ``slow``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import ciw
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +66,7 @@ def ciw_sojourns(network: Any, seed: int, last_node: int) -> dict[str, float]:
     return {cls: float(np.mean(v)) for cls, v in per.items()}
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     st.floats(5, 30),
@@ -98,6 +100,7 @@ def test_tandem_mean_sojourn_agrees_with_ciw(
     assert agree(ours, theirs), (ours, theirs)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.floats(0.2, 0.45), st.floats(0.2, 0.45), st.sampled_from(["exponential", "gamma"]))
 def test_priority_classes_agree_with_ciw(rho_high: float, rho_low: float, kind: str) -> None:

@@ -190,6 +190,36 @@ def test_lossy_link_retransmits_exactly_as_its_loss_stream_draws() -> None:
     assert 0 < np.count_nonzero(src.status == Status.FAILED) < len(src.ids)
 
 
+def test_requests_in_flight_at_the_horizon_are_listed_with_their_arrivals() -> None:
+    """3 s services from 0, 0.5, 1 and 6 s: at the 7 s horizon the third is in service and
+    the fourth waits; only the fourth arrived after the 5 s warm-up."""
+    raw = base(horizon="7s", warmup="5s")
+    raw["pipelines"]["p"]["stages"][0]["service"] = {"kind": "deterministic", "value": "3s"}
+    raw["workload"][0]["arrivals"] = {"kind": "trace", "times": [0, 0.5, 1, 6]}
+    scenario = load_dict(raw)
+    (rep,) = run(scenario)
+    assert_conserved(scenario, rep)
+    src = rep.sources[0]
+    assert src.ids.tolist() == [0, 1] and src.completion.tolist() == [3.0, 6.0]
+    assert src.pending.tolist() == [2, 3] and src.pending_arrival.tolist() == [1.0, 6.0]
+    assert (src.in_flight, src.in_flight_measured) == (2, 1)
+
+
+def test_warmup_requests_are_simulated_but_not_counted() -> None:
+    """20 requests/s for 10 s with a 4 s warm-up: 120 counted of 200 simulated; the device
+    is measured over the last 6 s only (20 % busy: 1.2 s)."""
+    (rep,) = run(load_dict(base(warmup="4s")))
+    from analysis.summary import metrics
+
+    m = metrics(rep)
+    assert len(rep.sources[0].ids) + rep.sources[0].in_flight == 200
+    assert (
+        m["requests"]["arrived"] == 120 and m["requests"]["ok"] + m["requests"]["in_flight"] == 120
+    )
+    assert rep.devices[0].busy == pytest.approx(6 * 0.2, abs=1e-9)
+    assert rep.devices[0].served == 120
+
+
 def test_priority_device_serves_higher_priority_first() -> None:
     """Two requests waiting behind a busy slot: the higher priority one goes first."""
     raw = base(
@@ -240,13 +270,18 @@ def test_multi_hop_route_takes_lowest_latency_path() -> None:
         on="c",
         source={"count": 1},
     )
+    raw["model"] = {
+        "input_bytes": 1000,
+        "layers": [{"name": "x", "op": "gemm", "flops": 0, "output_bytes": 0}],
+    }
     (rep,) = run(load_dict(raw))
-    assert rep.sources[0].latency[0] == pytest.approx(0.06)
+    # 1000 B at 1 Gbit/s is 8 µs a hop, on top of 10 + 20 ms there and 20 + 10 ms back
+    assert rep.sources[0].latency[0] == pytest.approx(0.06 + 2 * 8e-6)
     assert {link.name: link.bytes for link in rep.links} == {
         "a-slow": 0,
         "slow-c": 0,
-        "a-fast": 0,
-        "fast-c": 0,
+        "a-fast": 1000,
+        "fast-c": 1000,
     }
 
 

@@ -23,6 +23,7 @@ from tests.helpers import (
 )
 
 
+@pytest.mark.slow
 def test_availability_of_one_crash_recover_device() -> None:
     """Service availability and request success ratio match MTTF / (MTTF + MTTR) = 0.8."""
     reps = run(load_dict(served_by({"srv": crash_recover(20, 5)}, {"on": "srv"})))
@@ -31,6 +32,7 @@ def test_availability_of_one_crash_recover_device() -> None:
     assert interval([metrics(r)["success_ratio"] for r in reps], 0.99).contains(exact)
 
 
+@pytest.mark.slow
 def test_availability_of_a_standby_pair() -> None:
     """1-out-of-2, independent repair: 1 − (1 − A)² = 0.96; fast detection keeps requests near."""
     raw = served_by(
@@ -46,6 +48,7 @@ def test_availability_of_a_standby_pair() -> None:
     assert all(r.faults.failovers > 0 for r in reps)
 
 
+@pytest.mark.slow
 def test_replicate_success_matches_independent_replicas() -> None:
     """With k replicas a request fails only if all are down: success = 1 − Π(1 − Aᵢ) = 0.94."""
     raw = served_by(
@@ -54,12 +57,12 @@ def test_replicate_success_matches_independent_replicas() -> None:
         fault_tolerance={"policy": "replicate"},
         horizon="1000s",
     )
-    reps = run(load_dict(raw))
+    scenario = load_dict(raw)
+    reps = run(scenario)
     exact = 1 - 0.5 * 0.4 * 0.3
     assert interval([metrics(r)["success_ratio"] for r in reps], 0.99).contains(exact)
     for r in reps:
-        src = r.sources[0]
-        assert len(set(src.ids.tolist())) == len(src.ids), "a replicated request is counted once"
+        assert_conserved(scenario, r)  # a replicated request ends once
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,9 @@ def scheduled(
     )
     raw["warmup"] = 0
     raw["workload"][0]["arrivals"] = {"kind": "periodic", "rate": "10/s", "offset": "5ms"}
-    (rep,) = run(load_dict(raw))
+    scenario = load_dict(raw)
+    (rep,) = run(scenario)
+    assert_conserved(scenario, rep)
     return rep
 
 
@@ -328,7 +333,9 @@ def _injected(failure: dict[str, Any], load_time: str = "2s") -> Any:
     )
     raw["warmup"] = 0
     raw["workload"][0]["arrivals"] = {"kind": "periodic", "rate": "10/s", "offset": "5ms"}
-    (rep,) = run(load_dict(raw))
+    scenario = load_dict(raw)
+    (rep,) = run(scenario)
+    assert_conserved(scenario, rep)
     return rep.sources[0]
 
 

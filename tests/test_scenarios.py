@@ -11,18 +11,20 @@ import pytest
 
 from sim import load, run
 from sim.schema import schema_text
-from tests.helpers import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS, assert_conserved
 
 FILES = sorted(p for p in SCENARIOS.rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SCENARIOS)))
 def test_scenario_validates_and_runs_briefly(path: Path) -> None:
-    """Each file loads cleanly and simulates a short horizon with completed requests."""
+    """Each file loads cleanly and simulates a short horizon with completed requests, every
+    arrival accounted for."""
     scenario = load(path)
     short = scenario.model_copy(update={"horizon": scenario.warmup + 3.0, "replications": 1})
     (rep,) = run(short)
     assert sum(len(s.ids) for s in rep.sources) > 0
+    assert_conserved(short, rep)
 
 
 def test_schema_file_is_current() -> None:
