@@ -9,6 +9,7 @@ Then the results folder, the options and the output stream.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import string
@@ -277,6 +278,20 @@ def test_json_is_strict(tmp_path: Path) -> None:
 
     summary = json.loads(done.stdout, parse_constant=refuse)
     assert summary["scenario"] == "tiny"
+
+
+def test_json_maps_what_json_lacks_to_null(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A figure that is NaN or infinite in the summary is printed as null by --json."""
+    from sim import cli
+
+    real = cli._summary
+    monkeypatch.setattr(
+        cli, "_summary", lambda *a: real(*a) | {"odd": [math.nan, math.inf, -math.inf]}
+    )
+    assert cli.main(["run", str(_tiny(tmp_path)), "--json", "--out", str(tmp_path / "o")]) == 0
+    assert json.loads(capsys.readouterr().out)["odd"] == [None, None, None]
 
 
 def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:

@@ -240,8 +240,7 @@ def test_later_items_keep_their_index_when_an_earlier_one_failed() -> None:
 
 def test_consequences_of_a_failed_part_are_not_reported() -> None:
     """A stage on a device whose own entry failed is not also 'unknown device'."""
-    raw = base()
-    raw["devices"]["dev"]["slots"] = 0
+    raw = base(devices={"dev": {"slots": 0}, "spare": {}})
     assert problems(raw) == ["test.yaml: devices.dev.slots: Input should be greater than 0 (got 0)"]
 
 
