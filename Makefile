@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench schema clean
+.PHONY: run test quick lint bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "edgesim needs Python >= 3.11"'
@@ -24,6 +24,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest
 
+# A quick subset while developing: no statistical replications, no real agents.
+quick: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m 'not slow and not hil'
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -36,6 +40,7 @@ bench: $(VENV)/.installed
 
 schema: $(VENV)/.installed
 	$(BIN)/python -m sim.schema scenarios/scenario.schema.json
+	$(BIN)/python -m analysis.schema docs/summary.schema.json
 
 clean:
 	rm -rf $(VENV) results .mypy_cache .ruff_cache .pytest_cache .hypothesis
