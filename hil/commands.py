@@ -113,7 +113,7 @@ def _hil_run(args: argparse.Namespace) -> int:
 def _hil_validate(args: argparse.Namespace) -> int:
     from analysis import report
     from hil.client import HilError
-    from hil.validate import validate
+    from hil.validate import passed, validate
 
     scenario, bindings = _hil_setup(args)
     profiles = _profiles(args.profile, bindings)
@@ -126,7 +126,7 @@ def _hil_validate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     report.show_validation(result)
     print(f"results in {out}/")
-    return 0 if all(r["within"] for r in result["rows"]) else 1
+    return 0 if passed(result) else 1
 
 
 def _profiles(texts: list[str], bindings: dict[str, str]) -> dict[str, Path]:

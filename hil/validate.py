@@ -18,7 +18,8 @@
    bound stage, per pipeline; with faults, detection and recovery. Each row carries the
    relative error and whether it is within its tolerance (:data:`TOLERANCE`; the rows
    marked ``noisy``, a real stage's service and its loopback transfer, get
-   :data:`NOISY_TOLERANCE`, set from repeated runs of ``bench/hil_validate.py``).
+   :data:`NOISY_TOLERANCE`, set from repeated runs of ``bench/hil_validate.py``, and do
+   not decide whether the validation :func:`passed`).
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from sim.spec import DeviceSpec, InjectionSpec, Scenario, Trace
 
 TOLERANCE = {"latency mean": 0.10, "latency p95": 0.20}
 DEFAULT_TOLERANCE = 0.20
-NOISY_TOLERANCE = 0.40
+NOISY_TOLERANCE = 0.50
 """A real stage's service and its transfer on loopback: over five runs of each README
-example the error of these rows spread over tens of percent (docs/hil.md)."""
+example on a shared 2-core VM their error spread over tens of percent, both ways
+(docs/hil.md, bench/hil_validate.py). Reported and judged, but not part of
+:func:`passed`."""
 CALIBRATION_CALLS = 30
 CALIBRATION_GAP = 0.1
 """At most this long between calibration calls' starts (less when the workload's
@@ -169,6 +172,11 @@ def _gap(s: Scenario) -> float:
         a = source.arrivals
         rate += len(a.sorted_times) / s.horizon if isinstance(a, Trace) else a.rate
     return min(CALIBRATION_GAP, 1 / rate) if rate else CALIBRATION_GAP
+
+
+def passed(result: Mapping[str, Any]) -> bool:
+    """Every row that is not noisy within its tolerance."""
+    return all(r["within"] or r.get("noisy") for r in result["rows"])
 
 
 def _calibration(
