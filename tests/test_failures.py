@@ -34,7 +34,10 @@ def test_availability_of_one_crash_recover_device() -> None:
 
 @pytest.mark.slow
 def test_availability_of_a_standby_pair() -> None:
-    """1-out-of-2, independent repair: 1 − (1 − A)² = 0.96; fast detection keeps requests near."""
+    """1-out-of-2, independent repair: 1 − (1 − A)² = 0.96. Requests lose at most what
+    reaches a failed device before it is declared down: per failure (two devices, one
+    each 25 s) ≤ 2 heartbeats + 1 ms latency + 2 ms in transit and service, so the success
+    ratio's 99 % interval must meet [0.96 − 2 / 25 × 23 ms, 0.96]."""
     raw = served_by(
         {"srv": crash_recover(20, 5), "backup": crash_recover(20, 5)},
         {"on": "srv", "standby": ["backup"]},
@@ -44,7 +47,8 @@ def test_availability_of_a_standby_pair() -> None:
     exact = 1 - (1 - 0.8) ** 2
     assert interval([r.faults.availability["cam"] for r in reps], 0.99).contains(exact)
     success = interval([metrics(r)["success_ratio"] for r in reps], 0.99)
-    assert abs(success.mean - exact) < 0.01
+    lost = 2 / 25 * (2 * 0.010 + 0.001 + 0.002)
+    assert success.low <= exact and success.high >= exact - lost, (success, exact - lost)
     assert all(r.faults.failovers > 0 for r in reps)
 
 
