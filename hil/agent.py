@@ -7,7 +7,8 @@ Needs only numpy, onnxruntime and (for serial ports) pyserial: nothing here impo
 simpy, scipy or pydantic. Binding anything but loopback requires ``--token``; with a
 token every frame after the handshake is authenticated. Models arrive by content hash
 and are cached on disk, so a reconnecting host need not send them again. A retried
-request (same ``req_id``) is answered from a cache of recent results, never run twice.
+request (same ``req_id`` from the same host session) is answered from a cache of recent
+results, never run twice; another host (or a reconnected one) gets its own ids.
 Faults (crash, hang, slow, drop) are accepted only with ``--allow-faults``. With
 ``--respawn`` a supervisor runs the agent as its child and starts it again, on the same
 port, whenever it exits abnormally (a crash fault, say); the host sees a new nonce and
@@ -71,7 +72,8 @@ class Agent:
         self.token = token
         self.allow_faults = allow_faults
         self.models: dict[str, ort.InferenceSession] = {}
-        self.recent: OrderedDict[tuple[str, int], Message] = OrderedDict()
+        self.recent: OrderedDict[tuple[bytes, str, int], Message] = OrderedDict()
+        self.host = b""  # the connected host's nonce: request ids are its own
         self.delay = 0.0
         self.refuse_until = 0.0  # a 'drop' fault: no connections before then
         self.loaded: dict[str, tuple[str, int]] = {}  # model id -> (sha256, threads)
@@ -133,6 +135,7 @@ class Agent:
                 msg, ErrorCode.UNSUPPORTED_VERSION, f"agent speaks {VERSION}, host {versions}"
             )
         host_nonce = bytes.fromhex(msg.fields.get("nonce", ""))
+        self.host = host_nonce
         if self.token is not None:
             proof = hmac.new(self.token.encode(), host_nonce, hashlib.sha256).hexdigest()
             if not hmac.compare_digest(proof, str(msg.fields.get("proof", ""))):
@@ -226,8 +229,9 @@ class Agent:
     def on_infer(self, msg: Message, codec: Codec) -> Message:
         received = time.monotonic_ns()
         model_id, req = str(msg.fields["model_id"]), int(msg.fields["req_id"])
-        if (model_id, req) in self.recent:
-            return self.recent[(model_id, req)]
+        key = (self.host, model_id, req)
+        if key in self.recent:  # a retry of this host's request
+            return self.recent[key]
         session = self.models.get(model_id)
         if session is None:
             return self.error(msg, ErrorCode.NO_SUCH_MODEL, f"model {model_id!r} is not loaded")
@@ -251,7 +255,7 @@ class Agent:
             },
             tensors=dict(zip(self.outputs[model_id], outputs, strict=True)),
         )
-        self.recent[(model_id, req)] = reply
+        self.recent[key] = reply
         while len(self.recent) > RECENT:
             self.recent.popitem(last=False)
         return reply

@@ -93,7 +93,8 @@ def test_pty_load_infer_heartbeat_clock_profile(tmp_path: Path) -> None:
 
 @pytest.mark.hil
 def test_retried_request_runs_once(tcp_agent: tuple[subprocess.Popen[str], str]) -> None:
-    """The same req_id is answered from the agent's cache: identical device timestamps."""
+    """The same req_id is answered from the agent's cache: identical device timestamps;
+    the same id from another session runs anew."""
     agent = AgentClient.connect(tcp_agent[1])
     model, x, _ = resnet56()
     model_id = agent.load(model)
@@ -105,6 +106,12 @@ def test_retried_request_runs_once(tcp_agent: tuple[subprocess.Popen[str], str])
     )
     assert first.fields["t_start"] == again.fields["t_start"]
     agent.close()
+    other = AgentClient.connect(tcp_agent[1])  # a new session's id 7 is its own request
+    fresh = other.request(
+        Message(Kind.INFER, {"model_id": model_id, "req_id": 7}, tensors={"input": x})
+    )
+    assert fresh.fields["t_start"] > first.fields["t_start"]
+    other.close()
 
 
 @pytest.mark.hil
