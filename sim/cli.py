@@ -209,7 +209,7 @@ def _summary(
         "replications": scenario.replications,
         "horizon": scenario.horizon,
         "warmup": scenario.warmup,
-        **summarise(reps),
+        **summarise(reps, scenario),
         "run": {"started": started.isoformat(timespec="seconds"), "wall_seconds": round(wall, 3)},
     }
     return summary
@@ -310,7 +310,7 @@ def _analyze(args: argparse.Namespace) -> int:
             within_budget(scenario, str(args.file))
         with _Progress(scenario.replications) as progress:
             reps = run(scenario, progress=progress.update)
-        figures["comparison"] = analytic_vs_simulated(figures, summarise(reps))
+        figures["comparison"] = analytic_vs_simulated(figures, summarise(reps, scenario))
     if args.json:
         print(json.dumps(report.jsonable(figures), indent=2, allow_nan=False))
     else:

@@ -3,11 +3,13 @@
 Because every random stream is named after its component, a variant that
 keeps the sources and the stages' primary devices sees exactly the same
 arrivals and primary service draws as the original: differences between the
-two runs are the policy's doing, not sampling noise.
+two runs are the policy's doing, not sampling noise. Each variant is validated and
+checked like a scenario file.
 """
 
 from __future__ import annotations
 
+from sim.loader import revised
 from sim.spec import FaultToleranceSpec, Scenario
 
 
@@ -15,7 +17,9 @@ def fault_free(scenario: Scenario) -> Scenario:
     """The scenario with every failure model and scheduled failure removed."""
     devices = {n: d.model_copy(update={"failure": None}) for n, d in scenario.devices.items()}
     links = tuple(link.model_copy(update={"failure": None}) for link in scenario.links)
-    return scenario.model_copy(update={"devices": devices, "links": links, "failures": ()})
+    return revised(
+        scenario, f"{scenario.name} (fault-free)", devices=devices, links=links, failures=()
+    )
 
 
 def without_policy(scenario: Scenario) -> Scenario:
@@ -38,6 +42,11 @@ def without_policy(scenario: Scenario) -> Scenario:
     used |= {src.at for src in scenario.workload}
     devices = {n: d for n, d in scenario.devices.items() if n in used}
     links = tuple(link for link in scenario.links if set(link.ends) <= used)
-    return scenario.model_copy(
-        update={"fault_tolerance": none, "pipelines": pipelines, "devices": devices, "links": links}
+    return revised(
+        scenario,
+        f"{scenario.name} (without its policy)",
+        fault_tolerance=none,
+        pipelines=pipelines,
+        devices=devices,
+        links=links,
     )
