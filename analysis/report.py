@@ -220,8 +220,8 @@ def show_analytic(figures: Tree, console: Console | None = None) -> None:
     for col in ("figure", "value", "method"):
         t.add_column(col, justify="right" if col == "value" else "left")
     for key, unit in (
-        ("availability", ""), ("success_ratio", ""), ("throughput", "/s"),
-        ("energy_per_inference", "J"),
+        ("availability", ""), ("success_ratio", ""), ("dropped", ""), ("transfer_failed", ""),
+        ("throughput", "/s"), ("energy_per_inference", "J"),
     ):  # fmt: skip
         t.add_row(key.replace("_", " "), _fmt(figures[key]["value"], unit), figures[key]["method"])
     for key, fig in figures["latency"].items():
@@ -231,6 +231,8 @@ def show_analytic(figures: Tree, console: Console | None = None) -> None:
     for name, fig in figures["components"].items():
         t.add_row(f"availability {name}", _fmt(fig["value"], ""), fig["method"])
     console.print(t)
+    for effect in figures.get("neglected", ()):
+        console.print(f"neglected: {effect}")
 
 
 def show_plan(options: Sequence[Any], best: Any, objective: str, name: str) -> None:
