@@ -319,6 +319,7 @@ def requests_csv(reps: Sequence[Replication]) -> str:
     header = [
         "replication", "id", "source", "pipeline", "priority", "measured", "arrival",
         "completion", "status", "latency", *phase_cols, "transfer_result", "real_stages",
+        "lost_attempts",
     ]  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -337,7 +338,7 @@ def requests_csv(reps: Sequence[Replication]) -> str:
                     int(src.arrival[i] >= rep.start), _num(src.arrival[i]),
                     _num(src.completion[i]), STATUS_NAMES[int(src.status[i])],
                     _num(src.latency[i]), *(_num(phases[n][i]) for n in names), *pad,
-                    _num(phases["transfer_result"][i]), real,
+                    _num(phases["transfer_result"][i]), real, int(src.lost[i]),
                 ])  # fmt: skip
     return buf.getvalue()
 

@@ -162,3 +162,22 @@ def test_an_unstable_summary_matches_the_schema() -> None:
 def test_the_exported_schema_is_current() -> None:
     """docs/summary.schema.json is what the models export (python -m analysis.schema FILE)."""
     assert (ROOT / "docs" / "summary.schema.json").read_text() == schema_text()
+
+
+def test_requests_csv_lists_each_requests_lost_attempts() -> None:
+    """A lossy link: every completed row's latency is its loss-free latency plus
+    lost_attempts × the retransmit timeout, so the column carries the engine's count."""
+    import csv
+
+    lossy = {"ends": ["src", "dev"], "bandwidth": 1e15, "latency": "10ms", "loss": 0.3,
+             "retransmit_timeout": "100ms", "max_retransmits": 5}  # fmt: skip
+    raw = base(devices={"src": {}, "dev": {}}, links=[lossy], horizon="200s")
+    raw["workload"][0].update(at="src", arrivals={"kind": "periodic", "rate": "1/s"})
+    (rep,) = run(load_dict(raw), replications=1)
+    rows = list(csv.DictReader(io.StringIO(report.requests_csv([rep]))))
+    done = [r for r in rows if r["status"] == "ok"]
+    lost = [int(r["lost_attempts"]) for r in done]
+    assert len(done) > 50 and sum(lost) > 10
+    loss_free = float(next(r["latency"] for r, n in zip(done, lost, strict=True) if n == 0))
+    for r, n in zip(done, lost, strict=True):
+        assert float(r["latency"]) == pytest.approx(loss_free + n * 0.100, abs=1e-9)
