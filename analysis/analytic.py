@@ -55,8 +55,8 @@ from analysis.queueing import (
     mmck,
     wait_variance,
 )
+from sim.checks import candidates
 from sim.costs import stage_cost
-from sim.loader import candidates
 from sim.routes import route, topology
 from sim.servable import servable
 from sim.spec import GilbertElliott, LinkSpec, Periodic, Poisson, Scenario, SourceSpec

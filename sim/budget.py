@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sim.loader import candidates
+from sim.checks import candidates
 from sim.resilience import needed
 from sim.spec import FailureSpec, GilbertElliott, Periodic, Poisson, Scenario, SourceSpec
 

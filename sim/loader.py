@@ -13,55 +13,31 @@ device (inline figures win), so the engine never consults the catalog.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 from pydantic import ValidationError
 
-from models.cost import memory_needed
 from sim import catalog as catalog_mod
 from sim import document
 from sim.catalog import CatalogEntry
-from sim.routes import route, topology
+from sim.checks import check
+from sim.problems import UNSET, Problem, ScenarioError
 from sim.spec import DeviceSpec, LayerSpec, ModelSpec, Scenario, ZooModel
+
+__all__ = ["Problem", "ScenarioError", "check", "from_dict", "load", "revised"]
 
 log = logging.getLogger(__name__)
 
-_UNSET = object()
 _UNION_TAGS = {
     "deterministic", "exponential", "uniform", "normal", "lognormal", "weibull", "gamma",
     "empirical", "periodic", "poisson", "trace", "float", "str", "tuple[str, str]",
     "literal['all']",
 }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a scenario, located by its dotted path."""
-
-    path: str
-    message: str
-    got: object = _UNSET
-
-    def line(self, file: str) -> str:
-        where = f"{file}: {self.path}: " if self.path else f"{file}: "
-        got = "" if self.got is _UNSET else f" (got {_show(self.got)})"
-        return f"{where}{self.message}{got}"
-
-
-class ScenarioError(Exception):
-    """A scenario (or catalog) file that cannot be run, with every problem found."""
-
-    def __init__(self, file: str, problems: Sequence[Problem]) -> None:
-        self.file = file
-        self.problems = list(problems)
-        super().__init__("\n".join(p.line(file) for p in self.problems))
 
 
 def load(path: str | Path, catalogs: Iterable[str | Path] = ()) -> Scenario:
@@ -127,27 +103,6 @@ def _resolved(
     if problems:
         raise ScenarioError(file, problems)
     return scenario
-
-
-def check(scenario: Scenario, full: bool = True) -> list[Problem]:
-    """The meaning checks of the second pass, on a resolved scenario.
-
-    Routes, rates and memory are checked once everything else is right (and ``full``).
-    """
-    problems: list[Problem] = []
-    problems += _check_horizon(scenario)
-    problems += _check_model(scenario)
-    problems += _check_links(scenario)
-    problems += _check_pipelines(scenario)
-    problems += _check_workload(scenario)
-    problems += _check_fault_tolerance(scenario)
-    problems += _check_failures(scenario)
-    problems += _check_injections(scenario)
-    if full and not problems:
-        problems += _check_devices(scenario)
-        problems += _check_routes(scenario)
-        problems += _check_memory(scenario)
-    return problems
 
 
 # -- reading ---------------------------------------------------------------
@@ -301,7 +256,7 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
         if (path, message) in seen:
             continue
         seen.add((path, message))
-        got = _UNSET if error["type"] == "missing" else error.get("input", _UNSET)
+        got = UNSET if error["type"] == "missing" else error.get("input", UNSET)
         problems.append(Problem(path, message, got))
     return problems
 
@@ -316,11 +271,6 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
         else:
             out += f".{part}" if out else part
     return out
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # -- second pass -----------------------------------------------------------
@@ -430,297 +380,3 @@ def _resolve_devices(
         fields.update(device.model_dump(by_alias=True, exclude_unset=True))
         devices[name] = DeviceSpec.model_validate(fields)
     return devices, problems
-
-
-def _check_horizon(s: Scenario) -> list[Problem]:
-    if s.warmup >= s.horizon:
-        return [Problem("warmup", f"must be shorter than the horizon ({s.horizon:g} s)", s.warmup)]
-    return []
-
-
-def _check_model(s: Scenario) -> list[Problem]:
-    if s.table is None:
-        return []
-    seen: set[str] = set()
-    problems = []
-    for i, layer in enumerate(s.table.layers):
-        if layer.name in seen:
-            problems.append(Problem(f"model.layers[{i}].name", "duplicate layer name", layer.name))
-        seen.add(layer.name)
-    return problems
-
-
-def _check_links(s: Scenario) -> list[Problem]:
-    problems = []
-    pairs: set[frozenset[str]] = set()
-    for i, link in enumerate(s.links):
-        for end in link.ends:
-            if end not in s.devices:
-                problems.append(_unknown_device(f"links[{i}].ends", end, s))
-        if link.ends[0] == link.ends[1]:
-            problems.append(
-                Problem(f"links[{i}].ends", "a link joins two different devices", list(link.ends))
-            )
-        pair = frozenset(link.ends)
-        if pair in pairs:
-            problems.append(
-                Problem(
-                    f"links[{i}].ends",
-                    "a link between these devices is already defined",
-                    list(link.ends),
-                )
-            )
-        pairs.add(pair)
-    return problems
-
-
-def _check_pipelines(s: Scenario) -> list[Problem]:
-    problems = []
-    names = [layer.name for layer in s.table.layers] if s.table else []
-    for pname, pipeline in s.pipelines.items():
-        expected = 0
-        for k, stage in enumerate(pipeline.stages):
-            where = f"pipelines.{pname}.stages[{k}]"
-            if stage.on not in s.devices:
-                problems.append(_unknown_device(f"{where}.on", stage.on, s))
-            if s.table is None:
-                if stage.layers != "all":
-                    problems.append(
-                        Problem(
-                            f"{where}.layers",
-                            "names layers but the scenario has no model",
-                            list(stage.layers),
-                        )
-                    )
-                if stage.service is None:
-                    problems.append(
-                        Problem(
-                            f"{where}.service", "required when the scenario has no model to cost"
-                        )
-                    )
-                continue
-            missing = [n for n in stage.layers if n not in names] if stage.layers != "all" else []
-            if missing:
-                problems.append(
-                    Problem(
-                        f"{where}.layers",
-                        f"unknown layer {missing[0]!r} (model has {names[0]} ... {names[-1]})",
-                        missing[0],
-                    )
-                )
-                expected = -1
-                continue
-            span = stage.layer_range(s.table)
-            if not span:
-                problems.append(
-                    Problem(f"{where}.layers", "first layer comes after last", list(stage.layers))
-                )
-            elif expected >= 0 and span.start != expected:
-                problems.append(
-                    Problem(
-                        f"{where}.layers",
-                        f"must start at layer {names[expected]!r}, right after the previous stage"
-                        if expected < len(names)
-                        else "the previous stages already cover the whole model",
-                        list(stage.layers),
-                    )
-                )
-            expected = span.stop if span else -1
-        if s.table is not None and 0 <= expected < len(names):
-            problems.append(
-                Problem(
-                    f"pipelines.{pname}.stages",
-                    f"stop before the last layer; {names[expected]!r} onward runs nowhere",
-                )
-            )
-    return problems
-
-
-def _check_workload(s: Scenario) -> list[Problem]:
-    problems = []
-    seen: set[str] = set()
-    for i, source in enumerate(s.workload):
-        if source.name in seen:
-            problems.append(Problem(f"workload[{i}].name", "duplicate source name", source.name))
-        seen.add(source.name)
-        if source.at not in s.devices:
-            problems.append(_unknown_device(f"workload[{i}].at", source.at, s))
-        if source.pipeline not in s.pipelines:
-            known = ", ".join(sorted(s.pipelines))
-            problems.append(
-                Problem(
-                    f"workload[{i}].pipeline",
-                    f"unknown pipeline {source.pipeline!r} (known: {known})",
-                )
-            )
-    return problems
-
-
-def _check_fault_tolerance(s: Scenario) -> list[Problem]:
-    problems = []
-    for pname, pipeline in s.pipelines.items():
-        for k, stage in enumerate(pipeline.stages):
-            where = f"pipelines.{pname}.stages[{k}]"
-            policy = s.policy(pname, k)
-            for key, wanted in (("standby", "failover"), ("replicas", "replicate")):
-                names = getattr(stage, key)
-                for i, name in enumerate(names):
-                    if name not in s.devices:
-                        problems.append(_unknown_device(f"{where}.{key}[{i}]", name, s))
-                if names and policy.policy != wanted:
-                    problems.append(
-                        Problem(
-                            f"{where}.{key}",
-                            f"needs policy {wanted!r} (got policy {policy.policy!r})",
-                        )
-                    )
-                if policy.policy == wanted and not names:
-                    problems.append(
-                        Problem(
-                            f"{where}.{key}", f"policy {wanted!r} needs at least one device here"
-                        )
-                    )
-            if policy.policy == "retry" and policy.timeout is None:
-                problems.append(
-                    Problem(f"{where}: fault_tolerance.timeout", "policy 'retry' needs a timeout")
-                )
-    return problems
-
-
-def _check_injections(s: Scenario) -> list[Problem]:
-    links = {link.name for link in s.links} | {"-".join(link.ends[::-1]) for link in s.links}
-    known = ", ".join([*sorted(s.devices), *sorted(link.name for link in s.links)])
-    problems = [
-        Problem(f"failures[{i}].target", f"unknown device or link {f.target!r} (known: {known})")
-        for i, f in enumerate(s.failures)
-        if f.target not in s.devices and f.target not in links
-    ]
-    problems += [
-        Problem(f"failures[{i}].mode", "applies to devices only (valid for links: crash)", f.mode)
-        for i, f in enumerate(s.failures)
-        if f.target in links and f.mode != "crash"
-    ]  # fmt: skip
-    return problems
-
-
-def _check_failures(s: Scenario) -> list[Problem]:
-    """A crash–recover cycle must take time, or the failure process never lets time pass."""
-    parts = [(f"devices.{n}.failure", d.failure) for n, d in s.devices.items()]
-    parts += [(f"links[{i}].failure", link.failure) for i, link in enumerate(s.links)]
-    return [
-        Problem(where, "a failure cycle must last: ttf and ttr are both zero on average")
-        for where, f in parts
-        if f is not None and f.ttr is not None and f.ttf.mean + f.ttr.mean <= 0
-    ]
-
-
-def candidates(s: Scenario, pipeline: str, k: int, source_at: str | None = None) -> list[str]:
-    """The devices that may serve stage ``k`` of ``pipeline`` under its policy."""
-    stage = s.pipelines[pipeline].stages[k]
-    policy = s.policy(pipeline, k).policy
-    out = [stage.on, *stage.standby, *stage.replicas]
-    if policy == "local_fallback" and source_at is not None:
-        out.append(source_at)
-    if policy == "repartition":
-        out += [d for d in s.devices if d not in out]
-    return list(dict.fromkeys(out))
-
-
-def _check_devices(s: Scenario) -> list[Problem]:
-    """Devices that may run a cost-modelled stage need rates for the op classes they run."""
-    problems = []
-    for pname, pipeline in s.pipelines.items():
-        for k, stage in enumerate(pipeline.stages):
-            if stage.service is not None or s.table is None:
-                continue
-            sources = [src.at for src in s.workload if src.pipeline == pname]
-            names = [stage.on, *stage.standby, *stage.replicas]
-            if s.policy(pname, k).policy == "local_fallback":
-                names += sources
-            for name in dict.fromkeys(names):
-                problems += _check_rates(s, name, pname, k)
-    return list(dict.fromkeys(problems))
-
-
-def _check_rates(s: Scenario, name: str, pname: str, k: int) -> list[Problem]:
-    assert s.table is not None
-    device = s.devices[name]
-    where = f"devices.{name}"
-    if device.profile is not None:
-        span = s.pipelines[pname].stages[k].layer_range(s.table)
-        try:
-            device.measured([s.table.layers[i].name for i in span])
-        except KeyError as exc:
-            message = (
-                f"has no time for layer {exc.args[0]!r}, run by pipelines.{pname}.stages[{k}]; "
-                "profile the scenario's model"
-            )
-            return [Problem(f"{where}.profile", message)]
-        return []
-    if device.gflops is None or device.mem_bandwidth is None:
-        return [
-            Problem(
-                where,
-                f"needs gflops and mem_bandwidth (or a type) to run "
-                f"pipelines.{pname}.stages[{k}] with the cost model",
-            )
-        ]
-    if not isinstance(device.gflops, dict):
-        return []
-    stage = s.pipelines[pname].stages[k]
-    ops = {s.table.layers[i].op for i in stage.layer_range(s.table)}
-    return [
-        Problem(
-            f"{where}.gflops",
-            f"has no rate for op class {op!r}, used by pipelines.{pname}.stages[{k}]",
-        )
-        for op in sorted(ops - set(device.gflops))
-    ]
-
-
-def _check_routes(s: Scenario) -> list[Problem]:
-    graph = topology(list(s.devices), s.links)
-    problems = []
-    for i, source in enumerate(s.workload):
-        hops = [source.at, *(st.on for st in s.pipelines[source.pipeline].stages), source.at]
-        for a, b in itertools.pairwise(hops):
-            try:
-                route(graph, a, b)
-            except nx.NetworkXNoPath:
-                problems.append(
-                    Problem(f"workload[{i}]", f"no route from {a!r} to {b!r}: add a link")
-                )
-    return list(dict.fromkeys(problems))
-
-
-def _check_memory(s: Scenario) -> list[Problem]:
-    if s.table is None:
-        return []
-    layers = s.table.cost_layers()
-    placed: dict[str, set[int]] = {}
-    for pipeline in s.pipelines.values():
-        for stage in pipeline.stages:
-            for name in (stage.on, *stage.standby, *stage.replicas):
-                placed.setdefault(name, set()).update(stage.layer_range(s.table))
-    problems = []
-    for name, indices in placed.items():
-        memory = s.devices[name].memory
-        if memory is None or not indices:
-            continue
-        ordered = sorted(indices)
-        before = s.table.input_bytes if ordered[0] == 0 else layers[ordered[0] - 1].output_bytes
-        need = memory_needed([layers[i] for i in ordered], before)
-        if need > memory:
-            problems.append(
-                Problem(
-                    f"devices.{name}.memory",
-                    f"too small for its stages: they need {need / 1e6:.1f} MB "
-                    "of weights and activations",
-                    memory,
-                )
-            )
-    return problems
-
-
-def _unknown_device(path: str, name: str, s: Scenario) -> Problem:
-    return Problem(path, f"unknown device {name!r} (known: {', '.join(sorted(s.devices))})")

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import simpy
 
+from sim.checks import candidates
 from sim.detection import Detector
 from sim.devices import Device
 from sim.failures import Component, Health, crash_recover, injection
 from sim.journey import Resilient
 from sim.links import Hop, Link
-from sim.loader import candidates
 from sim.policies import Placement, Repartitioner, believer
 from sim.records import Declaration, Faults
 from sim.routes import route

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from sim.loader import candidates
+from sim.checks import candidates
 from sim.spec import Scenario, SourceSpec
 
 
