@@ -332,12 +332,15 @@ def requests_csv(reps: Sequence[Replication]) -> str:
             ]
             pad = [""] * (len(phase_cols) - len(names))
             real = ";".join(str(k) for p, k in rep.real if p == src.pipeline)
+            # whole columns once per source (the properties build a new array per call)
+            arrival, completion, latency = src.arrival, src.completion, src.latency
+            columns = [phases[n] for n in names]
             for i in range(len(src.ids)):
                 writer.writerow([
                     rep.index, int(src.ids[i]), src.name, src.pipeline, src.priority,
-                    int(src.arrival[i] >= rep.start), _num(src.arrival[i]),
-                    _num(src.completion[i]), STATUS_NAMES[int(src.status[i])],
-                    _num(src.latency[i]), *(_num(phases[n][i]) for n in names), *pad,
+                    int(arrival[i] >= rep.start), _num(arrival[i]),
+                    _num(completion[i]), STATUS_NAMES[int(src.status[i])],
+                    _num(latency[i]), *(_num(c[i]) for c in columns), *pad,
                     _num(phases["transfer_result"][i]), real, int(src.lost[i]),
                 ])  # fmt: skip
     return buf.getvalue()
