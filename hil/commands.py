@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sim.cli import UsageError, default_out, duration, override
+from sim.cli import UsageError, default_out, duration, override, prepare_out, results_folder
 from sim.loader import load
 from sim.spec import Scenario
 
@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--out", type=Path)
         p.add_argument("--horizon", type=duration)
         p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+        p.add_argument("--force", action="store_true", help="replace the results already in --out")
         p.set_defaults(handler=handler)
         if verb == "validate":
             p.add_argument(
@@ -93,6 +94,8 @@ def _hil_run(args: argparse.Namespace) -> int:
     from hil.client import HilError
 
     scenario, bindings = _hil_setup(args)
+    out = args.out or default_out(scenario, datetime.now(UTC))
+    prepare_out(out, "--out", args.force).rmdir()  # refused before anything runs
     try:
         bridge = Bridge(scenario, bindings, args.token)
         try:
@@ -101,10 +104,10 @@ def _hil_run(args: argparse.Namespace) -> int:
             bridge.close()
     except (HilError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    summary = {"scenario": scenario.name, "bindings": bindings, **summarise([rep])}
-    out = args.out or default_out(scenario, datetime.now(UTC))
+    summary = {"scenario": scenario.name, "bindings": bindings, **summarise([rep], scenario)}
     resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
-    report.write(out, summary, resolved, [rep])
+    with results_folder(out, "--out", args.force) as staging:
+        report.write(staging, summary, resolved, [rep])
     report.show(summary, f"{scenario.name}: real time, bound {', '.join(bindings)}")
     print(f"results in {out}/")
     return 0
@@ -119,8 +122,8 @@ def _hil_validate(args: argparse.Namespace) -> int:
     profiles = _profiles(args.profile, bindings)
     out = args.out or default_out(scenario, datetime.now(UTC))
     try:
-        with _Progress() as progress:
-            result = validate(scenario, bindings, out, args.token, profiles=profiles,
+        with results_folder(out, "--out", args.force) as staging, _Progress() as progress:
+            result = validate(scenario, bindings, staging, args.token, profiles=profiles,
                               progress=progress)  # fmt: skip
     except (HilError, ValueError) as exc:
         raise UsageError(str(exc)) from None

@@ -15,13 +15,14 @@ beside the target and renamed into place when complete.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         within_budget(scenario, str(args.file))
     started = datetime.now(UTC)
     out, what = _out(args, scenario, started)
-    staging = prepare_out(out, what, args.force)
-    try:
+    with results_folder(out, what, args.force) as staging:
         clock = time.perf_counter()
         with _Progress(scenario.replications) as progress:
             reps = run(scenario, progress=progress.update)
@@ -186,10 +186,6 @@ def _run(args: argparse.Namespace) -> int:
             summary["overhead"] = _overhead(scenario)
         resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
         report.write(staging, summary, resolved, reps, requests=scenario.outputs.requests)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    publish(staging, out)
     if args.json:
         print(json.dumps(report.jsonable(summary), indent=2, allow_nan=False))
     else:
@@ -266,6 +262,19 @@ def prepare_out(out: Path, what: str, force: bool) -> Path:
     except OSError as exc:
         raise UsageError(f"{what}: cannot write results in {out} ({exc.strerror})") from None
     return staging
+
+
+@contextlib.contextmanager
+def results_folder(out: Path, what: str, force: bool) -> Iterator[Path]:
+    """A fresh folder to write a run's results into, published as ``out`` when the block
+    ends normally and removed when it raises (see :func:`prepare_out`, :func:`publish`)."""
+    staging = prepare_out(out, what, force)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish(staging, out)
 
 
 def publish(staging: Path, out: Path) -> None:

@@ -243,6 +243,22 @@ def test_existing_results_are_kept_unless_forced(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.yaml"], "no leftovers"
 
 
+@pytest.mark.parametrize("verb", ["run", "validate"])
+def test_hil_refuses_existing_results_before_connecting(tmp_path: Path, verb: str) -> None:
+    """`hil run` and `hil validate` check --out before they reach for a device: the bound
+    port is closed, yet the answer is about the folder, and the folder is left alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("earlier run")
+    loopback = str(Path(__file__).parent.parent / "scenarios" / "hil" / "loopback.yaml")
+    done = edgesim("hil", verb, loopback, "--bind", "srv=tcp://127.0.0.1:9", "--out", str(out))
+    assert done.returncode == 2
+    assert "--out" in done.stderr and "already holds results" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no leftovers"
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [("--seed", "abc"), ("--replications", "2.5"), ("--horizon", "soon"), ("--seed", "-1")],
