@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 
@@ -111,6 +110,8 @@ def wilson(hits: int, total: int, confidence: float = CONFIDENCE) -> tuple[float
     """The Wilson score interval of ``hits`` successes in ``total`` trials, inside [0, 1]."""
     if total <= 0:
         return math.nan, math.nan
+    from scipy import stats  # imported here: it costs a quarter second at start-up
+
     z = float(stats.norm.ppf((1 + confidence) / 2))
     p = hits / total
     denom = 1 + z * z / total
@@ -127,6 +128,8 @@ def _finite(values: Sequence[float]) -> np.ndarray:
 
 
 def _t(n: int, confidence: float) -> float:
+    from scipy import stats
+
     return float(stats.t.ppf((1 + confidence) / 2, n - 1))
 
 
