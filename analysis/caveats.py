@@ -6,6 +6,8 @@ summary alone (a tree of cells, see :mod:`analysis.summary`):
 
 * ``unstable``: a station's offered load ρ ≥ 1 (needs the scenario): its queue
   grows without bound, so latency has no steady-state value and is withheld;
+* ``overloaded``: the same at a device with a queue limit: stable, but it drops the
+  excess, so the dropped count is the figure to read;
 * ``high_utilisation``: a device or medium busy ≥ 90 % of the window (measured):
   waiting times are very sensitive to the load, and slow to settle;
 * ``in_flight_at_horizon``: more than 1 % of a source's arrivals were still in
@@ -56,10 +58,17 @@ def warnings(tree: dict[str, Any]) -> list[Caveat]:
 
 def _unstable(tree: dict[str, Any]) -> Iterator[Caveat]:
     load = tree.get("load")
-    if load is None or load["stable"]:
+    if load is None:
         return
     for station, rho in sorted(load["offered"].items(), key=lambda kv: -kv[1]):
         if rho < 1:
+            continue
+        if station in load["bounded"]:
+            yield Caveat(
+                "overloaded", station, "offered load", rho, 1.0,
+                f"overloaded: {_station(tree, station)} is offered {rho:.3g} times its "
+                "capacity; its queue limit turns the excess away (see the dropped count)",
+            )  # fmt: skip
             continue
         role = "the bottleneck" if station == load["bottleneck"] else "also overloaded"
         yield Caveat(

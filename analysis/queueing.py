@@ -194,15 +194,26 @@ def mg1k(
     a = _arrivals_per_service(rho, service_scv, capacity)
     tail = 1 - np.concatenate([[0.0], np.cumsum(a)])  # tail[k] = P(A ≥ k)
     tail = np.maximum(tail, 0.0)
+    if a[0] < 1e-250:  # no service ends without an arrival: the queue is always full
+        return _finite(_always_full(rho, capacity), arrival_rate, mean_service, 1)
     pi = np.zeros(capacity)
     pi[0] = 1.0
     for j in range(capacity - 1):
         up = pi[0] * tail[j + 1] + float(np.dot(pi[1 : j + 1], tail[j + 1 : 1 : -1]))
         pi[j + 1] = up / a[0]
+        if pi[j + 1] > 1e200:  # the recursion is linear: rescale before it overflows
+            pi[: j + 2] /= pi[j + 1]
     pi /= pi.sum()
     norm = pi[0] + rho
     p = np.append(pi / norm, 1 - 1 / norm)
     return _finite(p, arrival_rate, mean_service, 1)
+
+
+def _always_full(rho: float, capacity: int) -> np.ndarray:
+    """The time-average law of a queue that refills at once: full but for 1/ρ of the time."""
+    p = np.zeros(capacity + 1)
+    p[capacity - 1], p[capacity] = 1 / rho, 1 - 1 / rho
+    return p
 
 
 def _arrivals_per_service(rho: float, scv: float, count: int) -> np.ndarray:

@@ -120,7 +120,8 @@ class Load(_Strict):
 
     offered: dict[str, float]
     bottleneck: str | None = Field(description="the station with the highest ρ")
-    stable: bool = Field(description="every ρ < 1")
+    stable: bool = Field(description="every ρ < 1, but at devices with a queue limit")
+    bounded: list[str] = Field(description="devices with a queue limit (they drop the excess)")
 
 
 class Caveat(_Strict):

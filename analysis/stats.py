@@ -70,14 +70,16 @@ def nonnegative(values: Sequence[float], confidence: float = CONFIDENCE) -> Esti
 
 
 def fraction(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimate:
-    """The interval of a fraction of time in [0, 1]: logit-t when every value is inside (0, 1)."""
-    data = _finite(values)
-    est = interval(data.tolist(), confidence)
+    """The interval of a fraction of time in [0, 1]: the Student-t interval of the mean,
+    clipped to [0, 1].
+
+    Not a logit transform: one replication with a long outage among many near 1 moves the
+    mean far more than the mean logit, and an interval around the mean logit can then
+    exclude the mean it is printed beside.
+    """
+    est = interval(_finite(values).tolist(), confidence)
     if est.n < 2:
         return est
-    if np.all((data > 0) & (data < 1)):
-        logit = interval(_logit(data).tolist(), confidence)
-        return replace(est, low=_expit(logit.low), high=_expit(logit.high))
     return replace(est, low=max(0.0, est.low), high=min(1.0, est.high))
 
 

@@ -70,7 +70,7 @@ def metrics(rep: Replication) -> Tree:
     completed = counts["ok"] + counts["late"]
     judged = len(status) + sum(_judged_in_flight(s, rep) for s in rep.sources)
     devices = {d.name: _device(d, window) for d in rep.devices}
-    energies = [d["energy"] for d in devices.values() if not math.isnan(d["energy"])]
+    energies = [d["energy"] for d in devices.values()]  # NaN unless every device's is known
     throughput = sum(_completions(s, rep.start) for s in rep.sources) / window
     out: Tree = {
         "requests": {"arrived": len(status) + in_flight, **counts, "in_flight": in_flight},
@@ -78,7 +78,7 @@ def metrics(rep: Replication) -> Tree:
         "success_ratio": Ratio(counts["ok"], judged),
         "deadline_miss": _deadline_miss([s for s, _ in done], rep),
         "latency": _latency(latency),
-        "energy_per_inference": sum(energies) / completed if completed and energies else math.nan,
+        "energy_per_inference": sum(energies) / completed if completed else math.nan,
         "devices": devices,
         "links": {link.name: {"bytes": link.bytes, "medium": _medium(link)} for link in rep.links},
         "media": _media(rep.links, window),
@@ -99,7 +99,8 @@ def summary(reps: Sequence[Replication], scenario: Scenario | None = None) -> Tr
     if scenario is not None:
         from analysis.analytic import offered_load
 
-        tree["load"] = _load(offered_load(scenario), tree["links"])
+        bounded = {n for n, d in scenario.devices.items() if d.queue_limit is not None}
+        tree["load"] = _load(offered_load(scenario), tree["links"], bounded)
         if not tree["load"]["stable"]:
             for parent, key in _latency_cells(tree):
                 parent[key] = {"mean": None, "ci95": None, "transient": parent[key]}
@@ -107,15 +108,24 @@ def summary(reps: Sequence[Replication], scenario: Scenario | None = None) -> Tr
     return tree
 
 
-def _load(offered: dict[str, float], links: Tree) -> Tree:
-    """Offered load per device and per medium (a shared one once), the bottleneck, stability."""
+def _load(offered: dict[str, float], links: Tree, bounded: set[str]) -> Tree:
+    """Offered load per device and per medium (a shared one once), the bottleneck, stability.
+
+    A device with a queue limit (``bounded``) stays stable whatever its load: it turns the
+    excess away, and its latency has a steady state.
+    """
     by_station: dict[str, float] = {}
     for name, rho in offered.items():
         station = links[name]["medium"] if name in links else name
         by_station[station] = max(rho, by_station.get(station, 0.0))
     bottleneck = max(by_station, key=by_station.__getitem__, default=None)
-    stable = bottleneck is None or by_station[bottleneck] < 1
-    return {"offered": by_station, "bottleneck": bottleneck, "stable": stable}
+    stable = all(rho < 1 or station in bounded for station, rho in by_station.items())
+    return {
+        "offered": by_station,
+        "bottleneck": bottleneck,
+        "stable": stable,
+        "bounded": sorted(bounded & set(by_station)),
+    }
 
 
 def _latency_cells(tree: Tree) -> Iterator[tuple[Tree, str]]:

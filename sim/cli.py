@@ -248,6 +248,16 @@ def prepare_out(out: Path, what: str, force: bool) -> Path:
     A file, an unwritable place, or a folder that already holds something (unless
     ``force``) is a :class:`UsageError` naming ``what`` set the folder.
     """
+    out = out.resolve()
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents or out.is_mount():
+        raise UsageError(
+            f"{what}: {out} cannot be replaced by a results folder (it is the current "
+            "folder, one above it, or a mount point); name a folder inside it"
+        )
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UsageError(f"{what}: {blocked} is a file, so {out} cannot be a folder")
     if out.exists() and not out.is_dir():
         raise UsageError(f"{what}: {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -274,7 +284,13 @@ def results_folder(out: Path, what: str, force: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish(staging, out)
+    try:
+        publish(staging, out.resolve())
+    except OSError as exc:
+        raise UsageError(
+            f"{what}: could not move the results into {out} ({exc.strerror}); "
+            f"they are complete in {staging}"
+        ) from None
 
 
 def publish(staging: Path, out: Path) -> None:

@@ -220,3 +220,17 @@ def test_a_resend_after_detection_saves_the_request() -> None:
     assert undetected_fraction(part, (0.2, 0.3), 0.1, (0.0, 10.0)) == pytest.approx(
         0.15 / 105, rel=1e-9
     )
+
+
+@pytest.mark.parametrize(("rho", "capacity"), [(10.0, 100), (50.0, 400), (2000.0, 50)])
+def test_mg1k_stays_finite_far_beyond_saturation(rho: float, capacity: int) -> None:
+    """Heavily overloaded finite queues: the level-crossing recursion grows like ρ^K, so it
+    must not overflow. Exponential service agrees with M/M/1/K; deterministic service keeps
+    the queue nearly full: blocking → 1 − 1/ρ, sojourn → K services."""
+    exact = mmck(rho, 1.0, 1, capacity)
+    expo = mg1k(rho, 1.0, 1.0, capacity)
+    assert expo.blocking == pytest.approx(exact.blocking, rel=1e-6)
+    assert expo.sojourn == pytest.approx(exact.sojourn, rel=1e-6)
+    det = mg1k(rho, 1.0, 0.0, capacity)
+    assert det.blocking == pytest.approx(1 - 1 / rho, rel=1e-3)
+    assert det.sojourn == pytest.approx(capacity, rel=0.01)

@@ -207,6 +207,22 @@ def _tiny(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("out", [".", "..", "taken/x"])
+def test_out_that_cannot_become_a_results_folder_is_refused(tmp_path: Path, out: str) -> None:
+    """The current folder, one above it, or a path below a file: refused before simulating
+    with the option named, and nothing written (a results folder is renamed into place,
+    which the current folder cannot be)."""
+    work = tmp_path / "inside"
+    work.mkdir()
+    (work / "taken").write_text("mine")
+    scenario = _tiny(tmp_path)
+    done = edgesim("run", str(scenario), "--out", out, "--force", cwd=work)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("edgesim: --out: ")
+    assert sorted(p.name for p in work.iterdir()) == ["taken"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inside", "tiny.yaml"]
+
+
 def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
     """An --out naming a file is refused before simulating, the file left alone."""
     target = tmp_path / "taken"
@@ -218,12 +234,15 @@ def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_unwritable_out_is_refused(tmp_path: Path) -> None:
-    """An --out that cannot be created (under a file) is refused before simulating."""
+    """An --out that cannot be created (under a file) is refused before simulating, the
+    file that stands in the way named."""
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "results"
     done = edgesim("run", str(_tiny(tmp_path)), "--out", str(out))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.startswith(f"edgesim: --out: cannot write results in {out}")
+    assert done.stderr.strip() == (
+        f"edgesim: --out: {tmp_path / 'file'} is a file, so {out} cannot be a folder"
+    )
 
 
 def test_existing_results_are_kept_unless_forced(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim import document
 from sim.cli import main
 from tests.helpers import ROOT, SCENARIOS
 
@@ -90,8 +91,8 @@ def mutants(draw: st.DrawFn) -> tuple[str, Path]:  # the text, and the file it c
     return text, file
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "mutant.yaml"
+def _write(tmp_path: Path, text: str, name: str = "mutant.yaml") -> Path:
+    path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -114,6 +115,27 @@ def test_validate_answers_every_mutant(
         assert err.strip() and all(line.startswith(str(path)) for line in err.splitlines())
 
 
+def _shortened(text: str) -> str:
+    """The mutant with no warm-up, a 1 s horizon and one replication, when it is a mapping."""
+    try:
+        tree = document.parse(text)  # the loader's own reading (``on:`` stays a string)
+    except document.DocumentError:
+        return text
+    if not isinstance(tree, dict):
+        return text
+    tree.update(warmup=0, horizon="1s", replications=1)
+    return yaml.safe_dump(tree, sort_keys=False)
+
+
+def test_a_shortened_scenario_really_simulates(tmp_path: Path) -> None:
+    """The shortening the process fuzzer applies leaves a shipped scenario runnable."""
+    for file in FILES[:3]:
+        short = _write(tmp_path, _shortened(file.read_text(encoding="utf-8")), file.name)
+        out = tmp_path / f"out-{file.stem}"
+        assert main(["run", str(short), "--out", str(out), "--json"]) == 0, file
+        assert (out / "summary.json").exists()
+
+
 @settings(
     max_examples=4,
     deadline=None,
@@ -121,12 +143,17 @@ def test_validate_answers_every_mutant(
 )
 @given(case=mutants())
 def test_mutants_as_processes_end_in_time(case: tuple[str, Path], tmp_path: Path) -> None:
-    """validate and a one-second run, as real processes: 0 or 2, no traceback, no hang."""
+    """validate and a one-second run, as real processes: 0 or 2, no traceback, no hang.
+
+    The run's mutant is shortened in the file (no warm-up, 1 s, one replication) so that
+    it simulates: a ``--horizon 1s`` would only meet the warm-up check of most scenarios.
+    """
     path = _write(tmp_path, case[0])
+    short = _write(tmp_path, _shortened(case[0]), "short.yaml")
     out = tmp_path / f"out-{next(RUNS)}"
     for args in (
         ["validate", str(path)],
-        ["run", str(path), "--horizon", "1s", "--replications", "1", "--out", str(out)],
+        ["run", str(short), "--out", str(out)],
     ):
         done = subprocess.run(
             [sys.executable, "-m", "sim", *args],

@@ -54,6 +54,43 @@ def test_overloaded_mm1_is_unstable_and_withholds_latency() -> None:
     assert ("high_utilisation", "dev") not in found  # said once, as unstable
 
 
+def test_an_overloaded_device_with_a_queue_limit_is_stable_and_drops() -> None:
+    """ρ = 1.2 into a queue of 5 places: the queue cannot grow, so the latency is a
+    steady-state figure (shown, near M/M/1/5's); the warning is 'overloaded', not
+    'unstable', and about a sixth of the arrivals are dropped."""
+    from analysis.queueing import mmck
+
+    s = mm1(60, 0.02, devices={"dev": {"queue_limit": 4}})
+    tree = summary(run(s), s)
+    assert tree["load"]["stable"] is True and tree["load"]["bounded"] == ["dev"]
+    found = codes(tree)
+    assert ("overloaded", "dev") in found and ("unstable", "dev") not in found
+    exact = mmck(60, 0.02, 1, 5)
+    assert tree["latency"]["mean"]["mean"] == pytest.approx(exact.sojourn, rel=0.1)
+    req = tree["requests"]
+    dropped = req["dropped"]["mean"] / req["arrived"]["mean"]
+    assert dropped == pytest.approx(exact.blocking, rel=0.15)
+
+
+def test_energy_per_inference_is_null_when_a_device_has_no_power_figures() -> None:
+    """One device with power figures and one without: no partial total passed off as the
+    energy per inference; with both known it is their sum over completed requests."""
+    raw = base(devices={"a": {"power_idle": 1.0, "power_busy": 3.0}, "b": {}},
+               links=[{"ends": ["a", "b"], "bandwidth": 1e9}])  # fmt: skip
+    raw["pipelines"]["p"]["stages"] = [
+        {"on": d, "service": {"kind": "deterministic", "value": "10ms"}} for d in ("a", "b")
+    ]
+    raw["workload"][0]["at"] = "a"
+    tree = summary(run(load_dict(raw)))
+    assert tree["devices"]["b"]["energy"]["mean"] is None
+    assert tree["energy_per_inference"]["mean"] is None
+    raw["devices"]["b"] = {"power_idle": 2.0, "power_busy": 4.0}
+    tree = summary(run(load_dict(raw)))
+    total = tree["devices"]["a"]["energy"]["mean"] + tree["devices"]["b"]["energy"]["mean"]
+    completed = tree["requests"]["ok"]["mean"] + tree["requests"]["late"]["mean"]
+    assert tree["energy_per_inference"]["mean"] == pytest.approx(total / completed, rel=1e-9)
+
+
 def test_overloaded_success_ratio_counts_requests_in_flight() -> None:
     """Periodic 20/s against 60 ms of work: 20 arrivals per second of the window, of which at
     most 1 / 1.2 can complete, so the success ratio is at most 1 / 1.2, not 1."""
@@ -181,9 +218,16 @@ def test_a_proportion_interval_stays_in_zero_one(counts: list[tuple[int, int]]) 
 
 @given(st.lists(st.floats(0, 1, allow_nan=False), min_size=2, max_size=8))
 def test_a_time_fraction_interval_stays_in_zero_one(values: list[float]) -> None:
-    """Availability and utilisation intervals lie in [0, 1]."""
+    """Availability and utilisation intervals lie in [0, 1] and contain their mean."""
     est = fraction(values)
-    assert 0 <= est.low <= est.high <= 1
+    assert 0 <= est.low <= est.mean <= est.high <= 1
+
+
+def test_one_long_outage_stays_inside_its_interval() -> None:
+    """Nine replications up 99.99 % of the time and one up 30 %: the interval holds the mean."""
+    est = fraction([0.9999] * 9 + [0.3])
+    assert est.mean == pytest.approx(0.92991)
+    assert est.low <= est.mean <= est.high <= 1
 
 
 def test_proportion_interval_covers_the_true_ratio() -> None:
