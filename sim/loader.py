@@ -58,6 +58,10 @@ def from_dict(
     catalogs: Iterable[str | Path] = (),
 ) -> Scenario:
     """Validate and resolve an already parsed scenario (relative paths from ``base``)."""
+    if raw is None:
+        raise ScenarioError(
+            file, [Problem("", "the file is empty (a scenario is a mapping of keys)")]
+        )
     if not isinstance(raw, dict):
         raise ScenarioError(file, [Problem("", "a scenario is a mapping of keys", raw)])
     try:

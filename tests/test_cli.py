@@ -76,6 +76,8 @@ CORPUS: dict[str, tuple[str | bytes, dict[str, bytes], str]] = {
         {"model.onnx": b"this is not a protobuf\xff\xff"},
         ": model.onnx: not an ONNX model file",
     ),
+    "empty-file": ("", {}, ": the file is empty"),
+    "top-level-list": ("- name: tiny\n", {}, ": a scenario is a mapping of keys (got"),
     "deep-nesting": ("name: " + "[" * 10000 + "]" * 10000 + "\n", {}, "nested more than 64"),
     "not-utf8": (b"name: caf\xe9\nhorizon: 1s\n", {}, ": not UTF-8 text (byte 0xe9 at offset 9)"),
     "alias-bomb": (BOMB, {}, "expands to more than 1,000,000 values"),
