@@ -10,12 +10,12 @@ docs/results.md explains each figure and how its interval is computed.
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from sim.schema import export, write
 
 
 class _Strict(BaseModel):
@@ -180,15 +180,8 @@ class Summary(_Strict):
 
 def schema_text() -> str:
     """The JSON Schema of summary.json, as committed in docs/summary.schema.json."""
-    schema = Summary.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "edgesim summary.json"
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return export(Summary, "edgesim summary.json")
 
 
 if __name__ == "__main__":
-    text = schema_text()
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    write(schema_text(), sys.argv)

@@ -313,17 +313,10 @@ def _recovery(rep: Replication, at: float) -> float:
 
 
 def _abs_row(name: str, predicted: float, measured: float, tolerance: float) -> dict[str, Any]:
-    diff = predicted - measured
-    error = diff / measured if measured else float("nan")
-    return {
-        "metric": name,
-        "predicted": predicted,
-        "measured": measured,
-        "error": error,
-        "tolerance": tolerance,
-        "absolute": True,
-        "within": bool(abs(diff) <= tolerance),
-    }
+    """A row judged by the absolute difference (a delay in seconds), not the relative one."""
+    row = _row(name, predicted, measured)
+    within = bool(abs(predicted - measured) <= tolerance)
+    return row | {"tolerance": tolerance, "absolute": True, "within": within}
 
 
 def _after(phases: dict[str, float], k: int) -> float:
