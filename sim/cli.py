@@ -25,13 +25,11 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from models import ModelError
-from models.commands import ModelInputError
-from sim.loader import Problem, ScenarioError, load, revised
-from sim.records import Replication
-from sim.spec import Scenario
+if TYPE_CHECKING:
+    from sim.records import Replication
+    from sim.spec import Scenario
 
 log = logging.getLogger("edgesim")
 
@@ -44,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="edgesim: %(message)s")
+    # imported once the arguments are parsed, so that `edgesim --help` stays light
+    from models import ModelError
+    from models.commands import ModelInputError
+    from sim.loader import ScenarioError
+
     try:
         code: int = args.handler(args)
         sys.stdout.flush()
@@ -53,10 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except UsageError as exc:
-        print(f"edgesim: {exc}", file=sys.stderr)
-        return 2
-    except (ModelInputError, ModelError) as exc:
+    except (UsageError, ModelInputError, ModelError) as exc:
         print(f"edgesim: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run beyond the event limit, and replace results already in the output folder",
     )
+    add_run_options(run)
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        help="replications run in parallel on this many processes (default: the cores "
+        "available); the results are those of a serial run",
+    )
     run.set_defaults(handler=_run)
 
     analyze = sub.add_parser("analyze", help="evaluate a scenario analytically, without simulating")
@@ -126,15 +133,34 @@ def _parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=_plan)
 
     from hil.commands import register as register_hil
+    from models.commands import register as register_models
 
+    # TEMP(lead): sweep registration lands with sim/sweep_cli.py
     register_hil(sub)
-    from models.commands import register
-
-    register(sub)
+    register_models(sub)
     return parser
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--records`` and ``--format``: how much of each request a run keeps, and how."""
+    parser.add_argument(
+        "--records",
+        choices=["none", "summary", "all"],
+        default="all",
+        help="all: every request, written to the requests file; summary: streaming "
+        "statistics only (memory bounded whatever the horizon); none: no requests file",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="the requests file's format (default parquet)",
+    )
+
+
 def _validate(args: argparse.Namespace) -> int:
+    from sim.loader import ScenarioError, load
+
     failed = False
     for file in args.files:
         try:
@@ -169,23 +195,27 @@ def _resilience(file: Path, scenario: Scenario) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from analysis import report
+    from sim.experiment.executors import cores
+    from sim.loader import load
     from sim.run import run
 
     scenario = override(load(args.file, args.catalog), args)
     if not args.force:
         within_budget(scenario, str(args.file))
+    workers = min(args.workers or cores(), scenario.replications)
     started = datetime.now(UTC)
     out, what = _out(args, scenario, started)
     with results_folder(out, what, args.force) as staging:
         clock = time.perf_counter()
         with _Progress(scenario.replications) as progress:
-            reps = run(scenario, progress=progress.update)
+            reps = run(scenario, progress=progress.update, workers=workers, records=args.records)
         wall = time.perf_counter() - clock
         summary = _summary(scenario, reps, started, wall)
         if args.baseline:
-            summary["overhead"] = _overhead(scenario)
+            summary["overhead"] = _overhead(scenario, workers)
         resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
-        report.write(staging, summary, resolved, reps, requests=scenario.outputs.requests)
+        requests = scenario.outputs.requests and args.records == "all"
+        report.write(staging, summary, resolved, reps, requests=requests)  # TEMP(lead): fmt
     if args.json:
         print(json.dumps(report.jsonable(summary), indent=2, allow_nan=False))
     else:
@@ -214,6 +244,7 @@ def _summary(
 def within_budget(scenario: Scenario, file: str) -> None:
     """Raise :class:`ScenarioError` when the run's estimated events pass the limit."""
     from sim.budget import LIMIT, excess
+    from sim.loader import Problem, ScenarioError
 
     found = excess(scenario)
     if found is None:
@@ -308,20 +339,21 @@ def publish(staging: Path, out: Path) -> None:
         staging.rename(out)
 
 
-def _overhead(scenario: Scenario) -> dict[str, Any]:
+def _overhead(scenario: Scenario, workers: int = 1) -> dict[str, Any]:
     """The policy's cost when nothing fails: fault-free runs with and without it (CRN)."""
     from analysis.compare import overhead
     from sim.run import run
     from sim.variants import fault_free, without_policy
 
     calm = fault_free(scenario)
-    return overhead(run(calm), run(without_policy(calm)))
+    return overhead(run(calm, workers=workers), run(without_policy(calm), workers=workers))
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from analysis import report
     from analysis.analytic import analyze
     from analysis.compare import analytic_vs_simulated
+    from sim.loader import load
 
     scenario = load(args.file, args.catalog)
     clock = time.perf_counter()
@@ -348,6 +380,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     from analysis import report
     from analysis.planner import plan
+    from sim.loader import load
 
     scenario = load(args.file, args.catalog)
     if args.pipeline is not None and args.pipeline not in scenario.pipelines:
@@ -382,6 +415,8 @@ def override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
         update["horizon"] = args.horizon
     if not update:
         return scenario
+    from sim.loader import revised
+
     return revised(scenario, str(getattr(args, "file", "<command line>")), **update)
 
 
@@ -398,10 +433,12 @@ class _Progress:
         self.bar: Any = None
         self.task: Any = None
         self.enabled = sys.stderr.isatty()
+        self.done: dict[int, float] = {}  # replication -> fraction done (in parallel, many)
 
     def update(self, replication: int, fraction: float) -> None:
         if not self.enabled:
             return
+        self.done[replication] = fraction
         if self.bar is None:
             if time.perf_counter() - self.start < 1.0:
                 return
@@ -411,7 +448,7 @@ class _Progress:
             self.bar = Progress(console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("simulating", total=self.replications)
-        self.bar.update(self.task, completed=replication + fraction)
+        self.bar.update(self.task, completed=sum(self.done.values()))
 
     def __enter__(self) -> _Progress:
         return self
