@@ -65,7 +65,9 @@ class Device:
         self.load_time = 0.0  # to reload every partition it hosts after a restart
         self.cold = False  # lost its partitions in a failure: reload on restart
         self.slowdown = 0.0  # seconds added to every service (a 'slow' fault)
-        self.occupants: set[simpy.Process] = set()  # requests queued or in service
+        # requests queued or in service, in arrival order: a crash interrupts them in that
+        # order (a set would order them by memory address, so runs would differ by process)
+        self.occupants: dict[simpy.Process, None] = {}
         self.ready_at: dict[str, float] = {}  # cold standby partitions loading since a switch
         self.probe: Callable[[], simpy.Event] | None = None  # a real device's heartbeat (HIL)
 

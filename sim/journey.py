@@ -280,7 +280,7 @@ def _serve(
         return DROPPED
     process = env.active_process
     assert process is not None
-    device.occupants.add(process)
+    device.occupants[process] = None
     real = plan.real.get(device.name)
     # a real device is known to have failed only when it does not answer: the sender's
     # timeout runs from the attempt's sending, through its wait for the device too
@@ -316,7 +316,7 @@ def _serve(
     except simpy.Interrupt:
         return None  # the device failed; its crash reset slots and meter
     finally:
-        device.occupants.discard(process)
+        device.occupants.pop(process, None)
 
 
 def _first_of(
