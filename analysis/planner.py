@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from analysis.analytic import Analyzer, analyze
+from sim.loader import revised
 from sim.spec import Scenario
 
 OBJECTIVES = ("latency", "p95", "energy", "bytes")
@@ -89,8 +90,9 @@ def plan(s: Scenario, pipeline: str | None = None) -> list[Option]:
                     rng = (layers[a[1] + 1].name, layers[b[1]].name)
                     stages.append(stage.model_copy(update={"layers": rng}))
             pipelines[p] = s.pipelines[p].model_copy(update={"stages": tuple(stages)})
-        variant = s.model_copy(update={"pipelines": pipelines})
-        out.append(_evaluate(variant, name, tuple(c[0] for c in ends[1:-1])))
+        label = tuple(c[0] for c in ends[1:-1])
+        variant = revised(s, f"{s.name} (cut after {', '.join(label)})", pipelines=pipelines)
+        out.append(_evaluate(variant, name, label))
     return out
 
 
