@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test quick lint bench schema clean
+.PHONY: run test quick lint bench schema clean test-arm
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "edgesim needs Python >= 3.11"'
@@ -37,6 +37,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/des_throughput.py
 	$(BIN)/python bench/analytic_speed.py
 	$(BIN)/python bench/analytic_agreement.py
+
+# The device agent in an emulated ARM64 Debian userland (slow; not part of `make test`).
+test-arm: $(VENV)/.installed-dev
+	$(BIN)/python bench/arm_agent.py
 
 schema: $(VENV)/.installed
 	$(BIN)/python -m sim.schema scenarios/scenario.schema.json
