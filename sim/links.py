@@ -15,10 +15,17 @@ Gilbert–Elliott ``loss`` makes the losses bursty.
 A link can fail (:mod:`sim.failures`): transfers on it are dropped (their
 processes are interrupted) and a transfer that finds it down fails at once;
 routes around a down link are taken where they exist.
+
+A medium is a lean first-come first-served resource rather than
+``simpy.Resource``, like a device's slots: a transfer that finds the medium
+idle with nobody queued takes it without an event, and a finishing transfer
+hands it straight to the first waiter. An uncontended hop costs its two
+timeouts (serialisation, then propagation) instead of four events.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -42,7 +49,7 @@ class Link:
         self.bytes = 0.0
         self.down_causes = 0
         self.fallible = spec.failure is not None  # set too when an injection targets it
-        self.occupants: set[simpy.Process] = set()  # transfers on the wire
+        self.occupants: dict[simpy.Process, None] = {}  # transfers on the wire, in order
 
     @property
     def up(self) -> bool:
@@ -61,17 +68,46 @@ class Link:
 
 
 class Medium:
-    """Something one transfer at a time serialises onto: a link direction or a shared channel."""
+    """Something one transfer at a time serialises onto: a link direction or a shared channel.
 
-    __slots__ = ("meter", "name", "resource")
+    ``take()`` gives the medium now (None) or an event that fires when it is handed over;
+    whoever has it calls ``release()``. Waiters are served first-come first-served.
+    """
+
+    __slots__ = ("env", "meter", "name", "taken", "waiting")
 
     def __init__(self, env: simpy.Environment, name: str) -> None:
+        self.env = env
         self.name = name
-        self.resource = simpy.Resource(env, 1)
+        self.taken = False  # someone holds it; nobody waits unless someone holds it
+        self.waiting: deque[simpy.Event] = deque()
         self.meter = BusyMeter(env)
 
+    def take(self) -> simpy.Event | None:
+        """Hold the medium now (None), or an event that fires when it is handed over."""
+        if not self.taken:
+            self.taken = True
+            return None
+        granted = self.env.event()
+        self.waiting.append(granted)
+        return granted
+
+    def release(self) -> None:
+        """Give the medium back, to the first waiter if there is one."""
+        if self.waiting:
+            self.waiting.popleft().succeed()
+        else:
+            self.taken = False
+
+    def withdraw(self, granted: simpy.Event) -> None:
+        """Give up a place in the queue (or the medium, if it was handed over meanwhile)."""
+        if granted.triggered:
+            self.release()
+        else:
+            self.waiting.remove(granted)
+
     def __repr__(self) -> str:
-        return f"Medium({self.name!r}, busy={self.meter.busy}, queued={len(self.resource.queue)})"
+        return f"Medium({self.name!r}, busy={self.meter.busy}, queued={len(self.waiting)})"
 
 
 class Hop:
@@ -111,26 +147,19 @@ class Hop:
             return (yield from self._attempts(size))
         process = self.env.active_process
         assert process is not None
-        link.occupants.add(process)
+        link.occupants[process] = None
         try:
             return (yield from self._attempts(size))
         except simpy.Interrupt:
             return None
         finally:
-            link.occupants.discard(process)
+            link.occupants.pop(process, None)
 
     def _attempts(self, size: float) -> Generator[simpy.Event, Any, int | None]:
         env = self.env
         for attempt in range(self.spec.max_retransmits + 1):
             if size > 0:
-                with self.medium.resource.request() as slot:
-                    yield slot
-                    self.medium.meter.start()
-                    try:
-                        yield env.timeout(size / self.rate)
-                    finally:
-                        self.medium.meter.stop()
-                self.link.bytes += size
+                yield from self._serialise(size)
             if self.lose is not None and self.lose():
                 yield env.timeout(self.spec.retransmit_timeout)
                 continue
@@ -139,6 +168,24 @@ class Hop:
                 yield env.timeout(delay)
             return attempt
         return None
+
+    def _serialise(self, size: float) -> Generator[simpy.Event, Any, None]:
+        """Hold the medium for ``size`` bytes' serialisation time, waiting for it if taken."""
+        medium = self.medium
+        granted = medium.take()
+        if granted is not None:
+            try:
+                yield granted
+            except BaseException:  # dropped while queued (the link failed)
+                medium.withdraw(granted)
+                raise
+        medium.meter.start()
+        try:
+            yield self.env.timeout(size / self.rate)
+        finally:
+            medium.meter.stop()
+            medium.release()
+        self.link.bytes += size
 
     def __repr__(self) -> str:
         return f"Hop({self.link.name!r} via {self.medium.name!r})"
