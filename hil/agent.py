@@ -1,31 +1,36 @@
 """The device agent: runs ONNX partitions for one host, over TCP or a serial port.
 
-    python -m hil.agent [--listen 127.0.0.1:7070] [--token T] [--serial PORT --baud N]
+    python -m hil.agent [--listen 127.0.0.1:7070] [--token-file F] [--serial PORT --baud N]
                         [--cache DIR] [--threads N] [--allow-faults] [--respawn]
+    python3 edgesim-agent.pyz …    (the same, from the bundle ``edgesim hil bundle`` writes)
 
-Needs only numpy, onnxruntime and (for serial ports) pyserial: nothing here imports
-simpy, scipy or pydantic. Binding anything but loopback requires ``--token``; with a
-token every frame after the handshake is authenticated. Models arrive by content hash
-and are cached on disk, so a reconnecting host need not send them again. A retried
-request (same ``req_id`` from the same host session) is answered from a cache of recent
-results, never run twice; another host (or a reconnected one) gets its own ids.
-Faults (crash, hang, slow, drop) are accepted only with ``--allow-faults``. With
-``--respawn`` a supervisor runs the agent as its child and starts it again, on the same
-port, whenever it exits abnormally (a crash fault, say); the host sees a new nonce and
-loads its partitions again.
+Runs on Python 3.8 or later with only numpy, onnxruntime and (for serial ports) pyserial:
+of the project it imports ``hil.agent``, ``hil.protocol``, ``hil.transport``,
+``hil.device_info``, ``hil.supervisor`` and, to profile, ``models.measure`` (the list the
+bundle holds, :data:`hil.bundle.AGENT_MODULES`). Binding anything but loopback requires
+a token (``--token-file``, ``$EDGESIM_AGENT_TOKEN`` or ``--token``, which ``ps`` shows);
+with a token every frame after the handshake is authenticated. Models arrive by content
+hash and are cached on disk, so a reconnecting host need not send them again; a model is
+written whole or not at all. A retried request (same ``req_id`` from the same host
+session) is answered from a cache of recent results, never run twice; another host (or a
+reconnected one) gets its own ids. Faults (crash, hang, slow, drop) are accepted only
+with ``--allow-faults``. With ``--respawn`` a supervisor runs the agent as its child and
+starts it again, on the same port, whenever it exits abnormally (a crash fault, say);
+the host sees a new nonce and loads its partitions again. SIGTERM ends the agent
+cleanly: connections closed, exit status 0. Logs go to stderr, with journald's priority
+prefixes under systemd.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
-import platform
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -34,6 +39,7 @@ from typing import Any
 
 import onnxruntime as ort
 
+from hil.device_info import describe, missing_apis, version
 from hil.protocol import (
     VERSION,
     Codec,
@@ -44,6 +50,7 @@ from hil.protocol import (
     Reassembler,
     session_key,
 )
+from hil.supervisor import supervise
 from hil.transport import (
     FdTransport,
     SerialTransport,
@@ -78,6 +85,8 @@ class Agent:
         self.refuse_until = 0.0  # a 'drop' fault: no connections before then
         self.loaded: dict[str, tuple[str, int]] = {}  # model id -> (sha256, threads)
         self.outputs: dict[str, list[str]] = {}  # model id -> output names
+        for stale in cache.glob("*.tmp"):  # a write cut short by a power loss or SIGKILL
+            stale.unlink()
 
     # -- serving one connection --------------------------------------------------
 
@@ -160,17 +169,7 @@ class Agent:
         return reply
 
     def info(self) -> dict[str, Any]:
-        return {
-            "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
-            "system": platform.system(),
-            "python": platform.python_version(),
-            "onnxruntime": ort.__version__,
-            "providers": ort.get_available_providers(),
-            "cores": os.cpu_count(),
-            "threads": self.threads,
-            "power": _power(),
-        }
+        return describe(self.threads)
 
     def on_clock_req(self, msg: Message, codec: Codec) -> Message:
         received = time.monotonic_ns()
@@ -192,9 +191,13 @@ class Agent:
             if hashlib.sha256(data).hexdigest() != digest:
                 return self.error(msg, ErrorCode.BAD_FRAME, "model bytes do not match their sha256")
             self.cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            tmp = path.with_name(f"{digest}.{os.getpid()}.tmp")
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)  # whole or not at all, even when SIGTERM comes
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
         elif not path.exists():
             return self.error(
                 msg, ErrorCode.NO_SUCH_MODEL, f"model {digest[:12]} is not cached here"
@@ -253,7 +256,8 @@ class Agent:
                 "t_end": ended,
                 "t_send": time.monotonic_ns(),
             },
-            tensors=dict(zip(self.outputs[model_id], outputs, strict=True)),
+            # the session's own output names and values: always as many (strict= is 3.10+)
+            tensors=dict(zip(self.outputs[model_id], outputs)),  # noqa: B905
         )
         self.recent[key] = reply
         while len(self.recent) > RECENT:
@@ -261,11 +265,14 @@ class Agent:
         return reply
 
     def on_profile(self, msg: Message, codec: Codec) -> Message:
-        from models.measure import device_profile
-
         model_id = str(msg.fields["model_id"])
         if model_id not in self.models:
             return self.error(msg, ErrorCode.NO_SUCH_MODEL, f"model {model_id!r} is not loaded")
+        lacking = [m for m in missing_apis() if "profile" in m]
+        if lacking:  # an old onnxruntime: inference works, per-layer profiling does not
+            return self.error(msg, ErrorCode.ORT_ERROR, "cannot profile: " + "; ".join(lacking))
+        from models.measure import device_profile
+
         path = self.cache / f"{msg.fields['sha256']}.onnx"
         f = msg.fields
         threads = int(f.get("threads", self.threads))
@@ -278,7 +285,7 @@ class Agent:
             dict(f["ops"]),
             dict(f["producers"]),
         )
-        result["device"] |= self.info()
+        result["device"].update(self.info())
         return Message(Kind.PROFILE_RESULT, {"profile": result})
 
     def on_fault(self, msg: Message, codec: Codec) -> Message | None:
@@ -315,22 +322,6 @@ class _Reject(Exception):
         self.reply = reply
 
 
-def _power() -> dict[str, float] | None:
-    """Instantaneous rail power (W) from a Jetson's INA3221 monitor, where the board has one."""
-    rails = {}
-    for root in Path("/sys/bus/i2c/drivers/ina3221").glob("*/hwmon/hwmon*"):
-        for label in root.glob("in*_label"):
-            index = label.name[2]
-            volts, amps = root / f"in{index}_input", root / f"curr{index}_input"
-            try:
-                rails[label.read_text().strip()] = (
-                    int(volts.read_text()) * int(amps.read_text()) * 1e-6
-                )
-            except (OSError, ValueError):
-                continue
-    return rails or None
-
-
 def run_connection(agent: Agent, transport: Transport) -> None:
     try:
         agent.serve(transport)
@@ -338,14 +329,48 @@ def run_connection(agent: Agent, transport: Transport) -> None:
         transport.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+TOKEN_ENV = "EDGESIM_AGENT_TOKEN"
+PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+
+
+class _JournalFormatter(logging.Formatter):
+    """``<N>message``: journald reads the syslog priority from the prefix."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{PRIORITY.get(record.levelno, 2)}>{super().format(record)}"
+
+
+def setup_logging() -> None:
+    """Log lines to stderr; under systemd (``$JOURNAL_STREAM`` set) with the priority
+    prefix journald keeps as each line's level, without a timestamp of our own."""
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("edgesim-agent: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+class Stop(BaseException):
+    """SIGTERM: end cleanly. A BaseException, so no handler of onnxruntime's errors
+    swallows it."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Stop()
+
+
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgesim-agent", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--listen", default="127.0.0.1:7070", help="HOST:PORT (port 0: any free one)"
     )
     parser.add_argument("--serial", help="serve a serial port instead (a device or pyserial URL)")
     parser.add_argument("--baud", type=int, default=921600)
-    parser.add_argument("--token", help="shared secret; required to bind beyond loopback")
+    parser.add_argument(
+        "--token", help=f"shared secret (ps shows it: prefer --token-file or ${TOKEN_ENV})"
+    )
+    parser.add_argument("--token-file", type=Path, help="read the shared secret from this file")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edgesim" / "agent")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--allow-faults", action="store_true")
@@ -354,87 +379,79 @@ def main(argv: list[str] | None = None) -> int:
         "--respawn", action="store_true", help="restart the agent whenever it exits abnormally"
     )
     parser.add_argument("--respawn-delay", type=float, default=0.5, metavar="SECONDS")
+    parser.add_argument(
+        "--version", action="version", version=f"edgesim-agent {version()} (protocol {VERSION})"
+    )
+    return parser
+
+
+def token_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str | None:
+    """The shared secret: ``--token``, ``--token-file`` or the environment, in that order."""
+    if args.token is not None and args.token_file is not None:
+        parser.error("--token and --token-file: give one")
+    if args.token_file is not None:
+        try:
+            token: str = args.token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            parser.error(f"--token-file {args.token_file}: cannot read it ({exc})")
+        if not token:
+            parser.error(f"--token-file {args.token_file}: the file is empty")
+        return token
+    given: str | None = args.token
+    return given or os.environ.get(TOKEN_ENV) or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="edgesim-agent: %(message)s", stream=sys.stderr)
+    setup_logging()
     if args.respawn:
         child = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--respawn"]
         return supervise(child, args.respawn_delay, pin_port=not args.serial)
-    agent = Agent(args.cache, args.threads, args.token, args.allow_faults)
-    if args.serial:
-        transport: Transport = (
-            FdTransport(int(args.serial[3:]), args.serial)
-            if args.serial.startswith("fd:")
-            else SerialTransport(args.serial, args.baud)
-        )
-        print(f"serving {transport.address}", flush=True)
-        run_connection(agent, transport)
-        return 0
+    token = token_of(args, parser)
     host, _, port = args.listen.rpartition(":")
-    if host not in ("127.0.0.1", "localhost", "::1") and not args.token:
-        parser.error(f"--listen {args.listen}: binding beyond loopback requires --token")
-    server = socket.create_server((host, int(port)))
+    if not args.serial and host not in ("127.0.0.1", "localhost", "::1") and not token:
+        parser.error(
+            f"--listen {args.listen}: binding beyond loopback requires a token "
+            f"(--token-file FILE or ${TOKEN_ENV})"
+        )
+    signal.signal(signal.SIGTERM, _terminate)
+    agent = Agent(args.cache, args.threads, token, args.allow_faults)
+    try:
+        if args.serial:
+            _serve_serial(agent, args.serial, args.baud)
+        else:
+            _serve_tcp(agent, host, int(port), args.once)
+    except (Stop, KeyboardInterrupt):
+        log.info("stopped: connections closed")
+    return 0
+
+
+def _serve_serial(agent: Agent, url: str, baud: int) -> None:
+    transport: Transport = (
+        FdTransport(int(url[3:]), url) if url.startswith("fd:") else SerialTransport(url, baud)
+    )
+    print(f"serving {transport.address}", flush=True)
+    run_connection(agent, transport)
+
+
+def _serve_tcp(agent: Agent, host: str, port: int, once: bool) -> None:
+    server = socket.create_server((host, port))
     bound = server.getsockname()[1]
     print(f"listening on {host}:{bound}", flush=True)
-    while True:
-        conn, peer = server.accept()
-        run_connection(agent, TcpTransport(conn, f"tcp://{peer[0]}:{peer[1]}"))
-        if args.once:
-            return 0
-        pause = agent.refuse_until - time.monotonic()
-        if pause > 0:  # a 'drop' fault: unreachable, as if the link were down
-            server.close()
-            time.sleep(pause)
-            server = socket.create_server((host, bound))
-
-
-def supervise(argv: list[str], delay: float, pin_port: bool) -> int:
-    """Run the agent with ``argv`` as a child process and start it again ``delay`` seconds
-        after it exits abnormally; 0 when it exits cleanly (``--once``), its status when the
-    first start fails before serving. The first start's
-        ``listening on HOST:PORT`` line is passed on, and later starts reuse that port (so
-        ``--listen 127.0.0.1:0`` keeps the port it got). SIGTERM and SIGINT stop the child
-        too; on Linux the child also dies with the supervisor."""
-    signal.signal(signal.SIGTERM, _stop)
-    pinned: list[str] = []
-    starts = 0
-    while True:
-        command = [sys.executable, "-m", "hil.agent", *argv, *pinned]
-        child = subprocess.Popen(
-            command, stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent
-        )
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        if starts == 0:
-            if not line:  # it never started (bad arguments, port taken): say so once
-                return child.wait() or 1
-            print(line, end="", flush=True)
-            if pin_port and line.startswith("listening on "):
-                pinned = ["--listen", line.removeprefix("listening on ").strip()]
-        starts += 1
-        try:
-            code = child.wait()
-        except (KeyboardInterrupt, SystemExit):
-            child.terminate()
-            child.wait()
-            return 0
-        if code == 0:
-            return 0
-        log.warning("agent exited with status %s; starting it again (%d)", code, starts)
-        time.sleep(delay)
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
-
-
-def _die_with_parent() -> None:
-    """In the child: receive SIGTERM when the supervisor dies (Linux; elsewhere nothing)."""
     try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        while True:
+            conn, peer = server.accept()
+            run_connection(agent, TcpTransport(conn, f"tcp://{peer[0]}:{peer[1]}"))
+            if once:
+                return
+            pause = agent.refuse_until - time.monotonic()
+            if pause > 0:  # a 'drop' fault: unreachable, as if the link were down
+                server.close()
+                time.sleep(pause)
+                server = socket.create_server((host, bound))
+    finally:
+        server.close()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ name, dtype, shape, offset and size. With a session key every frame carries an
 HMAC-SHA256 over header and body. Messages larger than the negotiated payload are
 sent as fragments sharing a transfer id.
 
-This module needs only the standard library and numpy: the agent runs on a device.
+This module needs only the standard library and numpy: the agent runs on a device, under
+Python 3.8 or later (so no ``X | Y`` type aliases and no slotted dataclasses here).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -47,7 +48,9 @@ FLAG_AUTH = 1
 FLAG_MORE = 2
 FLAG_DIGEST = 4  # the CRC covers the tensor and blob bytes too, not only header and JSON
 
-Buffer = bytes | bytearray | memoryview
+# a Union, not ``bytes | bytearray | memoryview``: the agent runs on Python 3.8 and 3.9,
+# where a type alias is evaluated at import
+Buffer = Union[bytes, bytearray, memoryview]  # noqa: UP007
 
 
 class Kind(IntEnum):
@@ -87,7 +90,7 @@ class ProtocolError(ValueError):
     """A frame or message that breaks the protocol, with what was wrong."""
 
 
-@dataclass(slots=True)
+@dataclass
 class Message:
     """One protocol message: its kind, JSON fields and tensors."""
 
@@ -238,7 +241,7 @@ def _split(chunks: list[Buffer], size: int) -> Iterator[list[memoryview]]:
 # -- frames -----------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass
 class Codec:
     """Turns messages into frames and back, for one session (key, session id).
 
@@ -546,7 +549,7 @@ class Reassembler:
         return decode_body(kind_enum, body, seq, ref)
 
 
-@dataclass(slots=True)
+@dataclass
 class _Pending:
     """A message arriving on a stream: its buffer, filled a fragment at a time."""
 

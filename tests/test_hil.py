@@ -170,7 +170,7 @@ def test_token_required_beyond_loopback_and_wrong_token_rejected(tmp_path: Path)
     done = subprocess.run(
         [*AGENT, "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=30, check=False
     )
-    assert done.returncode == 2 and "requires --token" in done.stderr
+    assert done.returncode == 2 and "requires a token" in done.stderr
     proc, line = start_agent(tmp_path, "--listen", "127.0.0.1:0", "--token", "s3cret")
     url = f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
     try:
