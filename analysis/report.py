@@ -2,8 +2,9 @@
 
 A run's folder holds ``summary.json`` (the figures, with the seed and the
 resolved scenario's name, and a ``run`` section with the only non-reproducible
-values: when it ran and for how long), ``requests.csv`` (one row per finished
-request of every replication) and ``scenario.resolved.yaml`` (the scenario as
+values: when it ran and for how long), ``requests.parquet`` or ``requests.csv``
+(one row per finished request of every replication, :mod:`analysis.tables`) and
+``scenario.resolved.yaml`` (the scenario as
 simulated, catalog figures merged in, so a run can be repeated exactly).
 Every file is written to a temporary name and renamed into place: an
 interrupted run leaves complete files or none.
@@ -15,8 +16,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analysis.summary import Tree
-from sim.records import Replication, Status
+from sim.records import Replication
 
-STATUS_NAMES = {int(s): s.name.lower() for s in Status}
 DISPLAY = {"s": ("ms", 1e3), "1/s": ("/s", 1.0), "J": ("J", 1.0), "": ("", 1.0)}  # SI -> shown
 
 
@@ -279,14 +277,20 @@ def show_validation(result: Tree) -> None:
 
 def write(
     out: Path, summary: dict[str, Any], resolved: dict[str, Any], reps: Sequence[Replication],
-    requests: bool = True,
+    requests: bool = True, fmt: str = "parquet",
 ) -> None:  # fmt: skip
-    """Write the run's files into ``out`` (created if missing), each atomically."""
+    """Write the run's files into ``out`` (created if missing), each atomically.
+
+    With ``requests``, also every finished request as ``requests.<fmt>``
+    (:data:`analysis.tables.WRITERS`: parquet or csv)."""
+    from analysis.tables import filename, write_requests
+
+    name = filename(fmt)  # an unknown format is refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     _atomic(out / "summary.json", dumps(summary) + "\n")
     _atomic(out / "scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if requests:
-        _atomic(out / "requests.csv", requests_csv(reps))
+        write_requests(out / name, reps, fmt)
     if any(r.faults is not None for r in reps):
         _atomic(out / "timeline.csv", timeline_csv(reps))
 
@@ -307,47 +311,12 @@ def timeline_csv(reps: Sequence[Replication]) -> str:
             (d.time, d.device, "detection", d.state, "heartbeat", d.observer, repr(d.delay))
             for d in rep.faults.declarations
         ]
-        for row in sorted(rows, key=lambda r: r[0]):
-            writer.writerow([rep.index, repr(row[0]), *row[1:]])
+        writer.writerows([rep.index, repr(row[0]), *row[1:]] for row in sorted(rows, key=_time))
     return buf.getvalue()
 
 
-def requests_csv(reps: Sequence[Replication]) -> str:
-    """One row per finished request: identity, outcome and time in each phase (seconds)."""
-    width = max(len(s.stages) for r in reps for s in r.sources)
-    phase_cols = [f"{p}{k}" for k in range(width) for p in ("transfer", "wait", "service")]
-    header = [
-        "replication", "id", "source", "pipeline", "priority", "measured", "arrival",
-        "completion", "status", "latency", *phase_cols, "transfer_result", "real_stages",
-        "lost_attempts",
-    ]  # fmt: skip
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for rep in reps:
-        for src in rep.sources:
-            phases = src.phases()
-            names = [
-                f"{p}{k}" for k in range(len(src.stages)) for p in ("transfer", "wait", "service")
-            ]
-            pad = [""] * (len(phase_cols) - len(names))
-            real = ";".join(str(k) for p, k in rep.real if p == src.pipeline)
-            # whole columns once per source (the properties build a new array per call)
-            arrival, completion, latency = src.arrival, src.completion, src.latency
-            columns = [phases[n] for n in names]
-            for i in range(len(src.ids)):
-                writer.writerow([
-                    rep.index, int(src.ids[i]), src.name, src.pipeline, src.priority,
-                    int(arrival[i] >= rep.start), _num(arrival[i]),
-                    _num(completion[i]), STATUS_NAMES[int(src.status[i])],
-                    _num(latency[i]), *(_num(c[i]) for c in columns), *pad,
-                    _num(phases["transfer_result"][i]), real, int(src.lost[i]),
-                ])  # fmt: skip
-    return buf.getvalue()
-
-
-def _num(value: float) -> str:
-    return "" if math.isnan(value) else repr(float(value))
+def _time(row: tuple[Any, ...]) -> float:
+    return float(row[0])
 
 
 def jsonable(value: Any) -> Any:
@@ -370,23 +339,8 @@ def dumps(value: Any) -> str:
 
 
 def _atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place.
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    from analysis.tables import atomic
 
-    The file gets the permissions a plain ``open`` would give: 0o666 less the umask
-    (a temporary file starts private, 0o600).
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
-    os.umask(mask)
-    return mask
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -28,6 +28,7 @@ Only requests that arrived after the warm-up count. Definitions:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,8 +37,9 @@ import numpy as np
 
 from analysis import caveats
 from analysis.stats import Estimate, fraction, nonnegative, proportion
-from sim.records import Change, LinkUsage, Replication, SourceRecords, Status
+from sim.records import LinkUsage, Replication, SourceRecords, Status, phase_names
 from sim.spec import Scenario
+from sim.streaming import Failure, Tally, down_periods, failures_of
 
 PERCENTILES = (50, 90, 95, 99)
 Tree = dict[str, Any]
@@ -60,29 +62,29 @@ class Share(float):
 
 
 def metrics(rep: Replication) -> Tree:
-    """The figures of one replication."""
+    """The figures of one replication, from its rows or, where they were not kept, their
+    tallies (:mod:`sim.streaming`): the same keys either way."""
     window = rep.window
-    done = [_measured(src, rep.start) for src in rep.sources]
-    status = np.concatenate([s.status[m] for s, m in done])
-    latency = np.concatenate([_completed_latency(s, m) for s, m in done])
-    counts = {st.name.lower(): int(np.count_nonzero(status == st)) for st in Status}
+    counts = {st.name.lower(): sum(int(_counts(s, rep.start)[st]) for s in rep.sources)
+              for st in Status}  # fmt: skip
+    finished = sum(counts.values())
     in_flight = sum(s.in_flight_measured for s in rep.sources)
     completed = counts["ok"] + counts["late"]
-    judged = len(status) + sum(_judged_in_flight(s, rep) for s in rep.sources)
+    judged = finished + sum(_judged_in_flight(s, rep) for s in rep.sources)
     devices = {d.name: _device(d, window) for d in rep.devices}
     energies = [d["energy"] for d in devices.values()]  # NaN unless every device's is known
     throughput = sum(_completions(s, rep.start) for s in rep.sources) / window
     out: Tree = {
-        "requests": {"arrived": len(status) + in_flight, **counts, "in_flight": in_flight},
+        "requests": {"arrived": finished + in_flight, **counts, "in_flight": in_flight},
         "throughput": throughput,
         "success_ratio": Ratio(counts["ok"], judged),
-        "deadline_miss": _deadline_miss([s for s, _ in done], rep),
-        "latency": _latency(latency),
+        "deadline_miss": _deadline_miss(rep.sources, rep),
+        "latency": _latency(rep.sources, rep.start),
         "energy_per_inference": sum(energies) / completed if completed else math.nan,
         "devices": devices,
         "links": {link.name: {"bytes": link.bytes, "medium": _medium(link)} for link in rep.links},
         "media": _media(rep.links, window),
-        "sources": {s.name: _source(s, m, rep) for s, m in done},
+        "sources": {s.name: _source(s, rep) for s in rep.sources},
     }
     if rep.faults is not None:
         out["faults"] = faults(rep)
@@ -164,29 +166,6 @@ def _cell(est: Estimate) -> Tree:
     return {"mean": None if math.isnan(est.mean) else est.mean, "ci95": ci}
 
 
-def down_periods(
-    timeline: Sequence[Change], names: set[str] | None = None
-) -> list[tuple[float, float]]:
-    """Intervals during which at least one component (of ``names``, or any) was down."""
-    periods: list[tuple[float, float]] = []
-    down: set[str] = set()
-    began = 0.0
-    for change in timeline:
-        if names is not None and change.component not in names:
-            continue
-        if change.state == "down":
-            if not down:
-                began = change.time
-            down.add(change.component)
-        else:
-            down.discard(change.component)
-            if not down:
-                periods.append((began, change.time))
-    if down:
-        periods.append((began, math.inf))
-    return periods
-
-
 def faults(rep: Replication) -> Tree:
     """Availability, detection, recovery and failure-period figures of one replication."""
     f = rep.faults
@@ -196,8 +175,8 @@ def faults(rep: Replication) -> Tree:
     periods = down_periods(f.timeline)
     inside = _inside_outside(rep, periods)
     delays = [d.delay for d in f.declarations if d.state == "down" and start <= d.time < end]
-    failures = [c for c in f.timeline if c.state == "down" and start <= c.time < end]
-    recover = [t for c in failures for t in _recoveries(rep, c, f.timeline)]
+    failures = [c for c in failures_of(f.timeline) if start <= c.time < end]
+    recover = [t for c in failures for t in _recoveries(rep, c)]
     return {
         "availability": Share(np.mean(list(f.availability.values()))),
         "availability_by_source": {n: Share(a) for n, a in f.availability.items()},
@@ -227,73 +206,67 @@ def _inside_outside(rep: Replication, periods: Sequence[tuple[float, float]]) ->
 
     Deadline figures are NaN when no source has a deadline.
     """
-    starts = np.array([a for a, _ in periods])
-    ends = np.array([b for _, b in periods])
-    lat = {True: [], False: []}  # type: dict[bool, list[np.ndarray]]
-    miss = {True: [0, 0], False: [0, 0]}
+    split = np.zeros((2, 4))  # [outside, inside] x [completed, latency sum, not ok, finished]
+    timed = np.zeros((2, 4))  # the same, of the sources with a deadline
     for src in rep.sources:
-        m = src.arrival >= rep.start
-        arrival, status, latency = src.arrival[m], src.status[m], src.latency[m]
-        during = (
-            ((arrival[:, None] >= starts) & (arrival[:, None] < ends)).any(axis=1)
-            if len(starts)
-            else np.zeros(len(arrival), bool)
-        )
-        for flag in (True, False):
-            sel = during == flag
-            completed = sel & (status <= Status.LATE)
-            lat[flag].append(latency[completed])
-            if src.deadline is not None:
-                miss[flag][0] += int(np.count_nonzero(status[sel] != Status.OK))
-                miss[flag][1] += int(np.count_nonzero(sel))
-    rate = {k: Ratio(*v) for k, v in miss.items()}
-    timed = any(src.deadline is not None for src in rep.sources)
-    excess = miss[True][1] * max(
-        0.0, rate[True] - (0.0 if math.isnan(rate[False]) else rate[False])
-    )
-    mean = {
-        k: float(np.concatenate(v).mean()) if sum(map(len, v)) else math.nan for k, v in lat.items()
+        part = _split(src, rep.start, periods)
+        split += part
+        if src.deadline is not None:
+            timed += part
+    miss = {
+        flag: Ratio(int(timed[int(flag), 2]), int(timed[int(flag), 3])) for flag in (True, False)
     }
+    has_deadline = any(src.deadline is not None for src in rep.sources)
+    excess = timed[1, 3] * max(0.0, miss[True] - (0.0 if math.isnan(miss[False]) else miss[False]))
+    mean = {flag: split[int(flag), 1] / split[int(flag), 0] if split[int(flag), 0] else math.nan
+            for flag in (True, False)}  # fmt: skip
     return {
-        "latency_inside": mean[True],
-        "latency_outside": mean[False],
-        "deadline_miss_inside": rate[True] if timed else math.nan,
-        "deadline_miss_outside": rate[False] if timed else math.nan,
-        "misses_due_to_failures": (excess if miss[True][1] else 0.0) if timed else math.nan,
+        "latency_inside": float(mean[True]),
+        "latency_outside": float(mean[False]),
+        "deadline_miss_inside": miss[True] if has_deadline else math.nan,
+        "deadline_miss_outside": miss[False] if has_deadline else math.nan,
+        "misses_due_to_failures": (excess if timed[1, 3] else 0.0) if has_deadline else math.nan,
     }
 
 
-def _recoveries(rep: Replication, failure: Change, timeline: Sequence[Change]) -> list[float]:
+def _split(src: SourceRecords, start: float, periods: Sequence[tuple[float, float]]) -> Any:
+    """[outside, inside] x [completed, latency sum, not ok, finished] of measured requests."""
+    if src.tally is not None:
+        return src.tally.split
+    arrival = src.arrival
+    inside = np.zeros(len(arrival), bool)
+    for a, b in periods:
+        inside |= (arrival >= a) & (arrival < b)
+    tally = Tally.of(src.status, src.stamps, start, inside)
+    return tally.split
+
+
+def _recoveries(rep: Replication, failure: Failure) -> list[float]:
     """Per affected source, from the failure to its first request, sent after it, that succeeds.
 
     A source is affected when one of its requests sent while the component was down failed.
     """
-    back = next(
-        (
-            c.time
-            for c in timeline
-            if c.component == failure.component and c.state == "up" and c.time > failure.time
-        ),
-        math.inf,
-    )
+    key = (failure.time, failure.component)
     out = []
     for src in rep.sources:
-        after = src.arrival >= failure.time
-        hit = after & (src.arrival < back) & (src.status == Status.FAILED)
-        if not hit.any():
-            continue
-        good = after & (src.status <= Status.LATE)
-        if good.any():
-            out.append(float(src.completion[good].min()) - failure.time)
+        tally = src.tally or Tally.of(
+            src.status, src.stamps, rep.start, np.zeros(len(src.ids), bool), [failure]
+        )
+        hit, first = tally.recoveries.get(key, (False, math.inf))
+        if hit and first < math.inf:
+            out.append(first - failure.time)
     return out
 
 
-def _measured(src: SourceRecords, start: float) -> tuple[SourceRecords, np.ndarray]:
-    return src, src.arrival >= start
+def _counts(src: SourceRecords, start: float) -> np.ndarray:
+    """Requests that arrived after the warm-up and finished, per Status."""
+    if src.tally is not None:
+        return src.tally.counts
+    return np.bincount(src.status[src.arrival >= start], minlength=len(Status))
 
 
-def _completed_latency(src: SourceRecords, mask: np.ndarray) -> np.ndarray:
-    ok = mask & (src.status <= Status.LATE)
+def _completed_latency(src: SourceRecords, start: float) -> np.ndarray:
+    ok = (src.arrival >= start) & (src.status <= Status.LATE)
     return src.latency[ok]
 
 
@@ -311,13 +284,33 @@ def _deadline_miss(sources: Sequence[SourceRecords], rep: Replication) -> float:
     timed = [s for s in sources if s.deadline is not None]
     if not timed:
         return math.nan
-    measured = [s.status[s.arrival >= rep.start] for s in timed]
-    ok = sum(int(np.count_nonzero(st == Status.OK)) for st in measured)
-    judged = sum(len(st) + _judged_in_flight(s, rep) for s, st in zip(timed, measured, strict=True))
+    counts = [_counts(s, rep.start) for s in timed]
+    ok = sum(int(c[Status.OK]) for c in counts)
+    judged = sum(
+        int(c.sum()) + _judged_in_flight(s, rep) for s, c in zip(timed, counts, strict=True)
+    )
     return Ratio(judged - ok, judged)
 
 
-def _latency(values: np.ndarray) -> Tree:
+def _latency(sources: Sequence[SourceRecords], start: float) -> Tree:
+    """Latency of the completed measured requests of ``sources``, pooled: exact from rows,
+    from the merged sketches (within ``sim.streaming.ALPHA``) where rows were not kept."""
+    if all(s.kept for s in sources):
+        return _exact_latency(np.concatenate([_completed_latency(s, start) for s in sources]))
+    tallies = [s.tally for s in sources if s.tally is not None]
+    tally = functools.reduce(Tally.merge, tallies)
+    n = tally.completed
+    if not n:
+        return _exact_latency(np.zeros(0))
+    pct = tally.percentiles(PERCENTILES)
+    return {
+        "mean": tally.latency_sum / n,
+        **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
+        "max": tally.latency_max,
+    }
+
+
+def _exact_latency(values: np.ndarray) -> Tree:
     if not len(values):
         nan = math.nan
         return {"mean": nan, **{f"p{p}": nan for p in PERCENTILES}, "max": nan}
@@ -358,24 +351,35 @@ def _media(links: Sequence[LinkUsage], window: float) -> Tree:
 
 
 def _completions(src: SourceRecords, start: float) -> int:
+    if src.tally is not None:
+        return src.tally.completions
     return int(np.count_nonzero((src.status <= Status.LATE) & (src.completion >= start)))
 
 
-def _source(src: SourceRecords, mask: np.ndarray, rep: Replication) -> Tree:
-    status = src.status[mask]
-    latency = _completed_latency(src, mask)
-    ok = mask & (src.status <= Status.LATE)
-    phases = {
-        name: float(np.mean(v[ok])) if ok.any() else math.nan for name, v in src.phases().items()
-    }
-    judged = len(status) + _judged_in_flight(src, rep)
+def _phases(src: SourceRecords, start: float) -> dict[str, float]:
+    """Mean time per phase over the completed measured requests."""
+    names = phase_names(len(src.stages))
+    if src.tally is not None:
+        n = src.tally.completed
+        return {
+            k: float(v) / n if n else math.nan for k, v in zip(names, src.tally.phases, strict=True)
+        }
+    ok = (src.arrival >= start) & (src.status <= Status.LATE)
+    return {k: float(np.mean(v[ok])) if ok.any() else math.nan for k, v in src.phases().items()}
+
+
+def _source(src: SourceRecords, rep: Replication) -> Tree:
+    counts = _counts(src, rep.start)
+    finished = int(counts.sum())
+    judged = finished + _judged_in_flight(src, rep)
+    latency = _latency([src], rep.start)
     return {
-        "arrived": len(status) + src.in_flight_measured,
+        "arrived": finished + src.in_flight_measured,
         "in_flight": src.in_flight_measured,
         "throughput": _completions(src, rep.start) / rep.window,
-        "latency_mean": float(latency.mean()) if len(latency) else math.nan,
-        "latency_p95": float(np.percentile(latency, 95)) if len(latency) else math.nan,
-        "success_ratio": Ratio(int(np.count_nonzero(status == Status.OK)), judged),
+        "latency_mean": latency["mean"],
+        "latency_p95": latency["p95"],
+        "success_ratio": Ratio(int(counts[Status.OK]), judged),
         "deadline_miss": _deadline_miss([src], rep),
-        "phases": phases,
+        "phases": _phases(src, rep.start),
     }

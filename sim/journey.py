@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import simpy
 
@@ -68,6 +68,19 @@ not answer, or not within the limit given (seconds, or None): the request's atte
 then lost, as on a failed simulated device."""
 
 
+class Sink(Protocol):
+    """Where a route's finished requests go: a list of rows (records "all"), or a
+    :class:`sim.streaming.Stream` that keeps their statistics only."""
+
+    def append(self, row: tuple[int, int, list[float], int], /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+def _rows() -> list[tuple[int, int, list[float], int]]:
+    return []
+
+
 class RealFailure(Exception):
     """A real device failed to serve a request (crashed, hung, unreachable)."""
 
@@ -85,7 +98,7 @@ class Route:
     warmup: float
     back_delay: float | None = None
     # (id, status, stamps, attempts lost on links) of every request that ended
-    done: list[tuple[int, int, list[float], int]] = field(default_factory=list)
+    done: Sink = field(default_factory=lambda: _rows())
     # the process of every request still on its way -> (id, arrival time)
     live: dict[simpy.Process, tuple[int, float]] = field(default_factory=dict)
     leave: Callable[[simpy.Process], None] = field(init=False)

@@ -13,14 +13,27 @@ that got through, by every copy and re-sending of the request.
 Requests still in flight at the horizon are listed apart (``pending``), from
 the engine's live set of request processes rather than as arrivals minus
 finished ones: every arrival is either one row or one pending id.
+
+A run with ``records="summary"`` (or ``"none"``) keeps no rows: a source's
+``tally`` (:class:`sim.streaming.Tally`) holds their statistics instead, and
+its row arrays are empty; the pending requests are listed as always.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sim.streaming import Tally
+
+Records = Literal["none", "summary", "all"]
+"""How much of each request a run keeps: every row (``all``), or only their
+statistics (``summary``, and ``none``, which writes no requests file either)."""
+RECORDS: tuple[Records, ...] = ("none", "summary", "all")
 
 
 class Status(IntEnum):
@@ -49,6 +62,12 @@ class SourceRecords:
     lost: np.ndarray  # int32, per request, link attempts lost (see the module docstring)
     pending: np.ndarray  # int64, ids of the requests in flight at the horizon, ascending
     pending_arrival: np.ndarray  # float64, their arrival times
+    tally: Tally | None = None  # the rows' statistics when they were not kept
+
+    @property
+    def kept(self) -> bool:
+        """Whether the rows were kept (records "all")."""
+        return self.tally is None
 
     @property
     def arrival(self) -> np.ndarray:
@@ -64,15 +83,30 @@ class SourceRecords:
 
     def phases(self) -> dict[str, np.ndarray]:
         """Per request, time spent in each transfer, queue and service, in pipeline order."""
-        s = self.stamps
-        out: dict[str, np.ndarray] = {}
-        for k in range(len(self.stages)):
-            before = s[:, 0] if k == 0 else s[:, 3 * k]
-            out[f"transfer{k}"] = s[:, 3 * k + 1] - before
-            out[f"wait{k}"] = s[:, 3 * k + 2] - s[:, 3 * k + 1]
-            out[f"service{k}"] = s[:, 3 * k + 3] - s[:, 3 * k + 2]
-        out["transfer_result"] = s[:, -1] - s[:, -2]
-        return out
+        return phases(self.stamps, len(self.stages))
+
+
+def phase_names(stages: int) -> list[str]:
+    """transfer0, wait0, service0, …, transfer_result: the phases of a K-stage row."""
+    names = [f"{p}{k}" for k in range(stages) for p in ("transfer", "wait", "service")]
+    return [*names, "transfer_result"]
+
+
+def phases(s: np.ndarray, stages: int) -> dict[str, np.ndarray]:
+    """Per row of the stamp matrix ``s``, the time in each phase (:func:`phase_names`)."""
+    out: dict[str, np.ndarray] = {}
+    for k in range(stages):
+        before = s[:, 0] if k == 0 else s[:, 3 * k]
+        out[f"transfer{k}"] = s[:, 3 * k + 1] - before
+        out[f"wait{k}"] = s[:, 3 * k + 2] - s[:, 3 * k + 1]
+        out[f"service{k}"] = s[:, 3 * k + 3] - s[:, 3 * k + 2]
+    out["transfer_result"] = s[:, -1] - s[:, -2]
+    return out
+
+
+def phase_sums(s: np.ndarray, stages: int) -> np.ndarray:
+    """Each phase's total over the rows of ``s``, in :func:`phase_names` order."""
+    return np.array([v.sum() for v in phases(s, stages).values()], dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)

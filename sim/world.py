@@ -21,11 +21,12 @@ from sim.devices import Device
 from sim.distributions import Normal
 from sim.journey import RealService, Route, Step, Transfer, journey, resilient_journey
 from sim.links import Hop, Link, Medium
-from sim.records import DeviceUsage, LinkUsage, Replication, SourceRecords
+from sim.records import RECORDS, Change, DeviceUsage, LinkUsage, Records, Replication, SourceRecords
 from sim.resilience import Resilience
 from sim.resilience import needed as resilience_needed
 from sim.routes import route, topology
 from sim.spec import Scenario
+from sim.streaming import Stream, rows_to_arrays
 from sim.streams import Streams
 from sim.workload import arrival_times
 
@@ -42,9 +43,13 @@ class World:
         streams: Streams,
         env: simpy.Environment | None = None,
         real: Mapping[tuple[str, int], RealService] | None = None,
+        records: Records = "all",
     ) -> None:
         """``env`` and ``real`` are what hardware in the loop changes: a real-time
-        environment, and the stages (pipeline, index) that real devices run."""
+        environment, and the stages (pipeline, index) that real devices run.
+        ``records``: keep every request's row (``all``) or only their statistics."""
+        if records not in RECORDS:
+            raise ValueError(f"records: unknown {records!r}; choose one of {', '.join(RECORDS)}")
         self.scenario = scenario
         self.streams = streams
         self.env = env or simpy.Environment()
@@ -58,6 +63,9 @@ class World:
         self._ids = itertools.count()
         self._snapshot: dict[str, float] = {}
         self.resilience = Resilience(self) if resilience_needed(scenario) else None
+        if records != "all":
+            for r in self.routes:
+                r.done = Stream(len(r.steps), scenario.warmup, self._timeline())
         for src, r in zip(scenario.workload, self.routes, strict=True):
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))
@@ -195,6 +203,13 @@ class World:
         r.enter(process, rid, env.now)
         return process
 
+    def _timeline(self) -> Callable[[], list[Change]] | None:
+        """The component changes so far, for streams to tell requests sent during failures."""
+        if self.resilience is None:
+            return None
+        health = self.resilience.health
+        return lambda: health.timeline
+
     def _warmup(self) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.scenario.warmup)
         self._snapshot = self._usage(self.env.now)
@@ -251,10 +266,14 @@ class World:
 
 def _source_records(r: Route, warmup: float) -> SourceRecords:
     width = 3 * len(r.steps) + 2
-    n = len(r.done)
-    stamps = np.full((n, width), np.nan)
-    for row, (_, _, times, _) in zip(stamps, r.done, strict=True):
-        row[: len(times)] = times
+    tally = None
+    if isinstance(r.done, Stream):
+        r.done.flush()
+        tally = r.done.tally
+        ids, status, stamps, lost = rows_to_arrays([], width)
+    else:
+        assert isinstance(r.done, list), "a route's sink is a list or a stream"
+        ids, status, stamps, lost = rows_to_arrays(r.done, width)
     pending = sorted(r.live.values())
     pending_arrival = np.array([t for _, t in pending], dtype=np.float64)
     return SourceRecords(
@@ -263,14 +282,15 @@ def _source_records(r: Route, warmup: float) -> SourceRecords:
         priority=r.priority,
         deadline=r.deadline,
         stages=tuple(step.device.name for step in r.steps),
-        ids=np.fromiter((d[0] for d in r.done), dtype=np.int64, count=n),
-        status=np.fromiter((d[1] for d in r.done), dtype=np.int8, count=n),
+        ids=ids,
+        status=status,
         stamps=stamps,
         in_flight=len(pending),
         in_flight_measured=int(np.count_nonzero(pending_arrival >= warmup)),
-        lost=np.fromiter((d[3] for d in r.done), dtype=np.int32, count=n),
+        lost=lost,
         pending=np.array([i for i, _ in pending], dtype=np.int64),
         pending_arrival=pending_arrival,
+        tally=tally,
     )
 
 
@@ -280,7 +300,11 @@ def _clipped(sampler: Callable[[], float]) -> Callable[[], float]:
 
 
 def simulate(
-    scenario: Scenario, seed: int, replication: int = 0, progress: Progress | None = None
+    scenario: Scenario,
+    seed: int,
+    replication: int = 0,
+    progress: Progress | None = None,
+    records: Records = "all",
 ) -> Replication:
-    """Build and run one replication of ``scenario``."""
-    return World(scenario, Streams(seed, replication)).run(progress)
+    """Build and run one replication of ``scenario``, keeping ``records`` of its requests."""
+    return World(scenario, Streams(seed, replication), records=records).run(progress)

@@ -71,7 +71,7 @@ def test_files_are_written_with_the_users_umask(tmp_path: Path, umask: None) -> 
     reps = run(load_dict(raw))
     report.write(tmp_path, summary(reps), {"name": "tiny"}, reps)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["requests.csv", "scenario.resolved.yaml", "summary.json", "timeline.csv"]
+    assert files == ["requests.parquet", "scenario.resolved.yaml", "summary.json", "timeline.csv"]
     for p in tmp_path.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o640, p.name
 
@@ -164,17 +164,19 @@ def test_the_exported_schema_is_current() -> None:
     assert (ROOT / "docs" / "summary.schema.json").read_text() == schema_text()
 
 
-def test_requests_csv_lists_each_requests_lost_attempts() -> None:
+def test_requests_csv_lists_each_requests_lost_attempts(tmp_path: Path) -> None:
     """A lossy link: every completed row's latency is its loss-free latency plus
     lost_attempts × the retransmit timeout, so the column carries the engine's count."""
     import csv
+
+    from analysis.tables import write_requests
 
     lossy = {"ends": ["src", "dev"], "bandwidth": 1e15, "latency": "10ms", "loss": 0.3,
              "retransmit_timeout": "100ms", "max_retransmits": 5}  # fmt: skip
     raw = base(devices={"src": {}, "dev": {}}, links=[lossy], horizon="200s")
     raw["workload"][0].update(at="src", arrivals={"kind": "periodic", "rate": "1/s"})
     (rep,) = run(load_dict(raw), replications=1)
-    rows = list(csv.DictReader(io.StringIO(report.requests_csv([rep]))))
+    rows = list(csv.DictReader(write_requests(tmp_path / "r.csv", [rep], "csv").open()))
     done = [r for r in rows if r["status"] == "ok"]
     lost = [int(r["lost_attempts"]) for r in done]
     assert len(done) > 50 and sum(lost) > 10

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from sim import load, run
@@ -56,7 +57,7 @@ def test_run_writes_outputs_and_same_seed_gives_same_summary(tmp_path: Path) -> 
         assert done.returncode == 0, done.stderr
         assert {p.name for p in out.iterdir()} == {
             "summary.json",
-            "requests.csv",
+            "requests.parquet",
             "scenario.resolved.yaml",
         }
         summary = json.loads((out / "summary.json").read_text())
@@ -64,7 +65,7 @@ def test_run_writes_outputs_and_same_seed_gives_same_summary(tmp_path: Path) -> 
         summaries.append(summary)
     assert summaries[0] == summaries[1]
     assert summaries[0]["replications"] == 2 and summaries[0]["latency"]["mean"]["ci95"] is not None
-    header = (tmp_path / "a" / "requests.csv").read_text().splitlines()[0].split(",")
+    header = pq.read_schema(tmp_path / "a" / "requests.parquet").names
     assert header[:10] == ["replication", "id", "source", "pipeline", "priority", "measured",
                            "arrival", "completion", "status", "latency"]  # fmt: skip
 
