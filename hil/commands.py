@@ -1,6 +1,9 @@
-"""``edgesim hil …``: calibrate a real device, run a scenario with it, validate the prediction.
+"""``edgesim hil …``: bundle the agent, check a device, calibrate it, run a scenario with
+it, validate the prediction.
 
-The host side of hardware in the loop; the device side is :mod:`hil.agent`.
+The host side of hardware in the loop; the device side is :mod:`hil.agent`. ``edgesim
+--help`` imports this module, so its top level needs only the standard library: each
+handler imports what it uses.
 """
 
 from __future__ import annotations
@@ -12,11 +15,17 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.cli import UsageError, default_out, duration, override, prepare_out, results_folder
-from sim.loader import load
-from sim.spec import Scenario
+if TYPE_CHECKING:
+    from sim.spec import Scenario
+
+
+def duration(text: str) -> float:
+    """``--horizon``'s type: sim.cli's, imported only when the option is given."""
+    from sim.cli import duration as parse
+
+    return parse(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     calibrate.add_argument("--runs", type=int, default=20)
     calibrate.add_argument("--threads", type=int, default=1)
     calibrate.set_defaults(handler=_calibrate)
+    bundle = verbs.add_parser("bundle", help="the agent as one file to copy to a device")
+    bundle.add_argument("--out", type=Path, default=Path("edgesim-agent.pyz"))
+    bundle.add_argument(
+        "--systemd", action="store_true", help="print a systemd unit for it instead"
+    )
+    bundle.set_defaults(handler=_bundle)
+    check = verbs.add_parser("check", help="one real exchange with a device, checked")
+    check.add_argument("--device", required=True, help="tcp://HOST:PORT or serial:///dev/ttyX")
+    check.add_argument("--token")
+    check.add_argument("--model", default="resnet56", help="a zoo name or an ONNX file")
+    check.add_argument("--tolerance", type=float, default=1e-4, help="on the outputs")
+    check.set_defaults(handler=_check)
     for verb, handler, text in (
         ("run", _hil_run, "run a scenario in real time with bound devices real"),
         ("validate", _hil_validate, "predict, run on the real devices, compare"),
@@ -54,9 +75,58 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             )
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    from hil.bundle import build, edgesim_version, unit
+    from sim.cli import UsageError
+
+    if args.systemd:
+        print(unit(), end="")
+        return 0
+    if not args.out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: no folder {args.out.parent}")
+    size = build(args.out)
+    print(f"{args.out}: edgesim-agent {edgesim_version()}, {size / 1024:.0f} KiB; on the device: "
+          f"python3 {args.out.name} --listen 0.0.0.0:7070 --token-file FILE")  # fmt: skip
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    from hil.check import exchange
+    from hil.client import AgentClient, HilError
+    from models.commands import open_model
+    from models.measure import feeds
+    from sim.cli import UsageError
+
+    name, model = open_model(args.model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    inputs = feeds(session)
+    try:
+        agent = AgentClient.connect(args.device, token=args.token)
+        result = exchange(agent, model, inputs)
+        agent.close()
+    except HilError as exc:
+        raise UsageError(str(exc)) from None
+    device = result.device
+    print(f"{args.device}: {device.get('board') or device.get('machine')}, Python "
+          f"{device.get('python')}, onnxruntime {device.get('onnxruntime')}, agent "
+          f"{device.get('agent')}, power mode {device.get('power_mode')}, governor "
+          f"{device.get('governor')}")  # fmt: skip
+    print(f"{name}: {result.compute * 1e3:.2f} ms on the device, {result.round_trip * 1e3:.2f} ms "
+          f"round trip, outputs within {result.error:.2g} of this host's")  # fmt: skip
+    for line in [*device.get("missing", []), *result.notes]:
+        print(f"note: {line}")
+    problems = result.problems(args.tolerance, same_clock=False)
+    for line in problems:
+        print(f"FAILED: {line}")
+    return 1 if problems else 0
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     from hil.client import AgentClient, HilError
     from models.commands import open_model
+    from sim.cli import UsageError
 
     name, model = open_model(args.model)
     try:
@@ -75,6 +145,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _hil_setup(args: argparse.Namespace) -> tuple[Scenario, dict[str, str]]:
     from hil.bridge import parse_bindings
+    from sim.cli import UsageError, override
+    from sim.loader import load
 
     scenario = load(args.file, args.catalog)
     if args.horizon is not None:
@@ -92,6 +164,7 @@ def _hil_run(args: argparse.Namespace) -> int:
     from analysis.summary import summary as summarise
     from hil.bridge import Bridge
     from hil.client import HilError
+    from sim.cli import UsageError, default_out, prepare_out, results_folder
 
     scenario, bindings = _hil_setup(args)
     out = args.out or default_out(scenario, datetime.now(UTC))
@@ -117,6 +190,7 @@ def _hil_validate(args: argparse.Namespace) -> int:
     from analysis import report
     from hil.client import HilError
     from hil.validate import passed, validate
+    from sim.cli import UsageError, default_out, results_folder
 
     scenario, bindings = _hil_setup(args)
     profiles = _profiles(args.profile, bindings)
@@ -134,6 +208,8 @@ def _hil_validate(args: argparse.Namespace) -> int:
 
 def _profiles(texts: list[str], bindings: dict[str, str]) -> dict[str, Path]:
     """``--profile DEVICE=FILE`` (or ``FILE`` with one bound device) as a mapping."""
+    from sim.cli import UsageError
+
     out = {}
     bound = ", ".join(sorted(bindings))
     for text in texts:
