@@ -39,7 +39,7 @@ from analysis import caveats
 from analysis.stats import Estimate, fraction, nonnegative, proportion
 from sim.records import LinkUsage, Replication, SourceRecords, Status, phase_names
 from sim.spec import Scenario
-from sim.streaming import Failure, Tally, down_periods, failures_of
+from sim.streaming import Failure, Sketch, Tally, down_periods, failures_of
 
 PERCENTILES = (50, 90, 95, 99)
 Tree = dict[str, Any]
@@ -298,15 +298,17 @@ def _latency(sources: Sequence[SourceRecords], start: float) -> Tree:
     if all(s.kept for s in sources):
         return _exact_latency(np.concatenate([_completed_latency(s, start) for s in sources]))
     tallies = [s.tally for s in sources if s.tally is not None]
-    tally = functools.reduce(Tally.merge, tallies)
-    n = tally.completed
+    n = sum(t.completed for t in tallies)
     if not n:
         return _exact_latency(np.zeros(0))
-    pct = tally.percentiles(PERCENTILES)
+    sketch = functools.reduce(Sketch.merge, [t.sketch for t in tallies])
+    low = min(t.latency_min for t in tallies)
+    high = max(t.latency_max for t in tallies)
+    pct = np.clip(sketch.percentiles(PERCENTILES), low, high)
     return {
-        "mean": tally.latency_sum / n,
+        "mean": sum(t.latency_sum for t in tallies) / n,
         **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
-        "max": tally.latency_max,
+        "max": high,
     }
 
 
