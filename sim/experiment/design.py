@@ -52,6 +52,7 @@ class Quantity:
 
     number: float
     unit: str
+    integral: bool = False  # written as a whole number (1, not 1.0), without a unit
 
     def text(self, value: float, whole: bool = False) -> Any:
         """``value`` in this unit, as a scenario would write it (an int when ``whole``)."""
@@ -62,8 +63,8 @@ class Quantity:
 
     @property
     def whole(self) -> bool:
-        """A bare whole number: a range of these gives whole numbers."""
-        return not self.unit and self.number.is_integer()
+        """A bare whole number (``4``, not ``4.0``): a range of these gives whole numbers."""
+        return self.integral and not self.unit
 
 
 class DesignError(Exception):
@@ -178,21 +179,21 @@ def _quantities(where: str, raw: list[Any], problems: list[Problem]) -> list[Qua
         problems.append(Problem(where, "from, to and step must be written in one unit", raw))
         return None
     unit = units.pop() if units else ""
-    return [Quantity(q.number, unit) for q in found]
+    return [Quantity(q.number, unit, q.integral) for q in found]
 
 
 def _quantity(value: object) -> Quantity | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return Quantity(float(value), "") if math.isfinite(value) else None
+    if isinstance(value, int):
+        return Quantity(float(value), "", integral=True)
+    if isinstance(value, float):
+        return Quantity(value, "") if math.isfinite(value) else None
     match = _QUANTITY.match(value) if isinstance(value, str) else None
     return Quantity(float(match.group(1)), match.group(2)) if match else None
 
 
-def _zipped(
-    where: str, section: object, problems: list[Problem]
-) -> list[list[tuple[str, Any]]]:
+def _zipped(where: str, section: object, problems: list[Problem]) -> list[list[tuple[str, Any]]]:
     if not isinstance(section, Mapping) or not section:
         problems.append(Problem(where, "a mapping of paths to equally long lists", section))
         return []
