@@ -47,7 +47,9 @@ def test_ranges_keep_their_unit_and_include_both_ends() -> None:
 
 def test_zip_groups_vary_together_and_multiply_with_the_grid() -> None:
     """Each zip group is one factor: 2 grid values × 3 zipped rows × 2 zipped rows."""
-    found = points({"g": [0, 1], "zip": [{"a": [1, 2, 3], "b": [4, 5, 6]}, {"c": [7, 8], "d": [9, 10]}]})
+    found = points(
+        {"g": [0, 1], "zip": [{"a": [1, 2, 3], "b": [4, 5, 6]}, {"c": [7, 8], "d": [9, 10]}]}
+    )
     assert len(found) == 12
     assert all(p["b"] == p["a"] + 3 and p["d"] == p["c"] + 2 for p in found)
 
@@ -62,7 +64,7 @@ def test_designs_fill_their_ranges_reproducibly(kind: str) -> None:
     assert found == points(section) and len(found) == 8
     x = np.array([float(p["x"].removesuffix("Mbps")) for p in found])
     y = np.array([p["y"] for p in found])
-    assert ((10 <= x) & (x <= 50)).all() and ((0 <= y) & (y <= 1)).all()
+    assert ((x >= 10) & (x <= 50)).all() and ((y >= 0) & (y <= 1)).all()
     if kind == "lhs":
         assert sorted(np.floor((x - 10) / 5).astype(int)) == list(range(8))
         assert sorted(np.floor(y * 8).astype(int)) == list(range(8))
@@ -81,13 +83,21 @@ def test_design_problems_are_reported_together() -> None:
 def test_variants_are_validated_by_the_loader_with_every_problem_named() -> None:
     """Wrong paths are named once with the valid keys there; each bad value is named with its
     variant's values; nothing else is reported."""
-    section = {"devices.nope.slots": [1], "links.3.latency": [0], "pipelines.p.stages.0.service.mean": ["-5ms", "1ms", "x"]}
+    section = {
+        "devices.nope.slots": [1],
+        "links.3.latency": [0],
+        "pipelines.p.stages.0.service.mean": ["-5ms", "1ms", "x"],
+    }
     with pytest.raises(SweepError) as info:
         plan(chain([0.01, 0.02]), section, file="t.yaml")
     lines = info.value.lines
     assert lines[0] == "t.yaml: devices.nope.slots: no key 'nope' in devices (valid: d0, d1)"
     assert lines[1].startswith("t.yaml: links.3.latency: links has 1 item, 0 to 0")
-    assert "variant 0 (" in lines[2] and "service.mean=-5ms" in lines[2] and "greater than 0" in lines[2]
+    assert (
+        "variant 0 (" in lines[2]
+        and "service.mean=-5ms" in lines[2]
+        and "greater than 0" in lines[2]
+    )
     assert "variant 2 (" in lines[3] and "expected a duration" in lines[3]
     assert len(lines) == 4
 
@@ -96,7 +106,10 @@ def test_a_field_the_document_omits_can_be_swept() -> None:
     """A key the scenario format knows but the file leaves out (a queue limit) is set."""
     p = plan(base(), {"devices.dev.queue_limit": [1, 5]})
     assert [v.scenario.devices["dev"].queue_limit for v in p.variants] == [1, 5]
-    assert [dict(v.params) for v in p.variants] == [{"devices.dev.queue_limit": 1}, {"devices.dev.queue_limit": 5}]
+    assert [dict(v.params) for v in p.variants] == [
+        {"devices.dev.queue_limit": 1},
+        {"devices.dev.queue_limit": 5},
+    ]
 
 
 def test_swept_values_are_tabled_as_simulated() -> None:
@@ -113,7 +126,10 @@ def test_set_options_make_the_same_plan_as_a_sweep_file(tmp_path: Path) -> None:
     file.write_text(yaml.safe_dump({"scenario": "s.yaml", "replications": 2, "sweep": {
         "links.0.bandwidth": ["10Mbps", "20Mbps"], "workload.0.arrivals.rate": {"from": 5, "to": 15, "step": 5}}}))  # fmt: skip
     from_file = read(file)
-    sets = ["links.0.bandwidth=10Mbps,20Mbps", "workload.0.arrivals.rate={from: 5, to: 15, step: 5}"]
+    sets = [
+        "links.0.bandwidth=10Mbps,20Mbps",
+        "workload.0.arrivals.rate={from: 5, to: 15, step: 5}",
+    ]
     from_cli = read(scenario, sets, replications=2)
     assert [v.id for v in from_cli.variants] == [v.id for v in from_file.variants]
     assert len(from_file.variants) == 6 and from_file.replications == 2
@@ -128,14 +144,21 @@ def test_cli_reports_every_variant_problem_and_exits_2(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 3 and "Traceback" not in done.stderr
     assert "devices.nx.speed: no key 'speed' in devices.nx (valid: type, " in lines[0]
-    assert "variant 0 (links.0.bandwidth=0Mbps" in lines[1] and "variant 1 (links.0.bandwidth=-1Mbps" in lines[2]
+    assert (
+        "variant 0 (links.0.bandwidth=0Mbps" in lines[1]
+        and "variant 1 (links.0.bandwidth=-1Mbps" in lines[2]
+    )
     assert not out.exists()
 
 
 def test_a_sweep_over_the_event_budget_is_refused() -> None:
     """The sum of the variants' estimated events passes the limit: refused, naming the way out."""
-    with pytest.raises(SweepError, match="over the limit of 1e[+]08.*or pass --force"):
-        sweep(chain([0.001], horizon="2d"), {"workload.0.arrivals.rate": [200, 400]}, executor="inprocess")
+    with pytest.raises(SweepError, match=r"over the limit of 1e\+08.*or pass --force"):
+        sweep(
+            chain([0.001], horizon="2d"),
+            {"workload.0.arrivals.rate": [200, 400]},
+            executor="inprocess",
+        )
 
 
 CRN_SCENARIO: dict[str, Any] = base(
@@ -154,9 +177,13 @@ def test_a_faster_device_never_delays_any_request_in_the_paired_variant(tmp_path
     d1 twice as fast every request the slow variant finished is finished, and none later."""
     result = sweep(CRN_SCENARIO, {"devices.d1.gflops": [10, 20]}, replications=2,
                    out=tmp_path / "crn", executor="inprocess", records="all")  # fmt: skip
-    slow, fast = ([r for r in result.results if dict(r.params)["devices.d1.gflops"] == g] for g in (10, 20))
+    slow, fast = (
+        [r for r in result.results if dict(r.params)["devices.d1.gflops"] == g] for g in (10, 20)
+    )
     for a, b in zip(slow, fast, strict=True):
-        ta, tb = (pq.read_table(r.files[0]).to_pandas().set_index("id").sort_index() for r in (a, b))
+        ta, tb = (
+            pq.read_table(r.files[0]).to_pandas().set_index("id").sort_index() for r in (a, b)
+        )
         assert len(ta) > 400 and ta.index.isin(tb.index).all()
         tb = tb.loc[ta.index]
         assert np.array_equal(ta["arrival"], tb["arrival"])
@@ -185,7 +212,14 @@ def test_every_example_sweep_validates_and_runs_briefly(path: Path, tmp_path: Pa
     """Each shipped sweep file's variants validate and its first two run a short horizon."""
     p = read(path)
     assert p.variants
-    short = [v.scenario.model_copy(update={"horizon": v.scenario.warmup + 1.0}) for v in p.variants[:2]]
-    brief = Plan(p.file, tuple(Variant(v.id, v.point, v.params, s) for v, s in zip(p.variants, short, strict=False)), 1, p.seed)
+    short = [
+        v.scenario.model_copy(update={"horizon": v.scenario.warmup + 1.0}) for v in p.variants[:2]
+    ]
+    brief = Plan(
+        p.file,
+        tuple(Variant(v.id, v.point, v.params, s) for v, s in zip(p.variants, short, strict=False)),
+        1,
+        p.seed,
+    )
     result = sweep(brief, executor="inprocess")
     assert all(r.ok for r in result.results) and len(result.results) == len(short)
