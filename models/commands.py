@@ -10,13 +10,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
 from models import ModelError
 
-if TYPE_CHECKING:  # onnx and the zoo load only when a model command runs
+if TYPE_CHECKING:  # onnx, the zoo and rich load only when a model command runs
     import onnx
+    from rich.table import Table
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,17 +62,33 @@ def open_model(text: str) -> tuple[str, onnx.ModelProto]:
         raise ModelInputError(f"model: cannot read {path} as ONNX: {exc}") from None
 
 
+def _table(title: str) -> Table:
+    """A rich table (rich is imported here: ``edgesim --help`` does not need it)."""
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left")
+
+
+def _show(table: Table, width: int | None = None) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if width is not None and console.width < width:
+        console = Console(width=width)
+    console.print(table)
+
+
 def _list(args: argparse.Namespace) -> int:
     from models import zoo
 
-    table = Table(title="model zoo", title_justify="left")
+    table = _table("model zoo")
     for col in ("name", "built from"):
         table.add_column(col)
     for name, builder in sorted(zoo.BUILDERS.items()):
         table.add_row(
             name, (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
         )
-    Console().print(table)
+    _show(table)
     return 0
 
 
@@ -83,10 +97,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
     name, model = open_model(args.model)
     prof = profile(model)
-    table = Table(
-        title=f"{name}: {prof.macs / 1e6:,.1f} M MACs, {prof.flops / 1e9:.3f} GFLOPs "
-        f"(2 × MACs), {prof.parameters / 1e6:.2f} M parameters",
-        title_justify="left",
+    table = _table(
+        f"{name}: {prof.macs / 1e6:,.1f} M MACs, {prof.flops / 1e9:.3f} GFLOPs "
+        f"(2 × MACs), {prof.parameters / 1e6:.2f} M parameters"
     )
     for col in ("#", "layer", "op", "class", "MFLOPs", "weights kB", "output", "output kB"):
         table.add_column(
@@ -105,7 +118,7 @@ def _inspect(args: argparse.Namespace) -> int:
             "×".join(map(str, layer.output_shape)),
             f"{layer.output_bytes / 1e3:,.1f}",
         )
-    Console(width=max(Console().width, 120)).print(table)
+    _show(table, width=120)
     return 0
 
 
@@ -115,7 +128,7 @@ def _cuts(args: argparse.Namespace) -> int:
 
     name, model = open_model(args.model)
     prof = profile(model)
-    table = Table(title=f"{name}: cut points (one tensor crosses)", title_justify="left")
+    table = _table(f"{name}: cut points (one tensor crosses)")
     for col in ("cut", "after layer #", "shape", "kB crossing", "GFLOPs before"):
         table.add_column(col, justify="left" if col in ("cut", "shape") else "right")
     for cut in cut_points(model, prof):
@@ -126,7 +139,7 @@ def _cuts(args: argparse.Namespace) -> int:
             f"{cut.bytes / 1e3:,.1f}",
             f"{cut.flops_before / 1e9:.3f}",
         )
-    Console().print(table)
+    _show(table)
     return 0
 
 
