@@ -11,6 +11,11 @@ architecture, its parameters and the seed, so a second use reads the file.
 | resnet56 | 1 × 3 × 32 × 32 | He et al. 2016, CIFAR-10 variant (section 4.2) |
 | ssd_mobilenet_v2 | 1 × 3 × 300 × 300 | SSDLite heads on MobileNetV2 (Sandler et al. 2018) |
 | gpt2 | 1 × seq token ids | Radford et al. 2019, GPT-2 small |
+| resnet8 | 1 × 1 × 28 × 28 | ResNet-8 teacher for small images (``models.zoo.small``) |
+| cnn_student | 1 × 1 × 28 × 28 | four-convolution student, width a parameter |
+
+Every builder also takes ``weights`` (parameter name → array) to build a trained network
+(``models.train``); ``load`` and ``path`` build the seeded one.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import onnx
 
 from models.zoo.cnn import mobilenet_v2, resnet18, resnet50, resnet56, ssd_mobilenet_v2
 from models.zoo.gpt2 import gpt2
+from models.zoo.small import cnn_student, resnet8
 
 BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "mobilenet_v2": mobilenet_v2,
@@ -32,6 +38,8 @@ BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "resnet56": resnet56,
     "ssd_mobilenet_v2": ssd_mobilenet_v2,
     "gpt2": gpt2,
+    "resnet8": resnet8,
+    "cnn_student": cnn_student,
 }
 
 

@@ -90,16 +90,18 @@ def _resnet_imagenet(
     for stage, (depth, width) in enumerate(zip(depths, (64, 128, 256, 512), strict=True), 1):
         for i in range(depth):
             stride = 2 if i == 0 and stage > 1 else 1
-            x, c = _block(g, x, f"s{stage}.b{i + 1}", c, width, stride, bottleneck)
+            x, c = residual_block(g, x, f"s{stage}.b{i + 1}", c, width, stride, bottleneck)
     x = g.global_pool(x, "pool")
     g.gemm(x, "fc", c, classes)
     g.output("fc")
     return g.model()
 
 
-def _block(
+def residual_block(
     g: Graph, x: str, name: str, cin: int, width: int, stride: int, bottleneck: bool
 ) -> tuple[str, int]:
+    """A ResNet block (basic, or bottleneck with 4 × expansion) and its shortcut: the
+    output tensor and its channels."""
     cout = width * 4 if bottleneck else width
     if bottleneck:
         y = g.conv(x, f"{name}.conv1", cin, width, 1)
@@ -124,7 +126,7 @@ def resnet56(seed: int = 0, classes: int = 10) -> onnx.ModelProto:
     for stage, width in enumerate((16, 32, 64), 1):
         for i in range(9):
             stride = 2 if i == 0 and stage > 1 else 1
-            x, c = _block(g, x, f"s{stage}.b{i + 1}", c, width, stride, bottleneck=False)
+            x, c = residual_block(g, x, f"s{stage}.b{i + 1}", c, width, stride, bottleneck=False)
     x = g.global_pool(x, "pool")
     g.gemm(x, "fc", c, classes)
     g.output("fc")

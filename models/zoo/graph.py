@@ -5,10 +5,17 @@ gemm, pooling, residual add); the builder names every node, keeps track of the
 activation's shape for the next layer's weights, and draws weights from one seeded
 generator so a model is identical wherever it is built. Batch normalisation is taken
 as folded into the convolutions, as inference graphs have it.
+
+The same builder makes a trained model: given ``weights`` (a mapping from parameter name
+to array, e.g. what training produced), every parameter is taken from it instead of the
+generator, so each architecture has one definition. Parameters are the initializers
+named ``LAYER.weight`` and ``LAYER.bias`` (``parameter_names``); every other initializer
+is a constant of the architecture.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,9 +28,12 @@ OPSET = 17
 class Graph:
     """An ONNX graph under construction."""
 
-    def __init__(self, name: str, seed: int) -> None:
+    def __init__(
+        self, name: str, seed: int, weights: Mapping[str, np.ndarray] | None = None
+    ) -> None:
         self.name = name
         self.rng = np.random.default_rng(seed)
+        self.weights = weights
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
@@ -44,8 +54,26 @@ class Graph:
         return name
 
     def weight(self, name: str, shape: tuple[int, ...], fan_in: int, gain: float = 2.0) -> str:
+        """A parameter drawn with He-style scale ``sqrt(gain / fan_in)``, or the given one."""
+        if self.weights is not None:
+            return self.const(name, self._given(name, shape))
         std = np.sqrt(gain / max(fan_in, 1))
         return self.const(name, (self.rng.standard_normal(shape) * std).astype(np.float32))
+
+    def bias(self, name: str, size: int) -> str:
+        """A bias parameter: zeros, or the given one."""
+        if self.weights is not None:
+            return self.const(name, self._given(name, (size,)))
+        return self.const(name, np.zeros(size, np.float32))
+
+    def _given(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        assert self.weights is not None
+        if name not in self.weights:
+            raise KeyError(f"{self.name}: no weights given for parameter {name!r}")
+        value = np.asarray(self.weights[name], dtype=np.float32)
+        if value.shape != shape:
+            raise ValueError(f"{self.name}: {name} has shape {value.shape}, expected {shape}")
+        return value
 
     def node(self, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
         if name in self._names:
@@ -85,7 +113,7 @@ class Graph:
     ) -> str:
         """Convolution (+ bias, the folded batch norm) and an optional activation."""
         w = self.weight(f"{name}.weight", (cout, cin // groups, k, k), cin // groups * k * k, gain)
-        b = self.const(f"{name}.bias", np.zeros(cout, np.float32))
+        b = self.bias(f"{name}.bias", cout)
         pad = k // 2
         y = self.node(
             "Conv",
@@ -117,7 +145,7 @@ class Graph:
 
     def gemm(self, x: str, name: str, cin: int, cout: int, gain: float = 1.0) -> str:
         w = self.weight(f"{name}.weight", (cout, cin), cin, gain)
-        b = self.const(f"{name}.bias", np.zeros(cout, np.float32))
+        b = self.bias(f"{name}.bias", cout)
         return self.node("Gemm", [x, w, b], name, transB=1)
 
     def _zero(self) -> str:
@@ -131,3 +159,8 @@ class Graph:
             self._names.add("const.six")
             self.const("const.six", np.array(6.0, np.float32))
         return "const.six"
+
+
+def parameter_names(model: onnx.ModelProto) -> list[str]:
+    """The model's trainable initializers (``LAYER.weight``, ``LAYER.bias``), in order."""
+    return [t.name for t in model.graph.initializer if t.name.endswith((".weight", ".bias"))]

@@ -1,0 +1,72 @@
+"""Small image classifiers that train in minutes on two cores: a teacher and its students.
+
+Both take 1 × ``channels`` × ``size`` × ``size`` images (28 × 28 grey digits by default)
+and, like every zoo builder, take ``weights`` to build the trained network instead of the
+seeded one: training and export go through this one definition.
+
+- ``resnet8`` (the teacher): a 3 × 3 stem, three stages of one basic residual block
+  (``width``, 2 × ``width``, 4 × ``width`` channels; stride 2 from the second stage), global
+  average pooling and a classifier: ResNet-8 in the sense of He et al. 2016, section 4.2.
+- ``cnn_student`` (the students): four plain 3 × 3 convolutions (``width`` × 1, 2, 4, 8
+  channels; stride 1, 2, 2, 2), global average pooling and a classifier. The width is the
+  family's parameter.
+
+Every convolution's output channels are addressable by the layer's name (``stem``,
+``s2.b1.conv1``, ``conv3`` …): ``models.accuracy`` zeroes channels by those names. The
+pooled features (``pool.flatten``) are a cut point, so a student's feature extractor and its
+classifier can be split onto different devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+
+from models.zoo.cnn import residual_block
+from models.zoo.graph import Graph
+
+
+def resnet8(
+    seed: int = 0,
+    classes: int = 10,
+    width: int = 16,
+    channels: int = 1,
+    size: int = 28,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> onnx.ModelProto:
+    """ResNet-8 teacher for small images: stem and three one-block stages, width 16."""
+    g = Graph("resnet8", seed, weights)
+    x = g.input("input", [1, channels, size, size])
+    x = g.conv(x, "stem", channels, width, 3)
+    c = width
+    for stage in (1, 2, 3):
+        stride = 1 if stage == 1 else 2
+        x, c = residual_block(g, x, f"s{stage}.b1", c, width * 2 ** (stage - 1), stride, False)
+    return _classifier(g, x, c, classes)
+
+
+def cnn_student(
+    seed: int = 0,
+    classes: int = 10,
+    width: int = 8,
+    channels: int = 1,
+    size: int = 28,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> onnx.ModelProto:
+    """Plain four-convolution student for small images; width a parameter (default 8)."""
+    g = Graph("cnn_student", seed, weights)
+    x = g.input("input", [1, channels, size, size])
+    c = channels
+    for i, stride in enumerate((1, 2, 2, 2), 1):
+        x = g.conv(x, f"conv{i}", c, width * 2 ** (i - 1), 3, stride=stride)
+        c = width * 2 ** (i - 1)
+    return _classifier(g, x, c, classes)
+
+
+def _classifier(g: Graph, x: str, c: int, classes: int) -> onnx.ModelProto:
+    x = g.global_pool(x, "pool")
+    g.gemm(x, "fc", c, classes)
+    g.output("fc")
+    return g.model()
