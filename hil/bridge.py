@@ -41,6 +41,7 @@ from simpy.core import EmptySchedule, Environment, Infinity
 from hil.client import AgentClient, HilError, Stamps
 from models.profile import profile
 from sim.journey import RealFailure
+from sim.loader import revised
 from sim.records import Replication
 from sim.spec import InjectionSpec, Scenario
 from sim.streams import Streams
@@ -175,9 +176,8 @@ class Bridge:
         self.injected: dict[str, InjectionSpec] = {}  # device -> the fault it was given
         self.dead: set[str] = set()
         self._env: WakeableRealtime | None = None
-        self.scenario = s.model_copy(
-            update={"failures": tuple(f for f in s.failures if f.target not in bindings)}
-        )
+        kept = tuple(f for f in s.failures if f.target not in bindings)
+        self.scenario = revised(s, f"{s.name} (bound devices real)", failures=kept)
         table = s.table
         assert table is not None
         rng = np.random.default_rng(s.seed)

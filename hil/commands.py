@@ -202,6 +202,8 @@ def _hil_validate(args: argparse.Namespace) -> int:
     except (HilError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     report.show_validation(result)
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"results in {out}/")
     return 0 if passed(result) else 1
 

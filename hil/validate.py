@@ -34,7 +34,9 @@ import numpy as np
 
 from analysis.summary import metrics
 from hil.bridge import Bridge, model_graph
+from hil.device_info import CALIBRATION_KEYS
 from sim.distributions import Empirical
+from sim.loader import revised
 from sim.records import Replication, Status
 from sim.run import run
 from sim.spec import DeviceSpec, InjectionSpec, Scenario, Trace
@@ -105,7 +107,7 @@ def calibrated(
                 update={"latency": overheads[bound[0]] / 2, "bandwidth": 1e12, "jitter": None}
             )
         links.append(link)
-    return s.model_copy(update={"devices": merged, "links": tuple(links)})
+    return revised(s, f"{s.name} (calibrated)", devices=merged, links=tuple(links))
 
 
 def validate(
@@ -139,6 +141,7 @@ def validate(
             paths[device] = out / f"profile-{device}.json"
             text = json.dumps(client.profile(model_id, graph, runs=runs), indent=2) + "\n"
             paths[device].write_text(text, encoding="utf-8")
+        warnings = [w for d in reused for w in mismatches(d, paths[d], bridge.clients[d].info)]
         step("predicting")
         devices = profiled(s, paths)
         overheads, ratios, service = _calibration(s, devices, bridge, calls)
@@ -157,12 +160,26 @@ def validate(
         "scenario": s.name,
         "bindings": dict(bindings),
         "profiles": {d: {"path": str(p), "reused": d in reused} for d, p in paths.items()},
+        "warnings": warnings,
         "overheads": overheads,
         "service": service,
         "rows": rows,
     }
     (out / "validation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def mismatches(device: str, path: Path, hello: Mapping[str, Any]) -> list[str]:
+    """Where the device no longer is what the reused profile was measured on (board,
+    power mode, governor: :data:`hil.device_info.CALIBRATION_KEYS`), one line each."""
+    then = json.loads(path.read_text(encoding="utf-8")).get("device", {})
+    now = hello.get("device", {})
+    return [
+        f"{device}: {key} is {now.get(key)!r} on the device but {then.get(key)!r} in {path}: "
+        "the prediction assumes the profile's"
+        for key in CALIBRATION_KEYS
+        if now.get(key) != then.get(key)
+    ]
 
 
 def _gap(s: Scenario) -> float:
