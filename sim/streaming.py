@@ -1,8 +1,9 @@
 """Streaming statistics: what a source's finished requests add up to, without keeping them.
 
 With ``records="summary"`` (or ``"none"``) a route's finished requests go
-into a :class:`Stream` instead of a list of rows. The stream buffers at most
-:data:`CHUNK` rows, then folds them into a :class:`Tally` with numpy, so
+into a :class:`Stream` instead of a list of rows. The streams of a world
+buffer at most :data:`BUFFER` rows together (:func:`chunk` each), then fold
+them into a :class:`Tally` with numpy, so
 memory stays bounded whatever the horizon while the cost per request stays a
 list append.
 
@@ -36,8 +37,16 @@ ALPHA = 0.005
 """Relative error of a :class:`Sketch` quantile (before clipping to the exact min and max)."""
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 _LOG_GAMMA = math.log(GAMMA)
+BUFFER = 8192
+"""Rows all of a world's streams buffer together, at most (see :func:`chunk`)."""
 CHUNK = 4096
-"""Rows a :class:`Stream` buffers before folding them into its tally."""
+"""Rows one :class:`Stream` buffers, at most, before folding them into its tally."""
+
+
+def chunk(streams: int) -> int:
+    """Rows each of ``streams`` streams may buffer: :data:`BUFFER` shared, 64 to CHUNK each."""
+    return min(CHUNK, max(64, BUFFER // max(1, streams)))
+
 
 Row = tuple[int, int, list[float], int]
 """A finished request as the journey reports it: (id, status, stamps, attempts lost)."""
@@ -183,9 +192,15 @@ class Stream:
     """A route's sink for finished requests that keeps their :class:`Tally`, not them."""
 
     def __init__(
-        self, stages: int, start: float, timeline: Callable[[], Sequence[Change]] | None = None
+        self,
+        stages: int,
+        start: float,
+        timeline: Callable[[], Sequence[Change]] | None = None,
+        size: int = CHUNK,
     ) -> None:
-        """``timeline``: the component changes so far (None: nothing can fail)."""
+        """``timeline``: the component changes so far (None: nothing can fail); ``size``:
+        the rows buffered before a fold."""
+        self.size = size
         self.width = 3 * stages + 2
         self.start = start
         self.timeline = timeline
@@ -195,7 +210,7 @@ class Stream:
     def append(self, row: Row) -> None:
         rows = self._rows
         rows.append(row)
-        if len(rows) >= CHUNK:
+        if len(rows) >= self.size:
             self.flush()
 
     def flush(self) -> None:

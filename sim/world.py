@@ -26,7 +26,7 @@ from sim.resilience import Resilience
 from sim.resilience import needed as resilience_needed
 from sim.routes import route, topology
 from sim.spec import Scenario
-from sim.streaming import Stream, rows_to_arrays
+from sim.streaming import Stream, chunk, rows_to_arrays
 from sim.streams import Streams
 from sim.workload import arrival_times
 
@@ -64,8 +64,9 @@ class World:
         self._snapshot: dict[str, float] = {}
         self.resilience = Resilience(self) if resilience_needed(scenario) else None
         if records != "all":
+            size = chunk(len(self.routes))
             for r in self.routes:
-                r.done = Stream(len(r.steps), scenario.warmup, self._timeline())
+                r.done = Stream(len(r.steps), scenario.warmup, self._timeline(), size)
         for src, r in zip(scenario.workload, self.routes, strict=True):
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))

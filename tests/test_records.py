@@ -16,7 +16,7 @@ import pytest
 from analysis.summary import metrics
 from analysis.tables import columns, write_requests
 from sim.records import Replication, Status
-from sim.streaming import ALPHA, CHUNK, Sketch, Stream
+from sim.streaming import ALPHA, CHUNK, Sketch, Stream, chunk
 from sim.streams import Streams
 from sim.world import World, simulate
 from tests.helpers import base, crash_recover, load_dict
@@ -153,15 +153,15 @@ def test_streamed_tallies_give_the_summary_of_the_rows(make: Any) -> None:
 
 
 def test_a_stream_holds_at_most_one_chunk_of_rows() -> None:
-    """Records "summary": while the world runs, no route buffers more than CHUNK rows,
-    and at the end its tally has counted every finished request."""
+    """Records "summary": while the world runs, no route buffers more than its chunk
+    (at most CHUNK rows), and at the end its tally has counted every finished request."""
     scenario = load_dict(faulty())
     world = World(scenario, Streams(11, 0), records="summary")
     most = 0
     for k in range(1, 40):
         world.env.run(until=k)
         most = max(most, max(len(r.done) for r in world.routes))
-    assert 0 < most <= CHUNK
+    assert 0 < most <= chunk(1) == CHUNK
     (src,) = world.run().sources
     rows = simulate(scenario, 11, 0).sources[0]
     assert src.tally is not None
