@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -157,6 +156,8 @@ def test_agent_exchange_under_each_interpreter(minor: int, tmp_path: Path) -> No
     assert problems == []
     assert str(device["python"]).startswith(f"3.{minor}.") and device["missing"] == []
     assert status == 0, (tmp_path / "stderr").read_text()[-2000:]
-    expected = {m.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for m in AGENT_MODULES}
+    expected = {
+        m.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for m in AGENT_MODULES
+    }
     assert project_modules((tmp_path / "stderr").read_text()) == expected
     assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".onnx"]
