@@ -114,7 +114,7 @@ def power_mode() -> str | None:
 def parse_nvpmodel(text: str) -> str | None:
     """``NV Power Mode: MODE_20W_6CORE`` and the mode's number on the next line, as
     ``MODE_20W_6CORE (8)``."""
-    found = re.search(r"NV Power Mode:\s*(\S+)\s*(?:\n\s*(\d+))?", text)
+    found = re.search(r"NV Power Mode:[ \t]*(\S+)[ \t]*(?:\r?\n[ \t]*(\d+))?", text)
     if found is None:
         return None
     name, number = found.groups()
