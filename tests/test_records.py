@@ -15,8 +15,9 @@ import pytest
 
 from analysis.summary import metrics
 from analysis.tables import columns, write_requests
+from sim import streaming
 from sim.records import Replication, Status
-from sim.streaming import ALPHA, CHUNK, Sketch, Stream, chunk
+from sim.streaming import ALPHA, BUFFER, CHUNK, Sketch, Stream, chunk
 from sim.streams import Streams
 from sim.world import World, simulate
 from tests.helpers import base, crash_recover, load_dict
@@ -129,14 +130,20 @@ def faulty() -> dict[str, Any]:
     return raw
 
 
+@pytest.mark.parametrize("buffer", [BUFFER, 64])
 @pytest.mark.parametrize("make", [mixed, faulty])
-def test_streamed_tallies_give_the_summary_of_the_rows(make: Any) -> None:
+def test_streamed_tallies_give_the_summary_of_the_rows(
+    make: Any, buffer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Records "summary" and "all" on one seed: the same keys; every count and mean equal
-    (up to summation order), every latency percentile within the sketch's ALPHA."""
+    (up to summation order), every latency percentile within the sketch's ALPHA; whether
+    the streams fold a few large chunks or many small ones (a failure spanning folds)."""
+    monkeypatch.setattr(streaming, "BUFFER", buffer)
+    monkeypatch.setattr(streaming, "CHUNK", min(CHUNK, buffer))
     scenario = load_dict(make())
     rows = simulate(scenario, 11, 0, records="all")
     streamed = simulate(scenario, 11, 0, records="summary")
-    assert all(len(s.ids) > CHUNK for s in rows.sources) or make is mixed
+    assert all(len(s.ids) > streaming.CHUNK for s in rows.sources) or make is mixed
     assert all(s.tally is not None and len(s.ids) == 0 for s in streamed.sources)
     exact, approx = flat(metrics(rows)), flat(metrics(streamed))
     assert exact.keys() == approx.keys()
