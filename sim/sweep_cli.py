@@ -55,9 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _sweep(args: argparse.Namespace) -> int:
     from sim.cli import UsageError
+    from sim.experiment.campaign import sweep
     from sim.experiment.plan import read
     from sim.experiment.store import StoreError
-    from sim.experiment.sweep import sweep
 
     if args.scheduler is not None and args.executor != "dask":
         raise UsageError(f"--scheduler: needs --executor dask (got --executor {args.executor})")

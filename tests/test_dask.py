@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from sim.experiment.campaign import sweep
 from sim.experiment.plan import Plan, plan
 from sim.experiment.runs import RunResult
-from sim.experiment.sweep import sweep
 from tests.helpers import ROOT, chain
 
 DASK = str(Path(sys.executable).with_name("dask"))

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sim.experiment.campaign import sweep
 from sim.experiment.design import DesignError, points
 from sim.experiment.plan import Plan, SweepError, Variant, plan, read
-from sim.experiment.sweep import sweep
 from tests.helpers import ROOT, SCENARIOS, base, chain
 
 SWEEPS = sorted((SCENARIOS / "sweeps").glob("*.yaml"))

@@ -2,8 +2,9 @@
 
 Without a scheduler address it starts a ``distributed.LocalCluster`` of ``workers``
 processes with one thread each (a run is single-threaded Python, so one run per core),
-no dashboard. With ``tcp://HOST:8786`` it connects to a cluster started with Dask's own
-commands (``dask scheduler``, ``dask worker``) and uses whatever workers it has.
+its dashboard on a free port, its logs kept to errors. With ``tcp://HOST:8786`` it
+connects to a cluster started with Dask's own commands (``dask scheduler``,
+``dask worker``) and uses whatever workers it has.
 
 Each item is submitted under its key (:attr:`~sim.experiment.runs.RunSpec.key`), so
 submitting the same run twice is one task, and with ``retries``: a task that raises
@@ -36,6 +37,7 @@ class DaskExecutor:
 
     def __init__(self, workers: int, scheduler: str | None = None) -> None:
         self._dask = _distributed()
+        logging.getLogger("distributed").setLevel(logging.ERROR)
         self.scheduler = scheduler
         self._cluster: Any = None
         if scheduler is None:
@@ -43,7 +45,7 @@ class DaskExecutor:
                 n_workers=max(1, workers),
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: never a clash with another cluster
                 silence_logs=logging.ERROR,
             )
             self._client: Any = self._dask.Client(self._cluster)
