@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from models import ModelError
 from models.data import load
 from models.training import Trained
 
@@ -36,7 +37,7 @@ Z95 = 1.959963984540054
 BATCH = 500
 
 
-class DamageError(ValueError):
+class DamageError(ModelError):
     """A damage that names a layer or a channel the model does not have."""
 
 

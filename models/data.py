@@ -27,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models import ModelError
+
 SPLIT_SEED = 20240614
 """Seed of the stratified permutation that cuts every dataset into its three splits."""
 
 
-class DatasetError(LookupError):
+class DatasetError(ModelError):
     """A dataset that is unknown, or whose package is not installed."""
 
 

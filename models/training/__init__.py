@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models import ModelError
+
 COMMITTED = Path(__file__).resolve().parent.parent / "trained"
 """Trained models kept in the repository (small ones that tests and examples use)."""
 
@@ -25,7 +27,7 @@ DEFAULT_EPOCHS = {"resnet8": 6, "cnn_student": 8}
 """Epochs per architecture when a recipe does not say: enough to pass 95 % on mnist5k."""
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ModelError):
     """A model that cannot be trained here, with the reason (e.g. JAX not installed)."""
 
 
