@@ -134,8 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
     from hil.commands import register as register_hil
     from models.commands import register as register_models
+    from sim.sweep_cli import register as register_sweep
 
-    # TEMP(lead): sweep registration lands with sim/sweep_cli.py
+    register_sweep(sub)
     register_hil(sub)
     register_models(sub)
     return parser
@@ -215,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
             summary["overhead"] = _overhead(scenario, workers)
         resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
         requests = scenario.outputs.requests and args.records == "all"
-        report.write(staging, summary, resolved, reps, requests=requests)  # TEMP(lead): fmt
+        report.write(staging, summary, resolved, reps, requests=requests, fmt=args.format)
     if args.json:
         print(json.dumps(report.jsonable(summary), indent=2, allow_nan=False))
     else:

@@ -43,7 +43,7 @@ def run(
         out = []
         for r in range(count):
             report = None if progress is None else _bind(progress, r)
-            out.append(simulate(scenario, seed, r, report))  # TEMP(lead): records
+            out.append(simulate(scenario, seed, r, report, records=records))
         return out
     specs = [RunSpec(scenario, r, seed, records=records) for r in range(count)]
     reps: dict[int, Replication] = {}

@@ -3,7 +3,7 @@
 Between the command line and the engine: :mod:`sim.experiment.runs` turns one
 replication of one validated variant into a :class:`RunSpec` and executes it as a pure
 function; :mod:`sim.experiment.executors` runs many of them in this process, in local
-processes or on Dask; :mod:`sim.experiment.sweep` expands a sweep into variants and
+processes or on Dask; :mod:`sim.experiment.campaign` expands a sweep into variants and
 :mod:`sim.experiment.store` keeps their results, resumably. For notebooks and scripts,
 the same layer as functions (imported on first use, so ``import sim.experiment`` is cheap)::
 
@@ -28,7 +28,7 @@ _EXPORTS = {
     "load": "sim.experiment.api",
     "run": "sim.experiment.api",
     "Results": "sim.experiment.api",
-    "sweep": "sim.experiment.sweep",
+    "sweep": "sim.experiment.campaign",
 }
 
 __all__ = sorted(_EXPORTS)

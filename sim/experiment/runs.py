@@ -1,7 +1,7 @@
 """One run of an experiment: a picklable spec, and a pure function that executes it.
 
 A :class:`RunSpec` names one replication of one scenario variant (the variant is
-already validated by the loader, see :mod:`sim.experiment.sweep`). :func:`execute`
+already validated by the loader, see :mod:`sim.experiment.campaign`). :func:`execute`
 simulates it wherever it is sent, in this process or in a worker of another machine,
 writes the run's record files if asked, and returns a :class:`RunResult`: small, flat
 metrics and the paths of those files. An exception inside the simulation becomes the
@@ -24,15 +24,12 @@ import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from sim.records import Replication
+from sim.records import RECORDS, Records, Replication
 from sim.spec import Scenario
 
-Records = Literal["none", "summary", "all"]
-"""How much of each request a run keeps: nothing, streaming statistics, or every row."""
-RECORDS: tuple[Records, ...] = ("none", "summary", "all")
-FORMATS = ("parquet", "csv")
+__all__ = ["RECORDS", "Records", "RunResult", "RunSpec", "execute", "metrics", "variant_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +112,17 @@ def replicate(spec: RunSpec) -> Replication:
     """Simulate ``spec`` and return its records (for ``edgesim run``; errors propagate)."""
     from sim.world import simulate
 
-    extra = {} if spec.records == "all" else {"records": spec.records}  # TEMP(lead)
-    return simulate(spec.scenario, spec.seed, spec.replication, None, **extra)
+    return simulate(spec.scenario, spec.seed, spec.replication, None, records=spec.records)
 
 
 def _write_records(spec: RunSpec, rep: Replication) -> tuple[str, ...]:
     if spec.out is None or spec.records != "all" or not spec.scenario.outputs.requests:
         return ()
-    from analysis.tables import write_requests
+    from analysis.tables import filename, write_requests
 
     folder = Path(spec.out)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"requests.{spec.fmt}"
+    path = folder / filename(spec.fmt)
     write_requests(path, [rep], spec.fmt)
     return (str(path.resolve()),)
 
