@@ -99,15 +99,20 @@ def summary(reps: Sequence[Replication], scenario: Scenario | None = None) -> Tr
     """
     tree: Tree = _combine([metrics(r) for r in reps])
     if scenario is not None:
-        from analysis.analytic import offered_load
-
-        bounded = {n for n, d in scenario.devices.items() if d.queue_limit is not None}
-        tree["load"] = _load(offered_load(scenario), tree["links"], bounded)
+        tree["load"] = load(scenario, tree["links"])
         if not tree["load"]["stable"]:
             for parent, key in _latency_cells(tree):
                 parent[key] = {"mean": None, "ci95": None, "transient": parent[key]}
     tree["warnings"] = [w.as_dict() for w in caveats.warnings(tree)]
     return tree
+
+
+def load(scenario: Scenario, links: Tree) -> Tree:
+    """Each station's offered load in ``scenario``, given the links' figures (their media)."""
+    from analysis.analytic import offered_load
+
+    bounded = {n for n, d in scenario.devices.items() if d.queue_limit is not None}
+    return _load(offered_load(scenario), links, bounded)
 
 
 def _load(offered: dict[str, float], links: Tree, bounded: set[str]) -> Tree:

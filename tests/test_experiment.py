@@ -128,3 +128,19 @@ def test_python_api_runs_a_dict_like_the_command() -> None:
     table = result.metrics()
     assert set(table.column_names) == {"replication", "metric", "value"}
     assert "throughput" in table.column("metric").to_pylist()
+
+
+def test_a_run_says_whether_its_latency_has_a_steady_state() -> None:
+    """Sweep tables carry the offered load, so an overloaded variant's latency is marked."""
+    from sim.loader import load
+
+    calm = execute(RunSpec(load(SCENARIOS / "quickstart.yaml"), 0, 1)).metrics
+    hot = execute(RunSpec(load(SCENARIOS / "reference" / "saturated.yaml"), 0, 1)).metrics
+    assert (
+        calm["load.stable"] == 1.0
+        and max(v for k, v in calm.items() if k.startswith("load.offered")) < 1
+    )
+    assert (
+        hot["load.stable"] == 0.0
+        and max(v for k, v in hot.items() if k.startswith("load.offered")) > 1
+    )

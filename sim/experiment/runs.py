@@ -129,11 +129,15 @@ def _write_records(spec: RunSpec, rep: Replication) -> tuple[str, ...]:
 
 def metrics(rep: Replication, scenario: Scenario) -> dict[str, float]:
     """One replication's figures as flat ``dotted.name -> number`` pairs (NaN where a
-    figure is undefined), from :func:`analysis.summary.metrics`."""
+    figure is undefined), from :func:`analysis.summary.metrics`, with the scenario's
+    offered load per station and whether it is stable (``load.stable``: 1 or 0; where it
+    is 0, latency figures are transient, not steady-state)."""
+    from analysis.summary import load
     from analysis.summary import metrics as tree
 
-    del scenario  # the per-replication figures need only the records today
-    return dict(_flatten(tree(rep), ""))
+    figures = tree(rep)
+    figures["load"] = load(scenario, figures["links"])  # offered per station, stable (1 or 0)
+    return dict(_flatten(figures, ""))
 
 
 def _flatten(node: Any, prefix: str) -> Iterator[tuple[str, float]]:
