@@ -352,7 +352,7 @@ class OutputsSpec(Spec):
     """Where and what a run writes."""
 
     dir: Path | None = None
-    requests: bool = Field(default=True, description="write requests.csv")
+    requests: bool = Field(default=True, description="write the requests file (requests.parquet, or .csv with --format csv)")
 
 
 class Scenario(Spec):
