@@ -60,15 +60,26 @@ class Damage:
 
     @property
     def key(self) -> str:
-        """A file-safe name: ``intact`` or ``zero-conv2-0.3.4.5``."""
+        """A short file-safe name: ``intact``, or ``zero-`` and a hash of ``str(self)``."""
         if not self.zeroed:
             return "intact"
-        return "zero-" + "_".join(f"{k}-{'.'.join(map(str, v))}" for k, v in self.zeroed)
+        return "zero-" + hashlib.sha256(str(self).encode()).hexdigest()[:16]
 
     def __str__(self) -> str:
+        """``intact`` or ``conv1:0 conv2:1,3-7``: the form ``parse`` reads, ranges merged."""
         if not self.zeroed:
             return "intact"
-        return " ".join(f"{k}:{','.join(map(str, v))}" for k, v in self.zeroed)
+        return " ".join(f"{k}:{_ranges(v)}" for k, v in self.zeroed)
+
+
+def _ranges(channels: tuple[int, ...]) -> str:
+    runs: list[list[int]] = []
+    for c in channels:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _channels(spec: str) -> set[int]:
