@@ -223,3 +223,18 @@ def test_every_example_sweep_validates_and_runs_briefly(path: Path, tmp_path: Pa
     )
     result = sweep(brief, executor="inprocess")
     assert all(r.ok for r in result.results) and len(result.results) == len(short)
+
+
+def test_the_tables_read_in_one_line_with_pandas_and_polars(tmp_path: Path) -> None:
+    """docs/experiments.md's one-liners: both libraries read the same long table."""
+    import pandas
+    import polars
+
+    sweep(chain([0.01], horizon="3s"), {"workload.0.arrivals.rate": [5, 10]}, replications=2,
+          out=tmp_path / "s", executor="inprocess")  # fmt: skip
+    by_pandas = pandas.read_parquet(tmp_path / "s" / "results.parquet")
+    by_polars = polars.read_parquet(tmp_path / "s" / "results.parquet")
+    assert by_pandas.shape == by_polars.shape and len(by_pandas) > 0
+    np.testing.assert_array_equal(by_pandas["value"].to_numpy(), by_polars["value"].to_numpy())
+    variants = pandas.read_parquet(tmp_path / "s" / "variants.parquet")
+    assert set(variants["n"]) == {2}
