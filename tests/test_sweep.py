@@ -237,4 +237,4 @@ def test_the_tables_read_in_one_line_with_pandas_and_polars(tmp_path: Path) -> N
     assert by_pandas.shape == by_polars.shape and len(by_pandas) > 0
     np.testing.assert_array_equal(by_pandas["value"].to_numpy(), by_polars["value"].to_numpy())
     variants = pandas.read_parquet(tmp_path / "s" / "variants.parquet")
-    assert set(variants["n"]) == {2}
+    assert variants["n"].max() == 2  # 0 where a figure is undefined in every replication
