@@ -269,12 +269,13 @@ def url_of(line: str) -> str:
     return f"tcp://127.0.0.1:{line.rsplit(':', 1)[1]}"
 
 
-def accounted(out: Path, arrivals: int) -> list[dict[str, str]]:
-    """requests.csv of a measured run: every arrival (counted from the periodic workload,
-    not from the records) ends exactly once, as a finished request or one in flight."""
-    import csv
+def accounted(out: Path, arrivals: int) -> list[dict[str, object]]:
+    """requests.parquet of a measured run: every arrival (counted from the periodic
+    workload, not from the records) ends exactly once, as a finished request or one in
+    flight."""
+    import pyarrow.parquet as pq
 
-    rows = list(csv.DictReader((out / "requests.csv").open()))
+    rows = pq.read_table(out / "requests.parquet").to_pylist()
     summary = json.loads((out / "summary.json").read_text())
     in_flight = summary["requests"]["in_flight"]["mean"]
     ids = [r["id"] for r in rows]
@@ -309,7 +310,7 @@ def test_validate_writes_its_files_and_rows_and_reuses_a_profile(
     assert report["profiles"]["srv"]["reused"] is False and (first / "profile-srv.json").exists()
     requests = accounted(first, arrivals=40)  # 10/s for 4 s
     assert {r["real_stages"] for r in requests} == {"1"}
-    assert (first / "predicted" / "requests.csv").exists()
+    assert (first / "predicted" / "requests.parquet").exists()
     done = edgesim("hil", "validate", "scenarios/hil/loopback.yaml", "--bind", f"srv={tcp_agent[1]}",
                    "--horizon", "3s", "--out", str(second), "--profile", str(first / "profile-srv.json"))  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
