@@ -39,7 +39,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/analytic_agreement.py
 
 # The device agent in an emulated ARM64 Debian userland (slow; not part of `make test`).
+# Needs root (it installs Debian's qemu-user-static and mmdebstrap when they are missing).
 test-arm: $(VENV)/.installed-dev
+	command -v qemu-aarch64-static >/dev/null && command -v mmdebstrap >/dev/null || \
+		apt-get install -y --no-install-recommends qemu-user-static mmdebstrap
 	$(BIN)/python bench/arm_agent.py
 
 schema: $(VENV)/.installed
