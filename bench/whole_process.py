@@ -26,6 +26,7 @@ simulation alone. "outside" is the part of edgesim's wall time not spent simulat
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -127,7 +128,7 @@ def spread(values: list[float], digits: str = ".2f") -> str:
 
 
 def report(case: str, n: int, runs: dict[str, list[Sample]]) -> dict[str, float]:
-    """Print one case's lines; return the medians for the summary."""
+    """Print one case's lines; return each model's median CPU seconds."""
     medians = {}
     for name, samples in runs.items():
         rates = [n / s.cpu for s in samples]
@@ -139,7 +140,7 @@ def report(case: str, n: int, runs: dict[str, list[Sample]]) -> dict[str, float]
               f" s{extra}; mean latency {samples[0].mean_latency * 1e3:.2f} ms")  # fmt: skip
     ratio = medians["edgesim"] / medians["bare"]
     print(f"  {case:>10} {n:>9,}   ratio: {ratio:.2f}x (edgesim / bare, requests per CPU-s)")
-    return medians
+    return {name: statistics.median(s.cpu for s in samples) for name, samples in runs.items()}
 
 
 def main() -> None:
@@ -151,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [10_000, 100_000] if args.quick else args.requests
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    per_request: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     for case in args.case:
         size, result = CASES[case]
         for n in counts:
@@ -159,12 +160,12 @@ def main() -> None:
             for _ in range(args.repeat):
                 runs["edgesim"].append(edgesim(n, size, result))
                 runs["bare"].append(bare(n, size, result))
-            medians = report(case, n, runs)
-            per_request.setdefault(case, []).append(1e6 / medians["edgesim"])
-    for case, micro in per_request.items():
-        if len(micro) > 1:
-            print(f"  {case:>10} edgesim CPU per request: "
-                  + ", ".join(f"{m:.1f} µs at {n:,}" for m, n in zip(micro, counts, strict=True)))  # fmt: skip
+            cpu.setdefault(case, []).append(report(case, n, runs)["edgesim"])
+    for case, seconds in cpu.items():
+        for (n0, c0), (n1, c1) in itertools.pairwise(zip(counts, seconds, strict=True)):
+            slope = (c1 - c0) / (n1 - n0)
+            print(f"  {case:>10} edgesim, {n0:,} to {n1:,}: {slope * 1e6:.1f} µs CPU per further "
+                  f"request, {c0 - slope * n0:.2f} s fixed (imports, loading)")  # fmt: skip
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
