@@ -12,6 +12,7 @@ import itertools
 import networkx as nx
 
 from models.cost import memory_needed
+from sim.graph import checks as graph_checks
 from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import Scenario
@@ -31,6 +32,7 @@ def check(scenario: Scenario, full: bool = True) -> list[Problem]:
     problems += _check_fault_tolerance(scenario)
     problems += _check_failures(scenario)
     problems += _check_injections(scenario)
+    problems += graph_checks.check(scenario, full and not problems)
     if full and not problems:
         problems += _check_devices(scenario)
         problems += _check_routes(scenario)

@@ -165,6 +165,22 @@ class Faults:
 
 
 @dataclass(frozen=True, slots=True)
+class GraphRecords:
+    """One dataflow graph's names, and its event log (:mod:`sim.graph.log`) when kept.
+
+    The log's ``source``, ``actor`` and ``device`` columns index ``sources``, ``actors``
+    and ``devices`` (-1: the source itself, or no device); its sources' requests are
+    also in :attr:`Replication.sources`, one row each, stamped [arrival, completion].
+    """
+
+    name: str
+    actors: tuple[str, ...]
+    devices: tuple[str, ...]
+    sources: tuple[str, ...]  # every graph source of the world; the log holds this graph's
+    events: np.ndarray | None  # structured (sim.graph.log.DTYPE); None unless records "all"
+
+
+@dataclass(frozen=True, slots=True)
 class Replication:
     """One replication's records, measured over ``[start, end)``."""
 
@@ -177,6 +193,7 @@ class Replication:
     links: tuple[LinkUsage, ...]
     faults: Faults | None = None
     real: tuple[tuple[str, int], ...] = ()  # (pipeline, stage) run on real devices (HIL)
+    graphs: tuple[GraphRecords, ...] = ()  # dataflow graphs (their sources are in sources)
 
     @property
     def window(self) -> float:

@@ -27,6 +27,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -370,11 +371,23 @@ class Scenario(Spec):
     )
     devices: dict[Name, DeviceSpec] = Field(min_length=1)
     links: tuple[LinkSpec, ...] = ()
-    pipelines: dict[Name, PipelineSpec] = Field(min_length=1)
-    workload: tuple[SourceSpec, ...] = Field(min_length=1)
+    pipelines: dict[Name, PipelineSpec] = Field(default_factory=dict)
+    graphs: dict[Name, GraphSpec] = Field(
+        default_factory=dict, description="dataflow graphs, each with its sources (docs/graphs.md)"
+    )
+    workload: tuple[SourceSpec, ...] = Field(default=(), validate_default=True)
     fault_tolerance: FaultToleranceSpec = FaultToleranceSpec()
     failures: tuple[InjectionSpec, ...] = ()
     outputs: OutputsSpec = OutputsSpec()
+
+    @field_validator("workload")
+    @classmethod
+    def _some_source(
+        cls, workload: tuple[SourceSpec, ...], info: ValidationInfo
+    ) -> tuple[SourceSpec, ...]:
+        if not workload and not info.data.get("graphs"):
+            raise ValueError("list at least one source here or under a graph's sources")
+        return workload
 
     @property
     def table(self) -> ModelSpec | None:
@@ -387,3 +400,8 @@ class Scenario(Spec):
         """The fault-tolerance policy of a stage: its own, its pipeline's, or the scenario's."""
         p = self.pipelines[pipeline]
         return p.stages[stage].fault_tolerance or p.fault_tolerance or self.fault_tolerance
+
+
+from sim.graph.spec import GraphSpec  # noqa: E402  (graph specs are built of this module's)
+
+Scenario.model_rebuild()

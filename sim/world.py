@@ -19,6 +19,7 @@ import simpy
 from sim.costs import stage_cost
 from sim.devices import Device
 from sim.distributions import Normal
+from sim.graph.engine import Dataflow
 from sim.journey import RealService, Route, Step, Transfer, journey, resilient_journey
 from sim.links import Hop, Link, Medium
 from sim.records import RECORDS, Change, DeviceUsage, LinkUsage, Records, Replication, SourceRecords
@@ -70,6 +71,7 @@ class World:
         for src, r in zip(scenario.workload, self.routes, strict=True):
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))
+        self.dataflow = Dataflow(self, records) if scenario.graphs else None
         self.env.process(self._warmup())
 
     def route(self, source: str) -> Route:
@@ -255,10 +257,14 @@ class World:
             for link in self.links
         )
         sources = tuple(_source_records(r, s.warmup) for r in self.routes)
+        flow = self.dataflow
+        if flow is not None:
+            sources += flow.sources(s.warmup)
+        graphs = () if flow is None else flow.records()
         faults = None if self.resilience is None else self.resilience.records(s.warmup, end)
         return Replication(
             self.streams.replication, self.streams.seed, s.warmup, end, sources, devices, links,
-            faults, tuple(sorted(self.real)),
+            faults, tuple(sorted(self.real)), graphs,
         )  # fmt: skip
 
     def __repr__(self) -> str:

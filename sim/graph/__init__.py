@@ -1,0 +1,17 @@
+"""Dataflow graphs: Edge-PRUNE's model of computation beside the pipeline engine.
+
+A graph is a DAG of actors, each bound to a device (or to the source's own device,
+``$source``), doing work (a layer range of the model, a ``service`` distribution, or
+nothing: a router), with a bounded input FIFO per incoming edge. Edges carry the
+producer's output bytes over the route between the two devices; joins fire on
+``all`` inputs, the ``first`` one, or ``k_of_n``; an actor may let a request leave
+the graph early with an exit probability.
+
+* :mod:`sim.graph.spec`: the ``graphs:`` key of a scenario (pydantic, input only);
+* :mod:`sim.graph.expand`: specs (and pipelines, as chains) to resolved graphs;
+* :mod:`sim.graph.checks`: the design rules, checked before running;
+* :mod:`sim.graph.log`: the event log, the graph engine's record;
+* :mod:`sim.graph.engine`: the SimPy actors, FIFOs, joins and exits.
+
+docs/graphs.md describes the format and the engine's semantics.
+"""

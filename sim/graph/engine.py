@@ -1,0 +1,491 @@
+"""The graph engine: actors firing on their input FIFOs, joins, exits, and the event log.
+
+A request enters at its source, which puts one token into the input FIFO of
+every entry actor (an actor with no ``after``), waiting while one is full. An
+actor fires when its join holds (one input; ``all``; the ``first``; ``k`` of
+them, or at the ``timeout`` from the first with those that came): it takes a
+slot of its device (a full device queue drops the token), frees the FIFO places
+of the tokens it consumes, and is served (layer cost × the device's noise, or
+its ``service`` draw). Then, still holding the slot, it reserves a place in the
+FIFO of each successor, waiting while one is full (blocking after service), and
+releases the slot; its output crosses the hops to each successor's device. An
+actor with an ``exit`` probability may end the request there instead; a sink
+(an actor nothing follows) sends its result back to the source, and the request
+is complete when every sink's result, or an exit's, is back.
+
+A token lost (a transfer out of retransmissions, a device down or failing under
+it, a full device queue) is missing at its successors: a join that can no
+longer fire loses its own token, and a lost sink ends the request, failed or
+dropped. Tokens of a request already decided go on being served (the devices
+do not know) and are dropped where they arrive.
+
+Each request ends in one row (id, status, [arrival, completion], attempts lost)
+of its source, kept or folded into a tally as for pipelines; every event goes
+into the :class:`sim.graph.log.Log` when records are kept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from sim.devices import Device
+from sim.distributions import Normal
+from sim.graph.expand import Actor, Graph, graphs
+from sim.graph.log import Event, Log, table
+from sim.graph.spec import KOfN
+from sim.journey import Sink, Transfer, carry
+from sim.records import GraphRecords, Records, SourceRecords, Status
+from sim.routes import route
+from sim.spec import SourceSpec
+from sim.streaming import Stream, chunk, rows_to_arrays
+from sim.workload import arrival_times
+
+if TYPE_CHECKING:
+    from sim.world import World
+
+Gen = Generator[simpy.Event, Any, None]
+
+
+class Fifo:
+    """An actor's input FIFO from one producer: ``capacity`` places (None: unbounded)."""
+
+    __slots__ = ("capacity", "used", "waiting")
+
+    def __init__(self, capacity: int | None) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self.waiting: deque[simpy.Event] = deque()
+
+    def reserve(self, env: simpy.Environment) -> simpy.Event | None:
+        """A place now (None), or an event that fires when one is handed over."""
+        if self.capacity is None or self.used < self.capacity:
+            self.used += 1
+            return None
+        granted = env.event()
+        self.waiting.append(granted)
+        return granted
+
+    def free(self) -> None:
+        """Give a place back, to the first waiting producer if there is one."""
+        if self.waiting:
+            self.waiting.popleft().succeed()
+        else:
+            self.used -= 1
+
+    def withdraw(self, granted: simpy.Event) -> None:
+        """Give up a wait (or the place, if it was handed over meanwhile)."""
+        if granted.triggered:
+            self.free()
+        else:
+            self.waiting.remove(granted)
+
+    def __repr__(self) -> str:
+        return f"Fifo(used={self.used}/{self.capacity}, waiting={len(self.waiting)})"
+
+
+@dataclass(slots=True)
+class Feed:
+    """One source of a graph at run time: its actors' devices and FIFOs, what it recorded."""
+
+    spec: SourceSpec
+    index: int
+    graph: Graph
+    devices: dict[str, Device]
+    fifos: dict[tuple[str, str], Fifo]  # (actor, producer or "") -> its FIFO
+    sink: Sink
+    live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
+
+
+@dataclass(slots=True)
+class Join:
+    """A join's state for one request: the FIFOs holding its inputs, those lost, fired."""
+
+    held: list[Fifo] = field(default_factory=list)
+    missing: int = 0
+    fired: bool = False
+
+
+@dataclass(slots=True)
+class Request:
+    """One request on its way through a graph."""
+
+    rid: int
+    feed: Feed
+    arrival: float
+    sinks: int
+    joins: dict[str, Join] = field(default_factory=dict)
+    lost: int = 0
+    done: bool = False
+
+
+class Dataflow:
+    """The graph sources of one world: their processes, FIFOs and records."""
+
+    def __init__(self, world: World, records: Records) -> None:
+        self.world = world
+        self.env = world.env
+        self.log = Log(records == "all")
+        self.device_index = {n: i for i, n in enumerate(world.devices)}
+        self.graphs = graphs(world.scenario)
+        self.actor_index = {g.name: {n: i for i, n in enumerate(g.actors)} for g in self.graphs}
+        self.fallible = world.resilience is not None
+        self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
+        self._shared: dict[tuple[str, str, str], Fifo] = {}
+        self._services: dict[tuple[str, str], Callable[[], float]] = {}
+        self._exits: dict[str, Callable[[], float]] = {}
+        self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
+        self.feeds: list[Feed] = []
+        for g in self.graphs:
+            self.feeds += self._feeds(g, records)
+        for feed in self.feeds:
+            rng = world.streams.rng(f"source:{feed.spec.name}:arrivals")
+            self.env.process(self._source(feed, arrival_times(feed.spec, rng)))
+
+    # -- wiring ------------------------------------------------------------
+
+    def _feeds(self, g: Graph, records: Records) -> list[Feed]:
+        total = sum(len(x.sources) for x in self.graphs) + len(self.world.routes)
+        out = []
+        for k, spec in enumerate(g.sources, start=len(self.feeds)):
+            devices = {n: self.world.devices[a.device(spec.at)] for n, a in g.actors.items()}
+            fifos = {
+                (n, p): self._fifo(a, devices[n].name, p)
+                for n, a in g.actors.items()
+                for p in (a.inputs or ("",))
+            }
+            sink: Sink = []
+            if records != "all":
+                sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
+            out.append(Feed(spec, k, g, devices, fifos, sink))
+        return out
+
+    def _fifo(self, actor: Actor, device: str, producer: str) -> Fifo:
+        key = (actor.key, device, producer)
+        if key not in self._shared:
+            self._shared[key] = Fifo(actor.fifo)
+        return self._shared[key]
+
+    def _timeline(self) -> Callable[[], list[Any]] | None:
+        resilience = self.world.resilience
+        if resilience is None:
+            return None
+        health = resilience.health
+        return lambda: health.timeline
+
+    def _transfer(self, frm: str, to: str, size: float) -> tuple[Transfer, float | None]:
+        key = (frm, to, size)
+        if key not in self._transfers:
+            hops = tuple(self.world.hop(i, a) for i, a, _ in route(self.world.graph, frm, to))
+            transfer = Transfer(hops, size)
+            self._transfers[key] = (transfer, transfer.delay)
+        return self._transfers[key]
+
+    def _service(self, actor: Actor, device: str) -> Callable[[], float]:
+        key = (actor.key, device)
+        if key not in self._services:
+            self._services[key] = self._sampler(actor, device)
+        return self._services[key]
+
+    def _sampler(self, actor: Actor, device: str) -> Callable[[], float]:
+        streams = self.world.streams
+        if actor.service is not None:
+            own = "" if device == actor.on else f":{device}"
+            sampler = actor.service.sampler(streams.rng(f"stage:{actor.key}:service{own}"))
+            if isinstance(actor.service, Normal):
+                return lambda: max(0.0, sampler())
+            return sampler
+        cost = span_cost(self.world, actor.span, device)
+        spec = self.world.scenario.devices[device]
+        if spec.service_noise is None:
+            return lambda: cost
+        noise = spec.service_noise.sampler(streams.rng(f"device:{device}:noise"))
+        return lambda: max(0.0, cost * noise())
+
+    def _exit(self, actor: Actor) -> Callable[[], float]:
+        if actor.key not in self._exits:
+            rng = self.world.streams.rng(f"stage:{actor.key}:exit")
+            pending: list[float] = []
+
+            def draw() -> float:
+                if not pending:
+                    pending.extend(rng.random(512)[::-1].tolist())
+                return pending.pop()
+
+            self._exits[actor.key] = draw
+        return self._exits[actor.key]
+
+    # -- processes ---------------------------------------------------------
+
+    def _source(self, feed: Feed, times: Iterator[float]) -> Gen:
+        env = self.env
+        horizon = self.world.scenario.horizon
+        g = feed.graph
+        entries = [(a, feed.fifos[(n, "")]) for n, a in g.actors.items() if not a.inputs]
+        for t in times:
+            if t >= horizon:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            for _, fifo in entries:
+                granted = fifo.reserve(env)
+                if granted is not None:
+                    yield granted  # a full entry FIFO holds the source back
+            req = Request(next(self._ids), feed, t, len(g.sinks))
+            feed.live[req.rid] = t
+            self._note(req, -1, -1, Event.ARRIVE)
+            for actor, fifo in entries:
+                env.process(self._send(req, feed.spec.at, actor, g.input_bytes, fifo))
+
+    def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
+        self.log.add(req.rid, req.feed.index, actor, device, event, self.env.now)
+
+    def _send(self, req: Request, frm: str, actor: Actor, size: float, fifo: Fifo) -> Gen:
+        """Carry a token from device ``frm`` into ``actor``'s FIFO (its place reserved)."""
+        to = req.feed.devices[actor.name]
+        transfer, delay = self._transfer(frm, to.name, size)
+        if delay is not None:
+            if delay:
+                yield self.env.timeout(delay)
+        else:
+            lost = yield from carry(transfer)
+            if lost is None:
+                fifo.free()
+                self._note(req, self._index(req, actor), self.device_index[to.name], Event.FAIL)
+                self._lose(req, actor, Status.FAILED)
+                return
+            req.lost += lost
+        yield from self._arrive(req, actor, fifo)
+
+    def _index(self, req: Request, actor: Actor) -> int:
+        return self.actor_index[req.feed.graph.name][actor.name]
+
+    def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> Gen:
+        me = self._index(req, actor)
+        self._note(req, me, self.device_index[req.feed.devices[actor.name].name], Event.ARRIVE)
+        if len(actor.inputs) <= 1:
+            if req.done:
+                fifo.free()
+                self._note(req, me, -1, Event.DROP)
+                return
+            yield from self._fire(req, actor, [fifo])
+            return
+        join = req.joins.setdefault(actor.name, Join())
+        if join.fired or req.done:
+            fifo.free()
+            self._note(req, me, -1, Event.DROP)
+            return
+        join.held.append(fifo)
+        if len(join.held) >= actor.need:
+            join.fired = True
+            yield from self._fire(req, actor, join.held)
+        elif isinstance(actor.join, KOfN) and actor.join.timeout and len(join.held) == 1:
+            self.env.process(self._timer(req, actor, join, actor.join.timeout))
+
+    def _timer(self, req: Request, actor: Actor, join: Join, timeout: float) -> Gen:
+        yield self.env.timeout(timeout)
+        if not join.fired and not req.done:
+            join.fired = True
+            yield from self._fire(req, actor, join.held)
+
+    def _fire(self, req: Request, actor: Actor, held: list[Fifo]) -> Gen:
+        """Serve ``actor`` for ``req`` on its device, then hand its output on."""
+        env, feed = self.env, req.feed
+        device = feed.devices[actor.name]
+        me, where = self._index(req, actor), self.device_index[device.name]
+        limit = device.queue_limit
+        if not device.up or (limit is not None and len(device.queue) >= limit):
+            for f in held:
+                f.free()
+            self._note(req, me, where, Event.DROP if device.up else Event.FAIL)
+            self._lose(req, actor, Status.DROPPED if device.up else Status.FAILED)
+            return
+        nexts = [feed.graph.actors[n] for n in feed.graph.successors[actor.name]]
+        process = env.active_process if self.fallible else None
+        if process is not None:
+            device.occupants[process] = None
+        waits: list[tuple[Fifo, simpy.Event]] = []
+        exited = False
+        try:
+            granted = device.acquire(feed.spec.priority)
+            if granted is not None:
+                yield granted
+            for f in held:
+                f.free()
+            held = []
+            self._note(req, me, where, Event.START)
+            device.meter.start()
+            yield env.timeout(self._service(actor, device.name)() + device.slowdown)
+            device.meter.stop()
+            device.served += 1
+            self._note(req, me, where, Event.END)
+            if actor.exit is not None and self._exit(actor)() < actor.exit:
+                self._note(req, me, where, Event.EXIT)
+                device.release()
+                nexts, exited = [], True
+            elif not nexts:
+                device.release()
+            else:
+                fifos = [feed.fifos[(n.name, actor.name)] for n in nexts]
+                for f in fifos:
+                    granted = f.reserve(env)
+                    if granted is not None:
+                        waits.append((f, granted))
+                        yield granted  # blocked after service: the slot stays taken
+                waits = []
+                self._note(req, me, where, Event.SEND)
+                device.release()
+        except simpy.Interrupt:
+            for f in held:
+                f.free()
+            for f, granted in waits:
+                f.withdraw(granted)
+            self._note(req, me, where, Event.FAIL)
+            self._lose(req, actor, Status.FAILED)
+            return
+        finally:
+            if process is not None:
+                device.occupants.pop(process, None)
+        if not nexts:
+            yield from self._result(req, actor, device, exited)
+            return
+        size = actor.output_bytes
+        for n in nexts[1:]:
+            env.process(self._send(req, device.name, n, size, feed.fifos[(n.name, actor.name)]))
+        first = nexts[0]
+        yield from self._send(req, device.name, first, size, feed.fifos[(first.name, actor.name)])
+
+    def _result(self, req: Request, actor: Actor, device: Device, exited: bool) -> Gen:
+        """Carry the result of a sink, or of an exit taken, back to the source."""
+        feed = req.feed
+        transfer, delay = self._transfer(device.name, feed.spec.at, feed.graph.result_bytes)
+        if delay is not None:
+            if delay:
+                yield self.env.timeout(delay)
+        else:
+            lost = yield from carry(transfer)
+            if lost is None:
+                self._note(req, self._index(req, actor), -1, Event.FAIL)
+                self._lose(req, actor, Status.FAILED)
+                return
+            req.lost += lost
+        if req.done:
+            return
+        if not exited:
+            req.sinks -= 1
+            if req.sinks:
+                return
+        self._note(req, -1, -1, Event.RECEIVE)
+        deadline = feed.spec.deadline
+        late = deadline is not None and self.env.now - req.arrival > deadline
+        self._end(req, Status.LATE if late else Status.OK, self.env.now)
+
+    def _lose(self, req: Request, actor: Actor, status: Status) -> None:
+        """``actor``'s token of ``req`` is lost: tell its successors, or end the request."""
+        if req.done:
+            return
+        g = req.feed.graph
+        if not g.successors[actor.name]:
+            self._end(req, status, None)
+            return
+        for name in g.successors[actor.name]:
+            nxt = g.actors[name]
+            join = req.joins.setdefault(name, Join())
+            join.missing += 1
+            if join.fired:
+                continue
+            possible = len(nxt.inputs) - join.missing
+            if possible >= nxt.need:
+                continue
+            if isinstance(nxt.join, KOfN) and nxt.join.timeout and join.held:
+                join.fired = True
+                self.env.process(self._fire(req, nxt, join.held))
+            else:
+                self._lose(req, nxt, status)
+
+    def _end(self, req: Request, status: Status, completion: float | None) -> None:
+        req.done = True
+        feed = req.feed
+        stamps = [req.arrival] if completion is None else [req.arrival, completion]
+        feed.sink.append((req.rid, int(status), stamps, req.lost))
+        del feed.live[req.rid]
+        for join in req.joins.values():
+            if not join.fired:
+                for f in join.held:
+                    f.free()
+                join.held.clear()
+
+    # -- records -----------------------------------------------------------
+
+    def sources(self, warmup: float) -> tuple[SourceRecords, ...]:
+        """Each graph source's requests, as a pipeline source's (no stages: [arrival, end])."""
+        return tuple(_records(feed, warmup) for feed in self.feeds)
+
+    def records(self) -> tuple[GraphRecords, ...]:
+        """Each graph's names and, with records kept, its share of the event log."""
+        events = table(self.log.rows) if self.log.keep else None
+        out = []
+        for g in self.graphs:
+            mine = [f.index for f in self.feeds if f.graph is g]
+            part = None if events is None else events[np.isin(events["source"], mine)]
+            out.append(
+                GraphRecords(
+                    g.name, tuple(g.actors), tuple(self.device_index),
+                    tuple(f.spec.name for f in self.feeds), part,
+                )
+            )  # fmt: skip
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"Dataflow(graphs={[g.name for g in self.graphs]}, events={len(self.log)})"
+
+
+def _records(feed: Feed, warmup: float) -> SourceRecords:
+    tally = None
+    rows: list[tuple[int, int, list[float], int]] = []
+    if isinstance(feed.sink, Stream):
+        feed.sink.flush()
+        tally = feed.sink.tally
+    else:
+        assert isinstance(feed.sink, list), "a feed's sink is a list or a stream"
+        rows = feed.sink
+    ids, status, stamps, lost = rows_to_arrays(rows, 2)
+    pending = sorted(feed.live.items())
+    arrival = np.array([t for _, t in pending], dtype=np.float64)
+    return SourceRecords(
+        name=feed.spec.name,
+        pipeline=feed.graph.name,
+        priority=feed.spec.priority,
+        deadline=feed.spec.deadline,
+        stages=(),
+        ids=ids,
+        status=status,
+        stamps=stamps,
+        in_flight=len(pending),
+        in_flight_measured=int(np.count_nonzero(arrival >= warmup)),
+        lost=lost,
+        pending=np.array([i for i, _ in pending], dtype=np.int64),
+        pending_arrival=arrival,
+        tally=tally,
+    )
+
+
+def span_cost(world: World, span: range, device: str) -> float:
+    """Seconds to run the model's layers ``span`` on ``device`` (measured, or the roofline)."""
+    model = world.scenario.table
+    if model is None or not span:
+        return 0.0
+    spec = world.scenario.devices[device]
+    measured = spec.measured([model.layers[i].name for i in span])
+    if measured is not None:
+        return measured
+    compute = spec.compute()
+    assert compute is not None, "checked by the loader"
+    layers = model.cost_layers()
+    before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
+    return compute.run_time(layers[span.start : span.stop], before)

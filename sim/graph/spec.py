@@ -1,0 +1,106 @@
+"""The ``graphs:`` key of a scenario: dataflow graphs of actors, and their sources.
+
+A graph is written once for many sources: its sources are listed with it, one
+``for_each`` entry standing for one source per device, and an actor bound to
+``$source`` runs on each source's own device. A graph may instead name a
+pipeline (``pipeline: NAME``): it is then that pipeline's stages as a chain of
+actors, run by the graph engine. Checks across fields are in :mod:`sim.graph.checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt, StringConstraints, model_validator
+
+from sim.distributions import Distribution
+from sim.quantities import Bytes, Duration
+from sim.spec import Arrivals, Name, Probability, Spec
+
+SOURCE = "$source"
+"""Binds an actor to the device of the source whose request it serves."""
+Placement = Annotated[str, StringConstraints(pattern=r"^(\$source|[A-Za-z_][A-Za-z0-9_.\-]*)$")]
+
+
+class KOfN(Spec):
+    """Fire once ``k`` inputs have arrived, or at ``timeout`` (from the first) with what has."""
+
+    kind: Literal["k_of_n"]
+    k: PositiveInt
+    timeout: Duration | None = Field(default=None, gt=0)
+
+
+Join = Literal["all", "first"] | KOfN
+
+
+class ActorSpec(Spec):
+    """One actor: where it runs, what it does, what it waits for."""
+
+    on: Placement = Field(description="a device, or $source: the device of the request's source")
+    after: tuple[Name, ...] = Field(
+        default=(), description="the actors whose output it takes; none: the source's input"
+    )
+    layers: tuple[str, str] | None = Field(
+        default=None, description="[first, last] layer names of the model it runs"
+    )
+    service: Distribution | None = Field(
+        default=None, description="service time; replaces the cost model"
+    )
+    output_bytes: Bytes | None = Field(
+        default=None, ge=0, description="bytes it sends on; default its last layer's output, or 0"
+    )
+    weight_bytes: Bytes | None = Field(
+        default=None, ge=0, description="memory it holds; default its layers' weights, or 0"
+    )
+    fifo: PositiveInt | None = Field(
+        default=None, description="tokens each input edge holds; a full one blocks its producer"
+    )
+    join: Join = Field(default="all", description="with several inputs: all, first or k_of_n")
+    exit: Probability | None = Field(
+        default=None, description="probability that a request leaves the graph here"
+    )
+
+
+class GraphSourceSpec(Spec):
+    """A source of requests into a graph; ``for_each`` makes one per device listed.
+
+    With ``for_each``, ``$source`` in the name is replaced by each device's name.
+    """
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_$][A-Za-z0-9_.\-$]*$")]
+    at: Name | None = None
+    for_each: tuple[Name, ...] | None = Field(default=None, min_length=1)
+    arrivals: Arrivals
+    priority: int = Field(default=0, description="higher is served first")
+    deadline: Duration | None = Field(default=None, gt=0)
+    count: PositiveInt | None = Field(default=None, description="stop after this many")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> GraphSourceSpec:
+        if (self.at is None) == (self.for_each is None):
+            raise ValueError("give exactly one of at or for_each")
+        if self.for_each is not None and SOURCE not in self.name:
+            raise ValueError(f"a for_each source's name must contain {SOURCE}")
+        return self
+
+
+class GraphSpec(Spec):
+    """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain) and its sources."""
+
+    actors: dict[Name, ActorSpec] | None = Field(default=None, min_length=1)
+    pipeline: Name | None = Field(default=None, description="a pipeline, run as a chain graph")
+    sources: tuple[GraphSourceSpec, ...] = Field(min_length=1)
+    input_bytes: Bytes | None = Field(
+        default=None, ge=0, description="what a source sends; default the model's input, or 0"
+    )
+    result_bytes: Bytes | None = Field(
+        default=None,
+        ge=0,
+        description="what a sink or exit sends back; default 1000 B, or the pipeline's",
+    )
+
+    @model_validator(mode="after")
+    def _one_body(self) -> GraphSpec:
+        if (self.actors is None) == (self.pipeline is None):
+            raise ValueError("give exactly one of actors or pipeline")
+        return self
