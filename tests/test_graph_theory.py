@@ -147,7 +147,7 @@ def test_tandem_with_a_fifo_of_one_blocks_after_service() -> None:
         "first": {"on": "a", "service": exp(1 / mu1), "fifo": 1},
         "second": {"on": "b", "after": ["first"], "service": exp(1 / mu2), "fifo": 1},
     }
-    raw = graph(actors, {"kind": "periodic", "rate": 1000}, ["a", "b"], horizon="200s")
+    raw = graph(actors, {"kind": "periodic", "rate": 30}, ["a", "b"], horizon="200s")
     rates = []
     for seed in range(6):
         rep = run(raw, seed)

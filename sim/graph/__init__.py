@@ -15,3 +15,5 @@ the graph early with an exit probability.
 
 docs/graphs.md describes the format and the engine's semantics.
 """
+
+import sim.spec  # noqa: F401  (first: the scenario's specs, which the graph specs build on)

@@ -232,15 +232,23 @@ class Dataflow:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
-            for _, fifo in entries:
-                granted = fifo.reserve(env)
-                if granted is not None:
-                    yield granted  # a full entry FIFO holds the source back
             req = Request(next(self._ids), feed, t, len(g.sinks))
             feed.live[req.rid] = t
             self._note(req, -1, -1, Event.ARRIVE)
-            for actor, fifo in entries:
-                env.process(self._send(req, feed.spec.at, actor, g.input_bytes, fifo))
+            env.process(self._enter(req, entries))
+
+    def _enter(self, req: Request, entries: list[tuple[Actor, Fifo]]) -> Gen:
+        """Put the request's input into each entry FIFO, waiting while one is full."""
+        env, feed = self.env, req.feed
+        for _, fifo in entries:
+            granted = fifo.reserve(env)
+            if granted is not None:
+                yield granted  # held at the source: a full entry FIFO blocks its producer
+        size = feed.graph.input_bytes
+        for actor, fifo in entries[1:]:
+            env.process(self._send(req, feed.spec.at, actor, size, fifo))
+        actor, fifo = entries[0]
+        yield from self._send(req, feed.spec.at, actor, size, fifo)
 
     def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
         self.log.add(req.rid, req.feed.index, actor, device, event, self.env.now)
