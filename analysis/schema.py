@@ -152,6 +152,23 @@ class RunInfo(_Strict):
     wall_seconds: float
 
 
+class Actor(_Strict):
+    """A dataflow graph's actor, over the window."""
+
+    fired: Cell = Field(description="firings started")
+    wait: Cell = Field(description="first input's arrival to the start of service")
+    service: Cell = Field(description="mean service time of its firings")
+    dropped: Cell = Field(description="tokens turned away: a full queue, or no longer wanted")
+    failed: Cell = Field(description="tokens lost on the way or with a failed device")
+    exits: Cell = Field(description="requests that left the graph here")
+
+
+class Graph(_Strict):
+    """A dataflow graph (its sources' figures are under ``sources``)."""
+
+    actors: dict[str, Actor]
+
+
 class Summary(_Strict):
     """summary.json: what ``edgesim run`` found, one cell per figure."""
 
@@ -172,6 +189,7 @@ class Summary(_Strict):
     media: dict[str, Medium]
     sources: dict[str, Source]
     faults: Faults | None = None
+    graphs: dict[str, Graph] | None = Field(None, description="present when there are graphs")
     load: Load | None = None
     warnings: list[Caveat]
     overhead: dict[str, Overhead] | None = None

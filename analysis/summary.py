@@ -21,6 +21,8 @@ Only requests that arrived after the warm-up count. Definitions:
 * deadline miss: requests judged that were not ok (late, failed, dropped or
   overdue in flight), over the sources with a deadline (NaN, so null, when none
   has one);
+* per graph actor: firings, drops, fails and exits in the window, mean wait (first
+  input's arrival to the start of service) and mean service of the firings started in it;
 * energy: idle power × idle time + busy power × busy time per device, where a
   device with ``slots`` servers is busy in proportion to its busy slots;
   energy per inference is the devices' total over completed requests.
@@ -37,7 +39,7 @@ import numpy as np
 
 from analysis import caveats
 from analysis.stats import Estimate, fraction, nonnegative, proportion
-from sim.records import LinkUsage, Replication, SourceRecords, Status, phase_names
+from sim.records import GraphRecords, LinkUsage, Replication, SourceRecords, Status, phase_names
 from sim.spec import Scenario
 from sim.streaming import Failure, Sketch, Tally, down_periods, failures_of
 
@@ -88,7 +90,23 @@ def metrics(rep: Replication) -> Tree:
     }
     if rep.faults is not None:
         out["faults"] = faults(rep)
+    if rep.graphs:
+        out["graphs"] = {g.name: _graph(g) for g in rep.graphs}
     return out
+
+
+def _graph(g: GraphRecords) -> Tree:
+    """Per actor of a dataflow graph: firings, mean wait and service, drops, fails, exits."""
+    return {
+        "actors": {
+            name: {k: _figure(k, v[i]) for k, v in g.figures.items()}
+            for i, name in enumerate(g.actors)
+        }
+    }
+
+
+def _figure(name: str, value: Any) -> float | int:
+    return float(value) if name in ("wait", "service") else int(value)
 
 
 def summary(reps: Sequence[Replication], scenario: Scenario | None = None) -> Tree:

@@ -178,6 +178,7 @@ class GraphRecords:
     devices: tuple[str, ...]
     sources: tuple[str, ...]  # every graph source of the world; the log holds this graph's
     events: np.ndarray | None  # structured (sim.graph.log.DTYPE); None unless records "all"
+    figures: dict[str, np.ndarray]  # per actor, sim.graph.log.FIGURES, kept or not
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@
   arrived, and no actor receives more tokens than its producers sent;
 * causality along every edge: a token arrives after its producer sent it, and an
   ``all`` join starts after each of its inputs ended;
-* determinism: the same seed gives the same log and the same rows.
+* the per-actor figures folded as events come equal those grouped from the whole log;
+* determinism: the same seed gives the same log and the same rows, and the same
+  per-actor figures whether the log is kept or not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sim.graph.expand import graphs
-from sim.graph.log import Event
+from sim.graph.log import FIGURES, Event, per_actor
 from sim.loader import ScenarioError, from_dict
 from sim.records import Replication
 from sim.spec import Scenario
@@ -146,6 +148,9 @@ def test_every_arrival_ends_once_and_tokens_are_conserved(raw: dict[str, Any]) -
     arrive, start, end, send = (
         by_key(g.events, e) for e in (Event.ARRIVE, Event.START, Event.END, Event.SEND)
     )
+    grouped = per_actor(g.events, len(g.actors), rep.start)
+    for name in FIGURES:  # folded as they came = grouped from the whole log
+        np.testing.assert_allclose(g.figures[name], grouped[name], rtol=1e-9, equal_nan=True)
     for (r, a), times in start.items():
         assert len(times) == 1, "an actor fires once per request"
         assert min(arrive[(r, a)]) <= times[0], "fired without a token"
@@ -174,6 +179,10 @@ def test_same_seed_same_log(raw: dict[str, Any]) -> None:
     s = load(raw)
     first, again = simulate(s, 11), simulate(s, 11)
     assert same(first, again)
+    folded = simulate(s, 11, records="summary").graphs[0]
+    assert folded.events is None
+    for name in FIGURES:  # the same figures without the log
+        np.testing.assert_array_equal(folded.figures[name], first.graphs[0].figures[name])
 
 
 def same(a: Replication, b: Replication) -> bool:

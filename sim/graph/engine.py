@@ -130,9 +130,10 @@ class Dataflow:
     def __init__(self, world: World, records: Records) -> None:
         self.world = world
         self.env = world.env
-        self.log = Log(records == "all")
         self.device_index = {n: i for i, n in enumerate(world.devices)}
         self.graphs = graphs(world.scenario)
+        start = world.scenario.warmup
+        self.logs = {g.name: Log(records == "all", len(g.actors), start) for g in self.graphs}
         self.actor_index = {g.name: {n: i for i, n in enumerate(g.actors)} for g in self.graphs}
         self.fallible = world.resilience is not None
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
@@ -251,7 +252,8 @@ class Dataflow:
         yield from self._send(req, feed.spec.at, actor, size, fifo)
 
     def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
-        self.log.add(req.rid, req.feed.index, actor, device, event, self.env.now)
+        log = self.logs[req.feed.graph.name]
+        log.add(req.rid, req.feed.index, actor, device, event, self.env.now)
 
     def _send(self, req: Request, frm: str, actor: Actor, size: float, fifo: Fifo) -> Gen:
         """Carry a token from device ``frm`` into ``actor``'s FIFO (its place reserved)."""
@@ -422,10 +424,11 @@ class Dataflow:
         stamps = [req.arrival] if completion is None else [req.arrival, completion]
         feed.sink.append((req.rid, int(status), stamps, req.lost))
         del feed.live[req.rid]
-        for join in req.joins.values():
+        for name, join in req.joins.items():
             if not join.fired:
                 for f in join.held:
                     f.free()
+                    self._note(req, self._index(req, feed.graph.actors[name]), -1, Event.DROP)
                 join.held.clear()
 
     # -- records -----------------------------------------------------------
@@ -436,21 +439,20 @@ class Dataflow:
 
     def records(self) -> tuple[GraphRecords, ...]:
         """Each graph's names and, with records kept, its share of the event log."""
-        events = table(self.log.rows) if self.log.keep else None
         out = []
         for g in self.graphs:
-            mine = [f.index for f in self.feeds if f.graph is g]
-            part = None if events is None else events[np.isin(events["source"], mine)]
+            log = self.logs[g.name]
             out.append(
                 GraphRecords(
                     g.name, tuple(g.actors), tuple(self.device_index),
-                    tuple(f.spec.name for f in self.feeds), part,
+                    tuple(f.spec.name for f in self.feeds),
+                    table(log.rows) if log.keep else None, log.tally.figures(),
                 )
             )  # fmt: skip
         return tuple(out)
 
     def __repr__(self) -> str:
-        return f"Dataflow(graphs={[g.name for g in self.graphs]}, events={len(self.log)})"
+        return f"Dataflow({list(self.logs.values())})"
 
 
 def _records(feed: Feed, warmup: float) -> SourceRecords:

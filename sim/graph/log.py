@@ -52,25 +52,96 @@ DTYPE = np.dtype(
 
 
 class Log:
-    """The rows appended so far (none unless ``keep``)."""
+    """One graph's events: the rows appended (none unless ``keep``), and their tally."""
 
-    __slots__ = ("keep", "rows")
+    __slots__ = ("keep", "rows", "tally")
 
-    def __init__(self, keep: bool) -> None:
+    def __init__(self, keep: bool, actors: int, start: float) -> None:
         self.keep = keep
         self.rows: list[tuple[int, int, int, int, int, float]] = []
+        self.tally = ActorTally(actors, start)
 
     def add(
         self, request: int, source: int, actor: int, device: int, event: Event, t: float
     ) -> None:
         if self.keep:
             self.rows.append((request, source, actor, device, int(event), t))
+        if actor >= 0:
+            self.tally.add(request, actor, event, t)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __repr__(self) -> str:
-        return f"Log(keep={self.keep}, rows={len(self.rows)})"
+        return f"Log(keep={self.keep}, rows={len(self.rows)}, {self.tally!r})"
+
+
+FIGURES = ("fired", "wait", "service", "dropped", "failed", "exits")
+"""Per-actor figures: firings, mean wait and service (seconds), drops, fails and exits."""
+
+
+class ActorTally:
+    """Per-actor figures folded as events come, without keeping them (see :func:`per_actor`).
+
+    Memory is the (request, actor) pairs with tokens still open (arrived and neither
+    consumed by a firing nor dropped, or started and not ended): what is in flight,
+    plus the inputs and services a crash took (at most what the crashed devices held).
+    """
+
+    __slots__ = ("_arrived", "_started", "counts", "start", "sums")
+
+    def __init__(self, actors: int, start: float) -> None:
+        self.start = start
+        self.counts = np.zeros((len(FIGURES), actors), np.int64)
+        self.sums = np.zeros((2, actors))  # wait, service
+        self._arrived: dict[tuple[int, int], tuple[float, int]] = {}  # first arrival, tokens
+        self._started: dict[tuple[int, int], float] = {}
+
+    def add(self, request: int, actor: int, event: Event, t: float) -> None:
+        key = (request, actor)
+        counted = t >= self.start
+        if event == Event.ARRIVE:
+            first, tokens = self._arrived.get(key, (t, 0))
+            self._arrived[key] = (first, tokens + 1)
+        elif event == Event.START:
+            arrived = self._arrived.pop(key)[0]  # the firing takes every token there
+            self._started[key] = t
+            if counted:
+                self.counts[0, actor] += 1
+                self.sums[0, actor] += t - arrived
+        elif event == Event.END:
+            started = self._started.pop(key)
+            if counted:
+                self.counts[2, actor] += 1
+                self.sums[1, actor] += t - started
+        elif event in _CLOSING:
+            self._close(key)
+            if counted:
+                self.counts[_CLOSING[event], actor] += 1
+
+    def _close(self, key: tuple[int, int]) -> None:
+        """One of the tokens waiting at an actor is gone (dropped or lost)."""
+        if key in self._arrived:
+            first, tokens = self._arrived[key]
+            if tokens > 1:
+                self._arrived[key] = (first, tokens - 1)
+            else:
+                del self._arrived[key]
+
+    def figures(self) -> dict[str, np.ndarray]:
+        """The figures of :data:`FIGURES`, one entry per actor (NaN means: none measured)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wait = np.where(self.counts[0] > 0, self.sums[0] / self.counts[0], np.nan)
+            service = np.where(self.counts[2] > 0, self.sums[1] / self.counts[2], np.nan)
+        c = self.counts
+        return {"fired": c[0], "wait": wait, "service": service, "dropped": c[3], "failed": c[4],
+                "exits": c[5]}  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"ActorTally(fired={int(self.counts[0].sum())}, open={len(self._arrived)})"
+
+
+_CLOSING = {Event.DROP: 3, Event.FAIL: 4, Event.EXIT: 5}
 
 
 def table(rows: list[tuple[int, int, int, int, int, float]]) -> np.ndarray:
@@ -89,7 +160,7 @@ def per_actor(events: np.ndarray, actors: int, start: float) -> dict[str, np.nda
         "fired": np.bincount(fired[0], minlength=actors),
         "wait": _mean(fired, actors),
         "service": _mean(served, actors),
-    }
+    }  # the same figures as ActorTally's, by group-by of the whole log
     for name, event in (("dropped", Event.DROP), ("failed", Event.FAIL), ("exits", Event.EXIT)):
         hits = late["actor"][(late["event"] == event) & (late["actor"] >= 0)]
         out[name] = np.bincount(hits, minlength=actors)
