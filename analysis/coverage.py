@@ -6,19 +6,21 @@ instead of a number computed as if the feature were absent:
 * a source ``count`` (arrivals stop part-way: no steady state) — every figure but
   availability;
 * a ``slow`` injection (services longer for a while) — latency and utilisation;
-* the ``retry`` policy on a stage whose device can fail (re-sent requests succeed
-  later, with the timeouts in their latency) — latency and success.
+* what a stage's strategy names (:meth:`sim.strategies.base.Strategy.unmodelled`): the
+  ``retry`` policy on a stage whose device can fail (re-sent requests succeed later,
+  with the timeouts in their latency) — latency and success.
 
 Queue limits the finite-queue methods do not cover are found per station by
 :mod:`analysis.analytic` (priority, non-Poisson arrivals, several slots with
 non-exponential service).
 
 Neglected features, listed under ``neglected`` because their effect is a transient
-short beside the failure cycle: partition reloads after a repair and on a ``cold``
-switch-over, the ``reconfiguration`` delay of ``repartition``, ``switch_back: false``,
-the latency of requests re-sent after a failure, the phases of periodic sources
-(``offset``), and for Gilbert–Elliott loss the correlation between consecutive
-transfers.
+short beside the failure cycle: partition reloads after a repair, and what each
+strategy lists (:meth:`sim.strategies.base.Strategy.neglected`: the load on a ``cold``
+switch-over and ``switch_back: false`` of ``failover``, the ``reconfiguration`` delay
+of ``repartition``), the latency of requests re-sent after a failure, the phases of
+periodic sources (``offset``), and for Gilbert–Elliott loss the correlation between
+consecutive transfers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sim.spec import GilbertElliott, Periodic, Scenario
+from sim.strategies import strategy
 
 
 @dataclass(slots=True)
@@ -52,26 +55,21 @@ def unmodelled(s: Scenario) -> Unmodelled:
     fallible |= {f.target for f in s.failures if f.outage}
     for name, p in s.pipelines.items():
         for k, stage in enumerate(p.stages):
-            if s.policy(name, k).policy == "retry" and stage.on in fallible:
-                reason = f"policy retry on failing {stage.on}"
-                out.latency = out.latency or reason
-                out.success = out.success or reason
+            feature = strategy(s, name, k).unmodelled(stage, fallible)
+            if feature is not None:
+                out.latency = out.latency or feature
+                out.success = out.success or feature
     out.neglected = _neglected(s, fallible)
     return out
 
 
 def _neglected(s: Scenario, fallible: set[str]) -> list[str]:
-    policies = [s.policy(n, k) for n, p in s.pipelines.items() for k in range(len(p.stages))]
+    chosen = [strategy(s, n, k) for n, p in s.pipelines.items() for k in range(len(p.stages))]
     found = []
     if fallible:
         found.append("partition reload after a repair (load_time)")
-    if fallible and any(p.policy == "failover" and p.mode == "cold" for p in policies):
-        found.append("fault_tolerance.mode cold (load on switch-over)")
-    if fallible and any(p.policy == "failover" and not p.switch_back for p in policies):
-        found.append("fault_tolerance.switch_back false")
-    if fallible and any(p.policy == "repartition" and p.reconfiguration > 0 for p in policies):
-        found.append("fault_tolerance.reconfiguration")
-    if fallible and any(p.timeout is not None and p.policy != "none" for p in policies):
+    found += dict.fromkeys(note for c in chosen for note in c.neglected(fallible))
+    if fallible and any(c.resends and c.spec.timeout is not None for c in chosen):
         found.append("latency of requests re-sent after fault_tolerance.timeout")
     periodic = [src for src in s.workload if isinstance(src.arrivals, Periodic)]
     if len(periodic) > 1:

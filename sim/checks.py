@@ -16,6 +16,8 @@ from sim.graph import checks as graph_checks
 from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import Scenario
+from sim.strategies import KINDS, strategy
+from sim.strategies import candidates as candidates  # re-exported: it was defined here
 
 
 def check(scenario: Scenario, full: bool = True) -> list[Problem]:
@@ -165,33 +167,32 @@ def _check_workload(s: Scenario) -> list[Problem]:
 
 
 def _check_fault_tolerance(s: Scenario) -> list[Problem]:
+    """Each stage's strategy: the devices it names (``standby``, ``replicas``) and its spec."""
+    owners = {cls.devices_key: cls.kind for cls in KINDS if cls.devices_key is not None}
     problems = []
     for pname, pipeline in s.pipelines.items():
         for k, stage in enumerate(pipeline.stages):
             where = f"pipelines.{pname}.stages[{k}]"
-            policy = s.policy(pname, k)
-            for key, wanted in (("standby", "failover"), ("replicas", "replicate")):
+            chosen = strategy(s, pname, k)
+            for key, wanted in owners.items():
                 names = getattr(stage, key)
                 for i, name in enumerate(names):
                     if name not in s.devices:
                         problems.append(_unknown_device(f"{where}.{key}[{i}]", name, s))
-                if names and policy.policy != wanted:
+                if names and chosen.devices_key != key:
                     problems.append(
                         Problem(
                             f"{where}.{key}",
-                            f"needs policy {wanted!r} (got policy {policy.policy!r})",
+                            f"needs policy {wanted!r} (got policy {chosen.kind!r})",
                         )
                     )
-                if policy.policy == wanted and not names:
+                if chosen.devices_key == key and not names:
                     problems.append(
                         Problem(
                             f"{where}.{key}", f"policy {wanted!r} needs at least one device here"
                         )
                     )
-            if policy.policy == "retry" and policy.timeout is None:
-                problems.append(
-                    Problem(f"{where}: fault_tolerance.timeout", "policy 'retry' needs a timeout")
-                )
+            problems += chosen.problems(where)
     return problems
 
 
@@ -222,18 +223,6 @@ def _check_failures(s: Scenario) -> list[Problem]:
     ]
 
 
-def candidates(s: Scenario, pipeline: str, k: int, source_at: str | None = None) -> list[str]:
-    """The devices that may serve stage ``k`` of ``pipeline`` under its policy."""
-    stage = s.pipelines[pipeline].stages[k]
-    policy = s.policy(pipeline, k).policy
-    out = [stage.on, *stage.standby, *stage.replicas]
-    if policy == "local_fallback" and source_at is not None:
-        out.append(source_at)
-    if policy == "repartition":
-        out += [d for d in s.devices if d not in out]
-    return list(dict.fromkeys(out))
-
-
 def _check_devices(s: Scenario) -> list[Problem]:
     """Devices that may run a cost-modelled stage need rates for the op classes they run."""
     problems = []
@@ -242,9 +231,7 @@ def _check_devices(s: Scenario) -> list[Problem]:
             if stage.service is not None or s.table is None:
                 continue
             sources = [src.at for src in s.workload if src.pipeline == pname]
-            names = [stage.on, *stage.standby, *stage.replicas]
-            if s.policy(pname, k).policy == "local_fallback":
-                names += sources
+            names = strategy(s, pname, k).rated(stage, sources)
             for name in dict.fromkeys(names):
                 problems += _check_rates(s, name, pname, k)
     return list(dict.fromkeys(problems))

@@ -12,8 +12,12 @@ Which requests are still in flight is kept apart from what they record: a
 route holds the live set of its requests' processes, entered on arrival and
 left when the process ends, whatever the journey recorded or failed to.
 
-The journey is one flat generator: the engine's cost per request is what a
-hand-written SimPy model of the same system pays, plus appending the stamps.
+Every stage is served by one step, :func:`serve` (queue limit, a slot, the busy
+meter, the service with the device's slowdown, release), whether or not anything can
+fail; a request that finds a free slot takes it without an event. When nothing can
+fail and no strategy adds redundancy, requests take :func:`journey`, one flat walk of
+the route's fixed steps; otherwise :func:`resilient_journey` asks each stage's
+strategy (:mod:`sim.strategies`) where to go, and re-sends what is lost.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import simpy
 
 from sim.devices import Device
 from sim.links import Hop
-from sim.policies import Placement
 from sim.records import Status
+from sim.strategies import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +131,75 @@ def carry(transfer: Transfer) -> Generator[simpy.Event, Any, int | None]:
     return lost
 
 
+DROPPED = "dropped"
+Served = tuple[float, float, float]
+"""A served stage: (queue arrival, service start, service end)."""
+
+
+def serve(
+    env: simpy.Environment,
+    device: Device,
+    priority: int,
+    service: Callable[[], float],
+    real: RealService | None = None,
+    ready: float = 0.0,
+    deadline: float | None = None,
+    guarded: bool = True,
+) -> Generator[simpy.Event, Any, Served | str | None]:
+    """Serve the active request on ``device``: its stamps, DROPPED, or None when lost.
+
+    A full queue (``queue_limit``) drops it; it waits until ``ready`` (a partition
+    still loading) and for a slot, then holds the slot for a draw of ``service`` plus
+    the device's slowdown, or for the ``real`` device's answer. It is lost when the
+    device is down, fails under it (an interrupt), or, with a ``deadline``, has no slot
+    or no real answer by then. ``guarded`` registers the request on the device so that
+    a crash interrupts it; only the plain walk, where nothing can fail, leaves it out.
+    """
+    if guarded and not device.up:
+        return None
+    queued = env.now
+    limit = device.queue_limit
+    if limit is not None and len(device.queue) >= limit:
+        return DROPPED
+    process = env.active_process if guarded else None
+    if process is not None:
+        device.occupants[process] = None
+    try:
+        if ready > queued:
+            yield env.timeout(ready - queued)
+        granted = device.acquire(priority)
+        if granted is not None:
+            if deadline is None:
+                yield granted
+            else:
+                yield granted | env.timeout(max(0.0, deadline - env.now))
+                if not granted.triggered:
+                    device.withdraw(granted)
+                    return None
+        started = env.now
+        device.meter.start()
+        try:
+            if real is None:
+                yield env.timeout(service() + device.slowdown)
+            else:
+                yield from real(env, None if deadline is None else max(0.0, deadline - env.now))
+        except RealFailure:
+            device.meter.stop()
+            device.release()
+            return None
+        device.meter.stop()
+        device.served += 1
+        device.release()
+        return (queued, started, env.now)
+    except simpy.Interrupt:
+        return None  # the device failed; its crash reset slots and meter
+    finally:
+        if process is not None:
+            device.occupants.pop(process, None)
+
+
 def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.Event, Any, None]:
-    """Carry request ``rid``, arriving now, through ``route``; record how it ended."""
+    """Carry request ``rid``, arriving now, through ``route``'s fixed steps; record how it ended."""
     arrival = env.now
     stamps = [arrival]
     done = route.done
@@ -144,25 +215,16 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
                 done.append((rid, Status.FAILED, stamps, lost))
                 return
             lost += n
-        stamps.append(env.now)
-        device = step.device
-        limit = device.queue_limit
-        if limit is not None and len(device.queue) >= limit:
-            done.append((rid, Status.DROPPED, stamps, lost))
+        device, real = step.device, step.real
+        served = yield from serve(env, device, priority, step.service, real, guarded=False)
+        if served.__class__ is not tuple:
+            if served == DROPPED:
+                stamps.append(env.now)  # this walk records when the full queue turned it away
+                done.append((rid, Status.DROPPED, stamps, lost))
+            else:
+                done.append((rid, Status.FAILED, stamps, lost))
             return
-        granted = device.acquire(priority)
-        if granted is not None:
-            yield granted
-        stamps.append(env.now)
-        device.meter.start()
-        if step.real is None:
-            yield env.timeout(step.service() + device.slowdown)
-        else:
-            yield from step.real(env, None)
-        device.meter.stop()
-        device.served += 1
-        device.release()
-        stamps.append(env.now)
+        stamps += served
     back = route.back_delay
     if back is not None:
         if back:
@@ -181,50 +243,49 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
 
 # -- with failures -----------------------------------------------------------
 #
-# When anything can fail, or a policy adds redundancy, requests take this
-# journey instead: each stage goes where its Placement says, a lost attempt
-# is re-sent under the stage's policy, and the request is registered on
-# every device and link it occupies so that a failure can interrupt it.
+# When anything can fail, or a strategy adds redundancy, requests take this
+# journey instead: each stage goes where its strategy's runtime object says, a
+# lost attempt is re-sent when the runtime says, and the request is registered
+# on every device and link it occupies so that a failure can interrupt it.
 # Its link attempts lost, by every copy and re-sending, are added up in a
 # one-element tally.
 
-DROPPED = "dropped"
 Outcome = tuple[Device, float, float, float] | str | None
 """(device, queue arrival, service start, service end), DROPPED, or None when lost."""
 
 
 @dataclass(slots=True)
 class Resilient:
-    """What the resilient journey needs of the world: routes over what is up, and placements."""
+    """What the resilient journey needs of the world: routes over what is up, and the
+    runtime objects of every source's stages."""
 
     path: Callable[[str, str], tuple[Hop, ...] | None]
-    placements: dict[str, tuple[Placement, ...]]  # per source name
+    placements: dict[str, tuple[Runtime, ...]]  # per source name
     source: dict[str, Device]
 
 
 def resilient_journey(
     env: simpy.Environment, route: Route, rid: int, world: Resilient
 ) -> Generator[simpy.Event, Any, None]:
-    """Carry request ``rid`` under the fault-tolerance policies of its pipeline's stages."""
+    """Carry request ``rid`` under the fault-tolerance strategies of its pipeline's stages."""
     arrival = env.now
     stamps = [arrival]
     here = world.source[route.name]
-    fallback = False
-    plans = world.placements[route.name]
+    pinned = False
+    stages = world.placements[route.name]
     tally = [0]
-    for plan in plans:
-        outcome = yield from _stage(env, world, route, plan, here, fallback, tally)
+    for runtime in stages:
+        outcome = yield from _stage(env, world, route, runtime, here, pinned, tally, rid)
         if outcome is None or isinstance(outcome, str):
             status = Status.DROPPED if outcome == DROPPED else Status.FAILED
             route.done.append((rid, status, stamps, tally[0]))
             return
         device, queued, started, ended = outcome
         stamps += [queued, started, ended]
-        if plan.policy.policy == "local_fallback" and device is plan.source:
-            fallback = device is not plan.primary
+        pinned = runtime.pinned(device, pinned)
         here = device
     source = world.source[route.name]
-    delivered = yield from _deliver(env, world, plans[-1], here, source, route, tally)
+    delivered = yield from _deliver(env, world, stages[-1], here, source, route, tally)
     if not delivered:
         route.done.append((rid, Status.FAILED, stamps, tally[0]))
         return
@@ -235,41 +296,42 @@ def resilient_journey(
 
 
 def _stage(
-    env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
-    fallback: bool, tally: list[int],
+    env: simpy.Environment, world: Resilient, route: Route, runtime: Runtime, here: Device,
+    pinned: bool, tally: list[int], rid: int,
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     attempts = 0
     while True:
-        targets = [plan.source] if fallback else plan.targets(here)
+        targets = [runtime.plan.source] if pinned else runtime.targets(here, rid)
         sent = env.now
         if len(targets) == 1:
-            outcome = yield from _reach_and_serve(env, world, plan, here, targets[0], route, tally)
+            target = targets[0]
+            outcome = yield from _reach_and_serve(env, world, runtime, here, target, route, tally)
         else:
-            outcome = yield from _first_of(env, world, route, plan, here, targets, tally)
+            outcome = yield from _first_of(env, world, route, runtime, here, targets, tally)
         if outcome is not None:
             return outcome
         attempts += 1
-        if not (yield from _before_resend(env, plan, sent, attempts)):
+        if not (yield from _before_resend(env, runtime, sent, attempts)):
             return None
 
 
 def _before_resend(
-    env: simpy.Environment, plan: Placement, sent: float, attempts: int
+    env: simpy.Environment, runtime: Runtime, sent: float, attempts: int
 ) -> Generator[simpy.Event, Any, bool]:
     """Wait until the sender would re-send a lost attempt; False when it gives up."""
-    policy = plan.policy
-    if policy.policy == "none" or policy.timeout is None or attempts >= policy.max_attempts:
+    resend = runtime.resend_at(sent, attempts)
+    if resend is None:
         return False
-    resend = sent + policy.timeout + policy.backoff * 2 ** (attempts - 1)
     if resend > env.now:
         yield env.timeout(resend - env.now)
     return True
 
 
 def _reach_and_serve(
-    env: simpy.Environment, world: Resilient, plan: Placement, here: Device, target: Device,
+    env: simpy.Environment, world: Resilient, runtime: Runtime, here: Device, target: Device,
     route: Route, tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
+    plan = runtime.plan
     real_link = target.name in plan.real or here.probe is not None  # the real call carries it
     hops = () if real_link else world.path(here.name, target.name)
     if hops is None:
@@ -279,66 +341,28 @@ def _reach_and_serve(
         if lost is None:
             return None
         tally[0] += lost
-    return (yield from _serve(env, plan, target, route.priority))
-
-
-def _serve(
-    env: simpy.Environment, plan: Placement, device: Device, priority: int
-) -> Generator[simpy.Event, Any, Outcome]:
-    if not device.up:
-        return None
-    queued = env.now
-    limit = device.queue_limit
-    if limit is not None and len(device.queue) >= limit:
-        return DROPPED
-    process = env.active_process
-    assert process is not None
-    device.occupants[process] = None
-    real = plan.real.get(device.name)
+    real = plan.real.get(target.name)
     # a real device is known to have failed only when it does not answer: the sender's
     # timeout runs from the attempt's sending, through its wait for the device too
-    deadline = None if real is None or plan.policy.timeout is None else queued + plan.policy.timeout
-    try:
-        ready = plan.ready_at(device)
-        if ready > env.now:
-            yield env.timeout(ready - env.now)
-        granted = device.acquire(priority)
-        if granted is not None:
-            if deadline is None:
-                yield granted
-            else:
-                yield granted | env.timeout(max(0.0, deadline - env.now))
-                if not granted.triggered:
-                    device.withdraw(granted)
-                    return None
-        started = env.now
-        device.meter.start()
-        try:
-            if real is None:
-                yield env.timeout(plan.services[device.name]() + device.slowdown)
-            else:
-                yield from real(env, None if deadline is None else max(0.0, deadline - env.now))
-        except RealFailure:
-            device.meter.stop()
-            device.release()
-            return None
-        device.meter.stop()
-        device.served += 1
-        device.release()
-        return (device, queued, started, env.now)
-    except simpy.Interrupt:
-        return None  # the device failed; its crash reset slots and meter
-    finally:
-        device.occupants.pop(process, None)
+    timeout = plan.spec.timeout
+    deadline = None if real is None or timeout is None else env.now + timeout
+    served = yield from serve(
+        env, target, route.priority, plan.services[target.name], real,
+        plan.ready_at(target), deadline,
+    )  # fmt: skip
+    if served.__class__ is not tuple:
+        return served  # type: ignore[return-value]
+    queued, started, ended = served
+    return (target, queued, started, ended)
 
 
 def _first_of(
-    env: simpy.Environment, world: Resilient, route: Route, plan: Placement, here: Device,
+    env: simpy.Environment, world: Resilient, route: Route, runtime: Runtime, here: Device,
     targets: list[Device], tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     """Send to every target at once; the first served copy wins, the others still run."""
     pending = [
-        env.process(_reach_and_serve(env, world, plan, here, target, route, tally))
+        env.process(_reach_and_serve(env, world, runtime, here, target, route, tally))
         for target in targets
     ]
     dropped = False
@@ -353,10 +377,10 @@ def _first_of(
 
 
 def _deliver(
-    env: simpy.Environment, world: Resilient, plan: Placement, here: Device, source: Device,
+    env: simpy.Environment, world: Resilient, runtime: Runtime, here: Device, source: Device,
     route: Route, tally: list[int],
 ) -> Generator[simpy.Event, Any, bool]:  # fmt: skip
-    """Return the result to the source, re-sending under the last stage's policy."""
+    """Return the result to the source, re-sending when the last stage's runtime says."""
     attempts = 0
     while True:
         sent = env.now
@@ -371,5 +395,5 @@ def _deliver(
         if ok:
             return True
         attempts += 1
-        if not (yield from _before_resend(env, plan, sent, attempts)):
+        if not (yield from _before_resend(env, runtime, sent, attempts)):
             return False

@@ -1,35 +1,35 @@
 """Wiring failures, detection and policies into a world.
 
 :class:`Resilience` is built by :class:`sim.world.World` when anything in the
-scenario can fail or a policy other than ``none`` is in force. It starts the
+scenario can fail or a strategy other than ``none`` is in force. It starts the
 failure processes and injections, creates a heartbeat detector for every
-(sender, receiver) pair a policy may use, builds each source's placements,
+(sender, receiver) pair a strategy may use, starts each stage's strategy
+runtime object (:mod:`sim.strategies`) for every source,
 routes transfers around down links, and keeps the service availability of
 every source: the fraction of time at which a request *could* be served,
 meaning the source device is up and every stage has an up candidate device
-(under its policy) reachable from the source over up links.
+(under its strategy) reachable from the source over up links.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import simpy
 
-from sim.checks import candidates
 from sim.detection import Detector
 from sim.devices import Device
 from sim.failures import Component, Health, crash_recover, injection
 from sim.journey import Resilient
 from sim.links import Hop, Link
-from sim.policies import Placement, Repartitioner, believer
 from sim.records import Declaration, Faults
 from sim.routes import route
 from sim.servable import servable
 from sim.spec import Scenario
+from sim.strategies import Placement, Runtime, Shared, candidates, strategy
+from sim.strategies.base import Believes
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -45,7 +45,7 @@ def needed(s: Scenario) -> bool:
         or any(d.failure for d in s.devices.values())
         or any(link.failure for link in s.links)
         or any(
-            s.policy(p, k).policy != "none"
+            strategy(s, p, k).machinery
             for p, pipe in s.pipelines.items()
             for k in range(len(pipe.stages))
         )
@@ -67,16 +67,9 @@ class Resilience:
         self._start_failures()
         self._set_load_times()
         s = world.scenario
-        ft = s.fault_tolerance
-        self.repartitioner = Repartitioner(
-            env, world.devices, self._predict, ft.reconfiguration, ft.switch_back
-        )
+        self.shared = Shared(env, world.devices, self._predict, s.fault_tolerance)
         believes = believer(self.detectors)
         placements = {src.name: self._placements(src, believes) for src in s.workload}
-        self.failovers = [0]
-        for plans in placements.values():
-            for plan in plans:
-                plan.failovers = self.failovers
         self.resilient = Resilient(
             self._path, placements, {src.name: world.devices[src.at] for src in s.workload}
         )
@@ -117,8 +110,7 @@ class Resilience:
         hosted: dict[str, dict[str, float]] = {name: {} for name in s.devices}
         for pname, pipeline in s.pipelines.items():
             for k, stage in enumerate(pipeline.stages):
-                hot = s.policy(pname, k).mode == "hot"
-                for name in (stage.on, *stage.replicas, *(stage.standby if hot else ())):
+                for name in strategy(s, pname, k).hosts(stage):
                     hosted[name][self.partition(pname, k)] = self.load_time(pname, k, name)
         for name, partitions in hosted.items():
             self.world.devices[name].load_time = sum(partitions.values())
@@ -146,20 +138,19 @@ class Resilience:
 
     # -- placements and detection ------------------------------------------
 
-    def _placements(self, source: Any, believes: Callable[..., bool]) -> tuple[Placement, ...]:
+    def _placements(self, source: Any, believes: Believes) -> tuple[Runtime, ...]:
         world, s = self.world, self.world.scenario
         pipeline = s.pipelines[source.pipeline]
         out = []
         senders = [source.at]
         steps = world.route(source.name).steps
         for k, (step, stage) in enumerate(zip(steps, pipeline.stages, strict=True)):
-            policy = s.policy(source.pipeline, k)
-            key = f"{source.pipeline}.{k}"
+            chosen = strategy(s, source.pipeline, k)
             names = candidates(s, source.pipeline, k, source.at)
             plan = Placement(
-                key=key,
+                key=f"{source.pipeline}.{k}",
                 partition=self.partition(source.pipeline, k),
-                policy=policy,
+                spec=chosen.spec,
                 primary=world.devices[stage.on],
                 standby=tuple(world.devices[d] for d in stage.standby),
                 replicas=tuple(world.devices[d] for d in stage.replicas),
@@ -168,17 +159,16 @@ class Resilience:
                 load_time=self.load_time(source.pipeline, k, stage.on),
                 believes=believes,
                 env=self.env,
+                alternatives=tuple(world.devices[d] for d in names),
             )
             plan.services = {d: world.service_for(source.pipeline, k, d) for d in names}
             if (source.pipeline, k) in world.real:
                 plan.real = {stage.on: world.real[(source.pipeline, k)]}
-            if policy.policy == "repartition":
-                plan.mapped = self.repartitioner.track(key, plan.primary)
+            out.append(chosen.start(plan, self.shared))
             for sender in senders:
                 for name in names:
-                    self._watch(name, sender, policy.heartbeat, policy.misses)
+                    self._watch(name, sender, chosen.spec.heartbeat, chosen.spec.misses)
             senders = names
-            out.append(plan)
         return tuple(out)
 
     def _watch(self, device: str, observer: str, heartbeat: float, misses: int) -> None:
@@ -220,7 +210,7 @@ class Resilience:
 
     def _declared(self, verdict: Declaration) -> None:
         self.declarations.append(verdict)
-        self.repartitioner.declared(verdict)
+        self.shared.declared(verdict)
 
     def _predict(self, key: str, device: Device) -> float:
         pipeline, k = key.rsplit(".", 1)
@@ -269,8 +259,8 @@ class Resilience:
             timeline=tuple(self.health.timeline),
             declarations=tuple(self.declarations),
             availability={n: self.availability(n, start, end) for n in self.available},
-            failovers=self.failovers[0],
-            moves=self.repartitioner.moves,
+            failovers=self.shared.failovers,
+            moves=self.shared.moves,
         )
 
     def availability(self, source: str, start: float, end: float) -> float:
@@ -282,3 +272,15 @@ class Resilience:
             if up and hi > lo:
                 total += hi - lo
         return total / (end - start)
+
+
+def believer(detectors: dict[tuple[str, str], Detector]) -> Believes:
+    """A sender believes a device up unless its detector of that device says otherwise."""
+
+    def believes(observer: str, device: Device) -> bool:
+        if observer == device.name:
+            return device.up
+        detector = detectors.get((device.name, observer))
+        return True if detector is None else detector.believed_up
+
+    return believes
