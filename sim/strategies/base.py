@@ -62,6 +62,10 @@ class Placement:
         """When ``device`` can serve this stage (a cold standby loads first)."""
         return device.ready_at.get(self.partition, 0.0)
 
+    def __repr__(self) -> str:
+        names = [d.name for d in self.alternatives]
+        return f"Placement({self.key!r}, primary={self.primary.name!r}, alternatives={names})"
+
 
 @dataclass(slots=True)
 class Shared:
@@ -80,6 +84,12 @@ class Shared:
         """A detector declared a device down or up: tell whoever acts on it."""
         for listener in self.listeners:
             listener(verdict)
+
+    def __repr__(self) -> str:
+        return (
+            f"Shared(failovers={self.failovers}, moves={self.moves}, "
+            f"coordinators={sorted(self.coordinators)})"
+        )
 
 
 class Runtime:
