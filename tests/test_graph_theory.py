@@ -159,3 +159,37 @@ def test_tandem_with_a_fifo_of_one_blocks_after_service() -> None:
     assert low <= exact <= high, (exact, low, high)
     for other in (0, 2, 50):  # one place fewer or more, or unbounded: told apart
         assert not low <= blocking_throughput(mu1, mu2, other) <= high
+
+
+def k_of_two(slow: dict[str, Any], **extra: Any) -> Replication:
+    actors = {
+        "x": {"on": "a", "service": {"kind": "deterministic", "value": "5ms"}},
+        "y": {"on": "b", "service": slow},
+        "j": {
+            "on": "src",
+            "after": ["x", "y"],
+            "join": {"kind": "k_of_n", "k": 2, "timeout": "100ms"},
+        },
+    }
+    return run(
+        graph(
+            actors, {"kind": "periodic", "rate": 0.2}, ["a", "b"], horizon="60s", warmup=0, **extra
+        ),
+        1,
+    )
+
+
+def test_k_of_n_fires_at_its_timeout_with_what_came() -> None:
+    """The second input takes 2 s: the join fires 100 ms after the first, with it alone."""
+    rep = k_of_two({"kind": "deterministic", "value": "2s"})
+    latency = measured_latency(rep)
+    assert len(latency) == 12
+    np.testing.assert_allclose(latency, 0.105, rtol=0, atol=1e-9)
+
+
+def test_k_of_n_fires_with_what_came_when_the_rest_is_lost() -> None:
+    """The second input's device is down for good: the join does not wait for its timeout."""
+    rep = k_of_two({"kind": "deterministic", "value": "5ms"}, failures=[{"at": 0, "target": "b"}])
+    latency = measured_latency(rep)
+    assert len(latency) == 12
+    np.testing.assert_allclose(latency, 0.005, rtol=0, atol=1e-9)

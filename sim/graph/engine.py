@@ -291,11 +291,15 @@ class Dataflow:
             self._note(req, me, -1, Event.DROP)
             return
         join.held.append(fifo)
-        if len(join.held) >= actor.need:
+        ready = _ready(actor, join)
+        if ready:
             join.fired = True
             yield from self._fire(req, actor, join.held)
-        elif isinstance(actor.join, KOfN) and actor.join.timeout and len(join.held) == 1:
-            self.env.process(self._timer(req, actor, join, actor.join.timeout))
+        elif ready is None and isinstance(actor.join, KOfN) and actor.join.timeout:
+            if len(join.held) == 1:
+                self.env.process(self._timer(req, actor, join, actor.join.timeout))
+        elif ready is not None:
+            self._lose(req, actor, Status.FAILED)
 
     def _timer(self, req: Request, actor: Actor, join: Join, timeout: float) -> Gen:
         yield self.env.timeout(timeout)
@@ -409,13 +413,11 @@ class Dataflow:
             join.missing += 1
             if join.fired:
                 continue
-            possible = len(nxt.inputs) - join.missing
-            if possible >= nxt.need:
-                continue
-            if isinstance(nxt.join, KOfN) and nxt.join.timeout and join.held:
+            ready = _ready(nxt, join)
+            if ready:
                 join.fired = True
                 self.env.process(self._fire(req, nxt, join.held))
-            else:
+            elif ready is not None:
                 self._lose(req, nxt, status)
 
     def _end(self, req: Request, status: Status, completion: float | None) -> None:
@@ -453,6 +455,20 @@ class Dataflow:
 
     def __repr__(self) -> str:
         return f"Dataflow({list(self.logs.values())})"
+
+
+def _ready(actor: Actor, join: Join) -> bool | None:
+    """Whether a join fires now (True), can never fire (False), or waits (None)."""
+    held = len(join.held)
+    if held >= actor.need:
+        return True
+    coming = len(actor.inputs) - held - join.missing
+    if held + coming >= actor.need:
+        return None
+    timed = isinstance(actor.join, KOfN) and actor.join.timeout is not None
+    if timed and coming:
+        return None  # its timeout fires it with what came
+    return timed and held > 0
 
 
 def _records(feed: Feed, warmup: float) -> SourceRecords:
