@@ -26,23 +26,21 @@ into the :class:`sim.graph.log.Log` when records are kept.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 
 from sim.devices import Device
-from sim.distributions import Normal
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log, table
+from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
+from sim.graph.tokens import Feed, Fifo, Join, Request, fires
 from sim.journey import Sink, Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
 from sim.routes import route
-from sim.spec import SourceSpec
 from sim.streaming import Stream, chunk, rows_to_arrays
 from sim.workload import arrival_times
 
@@ -50,78 +48,6 @@ if TYPE_CHECKING:
     from sim.world import World
 
 Gen = Generator[simpy.Event, Any, None]
-
-
-class Fifo:
-    """An actor's input FIFO from one producer: ``capacity`` places (None: unbounded)."""
-
-    __slots__ = ("capacity", "used", "waiting")
-
-    def __init__(self, capacity: int | None) -> None:
-        self.capacity = capacity
-        self.used = 0
-        self.waiting: deque[simpy.Event] = deque()
-
-    def reserve(self, env: simpy.Environment) -> simpy.Event | None:
-        """A place now (None), or an event that fires when one is handed over."""
-        if self.capacity is None or self.used < self.capacity:
-            self.used += 1
-            return None
-        granted = env.event()
-        self.waiting.append(granted)
-        return granted
-
-    def free(self) -> None:
-        """Give a place back, to the first waiting producer if there is one."""
-        if self.waiting:
-            self.waiting.popleft().succeed()
-        else:
-            self.used -= 1
-
-    def withdraw(self, granted: simpy.Event) -> None:
-        """Give up a wait (or the place, if it was handed over meanwhile)."""
-        if granted.triggered:
-            self.free()
-        else:
-            self.waiting.remove(granted)
-
-    def __repr__(self) -> str:
-        return f"Fifo(used={self.used}/{self.capacity}, waiting={len(self.waiting)})"
-
-
-@dataclass(slots=True)
-class Feed:
-    """One source of a graph at run time: its actors' devices and FIFOs, what it recorded."""
-
-    spec: SourceSpec
-    index: int
-    graph: Graph
-    devices: dict[str, Device]
-    fifos: dict[tuple[str, str], Fifo]  # (actor, producer or "") -> its FIFO
-    sink: Sink
-    live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
-
-
-@dataclass(slots=True)
-class Join:
-    """A join's state for one request: the FIFOs holding its inputs, those lost, fired."""
-
-    held: list[Fifo] = field(default_factory=list)
-    missing: int = 0
-    fired: bool = False
-
-
-@dataclass(slots=True)
-class Request:
-    """One request on its way through a graph."""
-
-    rid: int
-    feed: Feed
-    arrival: float
-    sinks: int
-    joins: dict[str, Join] = field(default_factory=dict)
-    lost: int = 0
-    done: bool = False
 
 
 class Dataflow:
@@ -138,8 +64,7 @@ class Dataflow:
         self.fallible = world.resilience is not None
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
         self._shared: dict[tuple[str, str, str], Fifo] = {}
-        self._services: dict[tuple[str, str], Callable[[], float]] = {}
-        self._exits: dict[str, Callable[[], float]] = {}
+        self.samplers = Samplers(world)
         self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
         self.feeds: list[Feed] = []
         for g in self.graphs:
@@ -186,40 +111,6 @@ class Dataflow:
             transfer = Transfer(hops, size)
             self._transfers[key] = (transfer, transfer.delay)
         return self._transfers[key]
-
-    def _service(self, actor: Actor, device: str) -> Callable[[], float]:
-        key = (actor.key, device)
-        if key not in self._services:
-            self._services[key] = self._sampler(actor, device)
-        return self._services[key]
-
-    def _sampler(self, actor: Actor, device: str) -> Callable[[], float]:
-        streams = self.world.streams
-        if actor.service is not None:
-            own = "" if device == actor.on else f":{device}"
-            sampler = actor.service.sampler(streams.rng(f"stage:{actor.key}:service{own}"))
-            if isinstance(actor.service, Normal):
-                return lambda: max(0.0, sampler())
-            return sampler
-        cost = span_cost(self.world, actor.span, device)
-        spec = self.world.scenario.devices[device]
-        if spec.service_noise is None:
-            return lambda: cost
-        noise = spec.service_noise.sampler(streams.rng(f"device:{device}:noise"))
-        return lambda: max(0.0, cost * noise())
-
-    def _exit(self, actor: Actor) -> Callable[[], float]:
-        if actor.key not in self._exits:
-            rng = self.world.streams.rng(f"stage:{actor.key}:exit")
-            pending: list[float] = []
-
-            def draw() -> float:
-                if not pending:
-                    pending.extend(rng.random(512)[::-1].tolist())
-                return pending.pop()
-
-            self._exits[actor.key] = draw
-        return self._exits[actor.key]
 
     # -- processes ---------------------------------------------------------
 
@@ -291,7 +182,7 @@ class Dataflow:
             self._note(req, me, -1, Event.DROP)
             return
         join.held.append(fifo)
-        ready = _ready(actor, join)
+        ready = fires(actor, join)
         if ready:
             join.fired = True
             yield from self._fire(req, actor, join.held)
@@ -334,11 +225,11 @@ class Dataflow:
             held = []
             self._note(req, me, where, Event.START)
             device.meter.start()
-            yield env.timeout(self._service(actor, device.name)() + device.slowdown)
+            yield env.timeout(self.samplers.service(actor, device.name)() + device.slowdown)
             device.meter.stop()
             device.served += 1
             self._note(req, me, where, Event.END)
-            if actor.exit is not None and self._exit(actor)() < actor.exit:
+            if actor.exit is not None and self.samplers.exit(actor)() < actor.exit:
                 self._note(req, me, where, Event.EXIT)
                 device.release()
                 nexts, exited = [], True
@@ -413,7 +304,7 @@ class Dataflow:
             join.missing += 1
             if join.fired:
                 continue
-            ready = _ready(nxt, join)
+            ready = fires(nxt, join)
             if ready:
                 join.fired = True
                 self.env.process(self._fire(req, nxt, join.held))
@@ -457,20 +348,6 @@ class Dataflow:
         return f"Dataflow({list(self.logs.values())})"
 
 
-def _ready(actor: Actor, join: Join) -> bool | None:
-    """Whether a join fires now (True), can never fire (False), or waits (None)."""
-    held = len(join.held)
-    if held >= actor.need:
-        return True
-    coming = len(actor.inputs) - held - join.missing
-    if held + coming >= actor.need:
-        return None
-    timed = isinstance(actor.join, KOfN) and actor.join.timeout is not None
-    if timed and coming:
-        return None  # its timeout fires it with what came
-    return timed and held > 0
-
-
 def _records(feed: Feed, warmup: float) -> SourceRecords:
     tally = None
     rows: list[tuple[int, int, list[float], int]] = []
@@ -499,19 +376,3 @@ def _records(feed: Feed, warmup: float) -> SourceRecords:
         pending_arrival=arrival,
         tally=tally,
     )
-
-
-def span_cost(world: World, span: range, device: str) -> float:
-    """Seconds to run the model's layers ``span`` on ``device`` (measured, or the roofline)."""
-    model = world.scenario.table
-    if model is None or not span:
-        return 0.0
-    spec = world.scenario.devices[device]
-    measured = spec.measured([model.layers[i].name for i in span])
-    if measured is not None:
-        return measured
-    compute = spec.compute()
-    assert compute is not None, "checked by the loader"
-    layers = model.cost_layers()
-    before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-    return compute.run_time(layers[span.start : span.stop], before)
