@@ -10,8 +10,10 @@ the graph early with an exit probability.
 * :mod:`sim.graph.spec`: the ``graphs:`` key of a scenario (pydantic, input only);
 * :mod:`sim.graph.expand`: specs (and pipelines, as chains) to resolved graphs;
 * :mod:`sim.graph.checks`: the design rules, checked before running;
-* :mod:`sim.graph.log`: the event log, the graph engine's record;
-* :mod:`sim.graph.engine`: the SimPy actors, FIFOs, joins and exits.
+* :mod:`sim.graph.log`: the event log, the graph engine's record, and per-actor figures;
+* :mod:`sim.graph.tokens`: FIFOs, joins and requests at run time;
+* :mod:`sim.graph.samplers`: service times and exit draws;
+* :mod:`sim.graph.engine`: the SimPy processes: sources, transfers, firings, results.
 
 docs/graphs.md describes the format and the engine's semantics.
 """
