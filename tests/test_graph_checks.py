@@ -166,3 +166,31 @@ def test_no_source_anywhere() -> None:
     raw = scenario(fork_join())
     del raw["graphs"]
     assert problems(raw)[0].startswith("test.yaml: workload: list at least one source")
+
+
+def test_layers_on_a_device_without_rates() -> None:
+    model = {
+        "input_bytes": 1000,
+        "layers": [
+            {"name": "l1", "op": "conv", "flops": 1e6, "output_bytes": 100},
+            {"name": "l2", "op": "gemm", "flops": 1e6, "output_bytes": 10},
+        ],
+    }
+    devices = {"src": {}, "a": {"gflops": {"conv": 10}, "mem_bandwidth": "1GB/s"}, "b": {}}
+    actors = {
+        "x": {"on": "a", "layers": ["l1", "l2"]},
+        "y": {"on": "$source", "after": ["x"], "layers": ["l2", "l2"]},
+    }
+    lines = problems(scenario(actors, devices=devices, model=model))
+    assert lines == [
+        "test.yaml: devices.a.gflops: has no rate for op class 'gemm', used by graphs.g.actors.x",
+        "test.yaml: devices.src: needs gflops and mem_bandwidth (or a type) to run graphs.g.actors.y "
+        "with the cost model",
+    ]
+
+
+def test_branches_both_on_the_source_device_share_it() -> None:
+    actors = fork_join(fifo=1)
+    actors["x"]["on"] = actors["y"]["on"] = "$source"
+    (line,) = problems(scenario(actors))
+    assert "share device '$source'" in line

@@ -6,6 +6,8 @@
 * acyclic: the actors and their ``after`` form a DAG (a cycle is named, in order);
 * routes: every edge, every source to its entry actors and every sink back to its
   source has a route;
+* rates: a device that runs an actor's layers by the cost model has a profile with
+  those layers, or rates for their op classes;
 * deadlock freedom: a join that waits for several inputs (``all``, or ``k_of_n``
   without a timeout) whose input FIFOs are bounded starves for ever if its inputs
   can arrive out of request order: a full FIFO then holds a later request's token
@@ -32,7 +34,7 @@ from sim.graph.expand import Actor, Graph, resolve
 from sim.graph.spec import SOURCE, GraphSpec, KOfN
 from sim.problems import Problem
 from sim.routes import route, topology
-from sim.spec import Scenario
+from sim.spec import LayerSpec, Scenario
 
 
 def check(s: Scenario, full: bool = True) -> list[Problem]:
@@ -45,7 +47,7 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
             problems += found
             continue
         g = resolve(s, name, spec)
-        problems += _routes(s, g) + _deadlock(s, g) + _memory(s, g)
+        problems += _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
     return problems
 
 
@@ -148,6 +150,39 @@ def _routes(s: Scenario, g: Graph) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
+def _rates(s: Scenario, g: Graph) -> list[Problem]:
+    """Devices that run an actor's layers by the cost model need a profile or rates."""
+    problems = []
+    for src in g.sources:
+        for name, actor in g.actors.items():
+            if actor.service is None and actor.span and s.table is not None:
+                device = actor.device(src.at)
+                layers = [s.table.layers[i] for i in actor.span]
+                problems += _rate(s, device, f"graphs.{g.name}.actors.{name}", layers)
+    return list(dict.fromkeys(problems))
+
+
+def _rate(s: Scenario, device: str, who: str, layers: list[LayerSpec]) -> list[Problem]:
+    spec = s.devices[device]
+    if spec.profile is not None:
+        try:
+            spec.measured([layer.name for layer in layers])
+        except KeyError as exc:
+            message = f"has no time for layer {exc.args[0]!r}, run by {who}; profile the model"
+            return [Problem(f"devices.{device}.profile", message)]
+        return []
+    if spec.gflops is None or spec.mem_bandwidth is None:
+        message = f"needs gflops and mem_bandwidth (or a type) to run {who} with the cost model"
+        return [Problem(f"devices.{device}", message)]
+    if not isinstance(spec.gflops, dict):
+        return []
+    missing = sorted({layer.op for layer in layers} - set(spec.gflops))
+    return [
+        Problem(f"devices.{device}.gflops", f"has no rate for op class {op!r}, used by {who}")
+        for op in missing
+    ]
+
+
 def _ancestors(g: Graph, name: str) -> set[str]:
     out: set[str] = set()
     todo = [name]
@@ -183,7 +218,7 @@ def _disorder(s: Scenario, g: Graph, join: Actor) -> str | None:
     common = set.intersection(*branches.values())
     places = {p: {g.actors[a].on: a for a in b - common} for p, b in branches.items()}
     for (p, a), (q, b) in itertools.combinations(places.items(), 2):
-        for device in sorted(set(a) & set(b) - {SOURCE}):
+        for device in sorted(set(a) & set(b)):
             return (
                 f"actor {a[device]!r} (path {p} -> {join.name}) and actor {b[device]!r} "
                 f"(path {q} -> {join.name}) share device {device!r}"
