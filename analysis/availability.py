@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, stats
 
 from sim.distributions import (
     Deterministic,
@@ -84,6 +83,8 @@ def components(s: Scenario) -> list[Component]:
 def _random(
     failure: FailureSpec | None, start: float, end: float
 ) -> tuple[float, str, float, float]:
+    from scipy import integrate
+
     if failure is None:
         return 1.0, "no random failures", math.inf, 0.0
     mttf = failure.ttf.mean
@@ -105,6 +106,8 @@ def _injected(injections: list, start: float, end: float) -> float:  # type: ign
 
 def _survival(dist: object) -> object:
     """The survival function P(X > t) of a scenario distribution."""
+    from scipy import stats
+
     if isinstance(dist, Exponential):
         return stats.expon(scale=dist.mean).sf
     if isinstance(dist, Weibull):
@@ -151,6 +154,8 @@ def undetected_fraction(
     component loses that once per cycle of MTTF + MTTR; a crash–stop one once, if it
     fails within the ``window``.
     """
+    from scipy import integrate
+
     if c.ttf is None or c.mttf <= 0 or detection[1] <= 0:
         return 0.0
     if c.ttr is None:  # crash–stop: one outage, detected after D, if it comes in the window

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 Part = tuple[float, float, float, float]  # weight, shift, mean, variance
 
@@ -66,4 +66,6 @@ def quantile(parts: Iterable[Part], q: float) -> float:
         if gap(m) >= 0 and gap(m * (1 - 1e-12)) < 0:
             return float(m)
     hi = float(np.max(shift + mean + 10 * np.sqrt(var))) + 1e-9
+    from scipy import optimize
+
     return float(optimize.brentq(gap, 0.0, hi, xtol=1e-10))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 
 def mm1_sojourn(arrival_rate: float, service_rate: float) -> float:
@@ -218,6 +218,8 @@ def _always_full(rho: float, capacity: int) -> np.ndarray:
 
 def _arrivals_per_service(rho: float, scv: float, count: int) -> np.ndarray:
     """P(j Poisson arrivals during one service), j = 0..count−1, mean ρ, service c² = scv."""
+    from scipy import stats
+
     j = np.arange(count)
     if scv <= 1e-12:
         return np.asarray(stats.poisson.pmf(j, rho), dtype=float)

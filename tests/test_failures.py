@@ -366,3 +366,32 @@ def test_slow_adds_its_delay_to_every_service_while_it_lasts() -> None:
         0.040, abs=1e-6
     )
     assert (src.status == Status.OK).all()
+
+
+def test_a_link_failure_frees_its_medium_for_those_queued_and_after() -> None:
+    """1000 B at 8 kbit/s holds the medium 1 s. Requests at 0, 0.2 and 0.4 s: one on the
+    wire, two queued, all dropped by a crash at 0.5 s (repaired at 1.5 s). After it the
+    medium is free and first-come first-served again: 2.0 s is sent at once, 2.5 s waits."""
+    raw = base(
+        horizon="10s",
+        model={
+            "input_bytes": 1000,
+            "layers": [{"name": "x", "op": "gemm", "flops": 0, "output_bytes": 0}],
+        },
+        devices={"a": {}, "b": {"gflops": 1, "mem_bandwidth": 1e12}},
+        links=[{"ends": ["a", "b"], "bandwidth": 8000, "latency": 0}],
+        pipelines={"p": {"result_bytes": 0, "stages": [{"on": "b"}]}},
+        failures=[{"at": "0.5s", "target": "a-b", "duration": "1s"}],
+        workload=[
+            {
+                "name": "s",
+                "at": "a",
+                "pipeline": "p",
+                "arrivals": {"kind": "trace", "times": [0, 0.2, 0.4, 2.0, 2.5]},
+            }
+        ],
+    )
+    (rep,) = run(load_dict(raw))
+    src = rep.sources[0]
+    assert src.status.tolist() == [Status.FAILED] * 3 + [Status.OK] * 2
+    assert src.latency[3:].tolist() == pytest.approx([1.0, 1.5])

@@ -34,7 +34,7 @@ HEAVY = (
     "dask", "distributed", "onnx", "onnxruntime",
 )  # fmt: skip
 NEVER_TO_CHECK = ("scipy", "pyarrow", "pandas", "dask", "distributed", "onnxruntime")
-NEVER_TO_RUN = ("dask", "distributed", "onnx", "onnxruntime")
+NEVER_TO_RUN = ("scipy.stats", "pandas", "dask", "distributed", "onnx", "onnxruntime")
 
 
 def imported(*argv: str, cwd: Path = ROOT) -> set[str]:
