@@ -149,9 +149,6 @@ def test_every_arrival_ends_once_and_tokens_are_conserved(raw: dict[str, Any]) -
     arrive, start, end, send = (
         by_key(g.events, e) for e in (Event.ARRIVE, Event.START, Event.END, Event.SEND)
     )
-    grouped = per_actor(g.events, len(g.actors), rep.start)
-    for name in FIGURES:  # folded as they came = grouped from the whole log
-        np.testing.assert_allclose(g.figures[name], grouped[name], rtol=1e-9, equal_nan=True)
     for (r, a), times in start.items():
         assert len(times) == 1, "an actor fires once per request"
         assert min(arrive[(r, a)]) <= times[0], "fired without a token"
@@ -193,8 +190,9 @@ def test_same_seed_same_log(raw: dict[str, Any]) -> None:
     assert same(first, again)
     folded = simulate(s, 11, records="summary").graphs[0]
     assert folded.events is None
-    for name in FIGURES:  # the same figures without the log
-        np.testing.assert_array_equal(folded.figures[name], first.graphs[0].figures[name])
+    grouped = per_actor(first.graphs[0].events, len(folded.actors), first.start)
+    for name in FIGURES:  # folded as they came = grouped from the whole log
+        np.testing.assert_allclose(folded.figures[name], grouped[name], rtol=1e-12, equal_nan=True)
 
 
 def same(a: Replication, b: Replication) -> bool:

@@ -34,7 +34,7 @@ import simpy
 
 from sim.devices import Device
 from sim.graph.expand import Actor, Graph, graphs
-from sim.graph.log import Event, Log, table
+from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from sim.world import World
 
 Gen = Generator[simpy.Event, Any, None]
+Hand = tuple[str, Actor, float, Fifo] | None
+"""A token handed on: from a device, to an actor, its size, the FIFO place reserved."""
 
 
 class Dataflow:
@@ -138,16 +140,36 @@ class Dataflow:
                 yield granted  # held at the source: a full entry FIFO blocks its producer
         size = feed.graph.input_bytes
         for actor, fifo in entries[1:]:
-            env.process(self._send(req, feed.spec.at, actor, size, fifo))
+            env.process(self._walk(req, (feed.spec.at, actor, size, fifo)))
         actor, fifo = entries[0]
-        yield from self._send(req, feed.spec.at, actor, size, fifo)
+        yield from self._walk(req, (feed.spec.at, actor, size, fifo))
+
+    def _walk(self, req: Request, hand: Hand) -> Gen:
+        """Carry a token along: into an actor's FIFO, through its firing, on to the next
+        actor, for as long as one token goes on (forks start walks of their own)."""
+        while hand is not None:
+            frm, actor, size, fifo = hand
+            if not (yield from self._send(req, frm, actor, size, fifo)):
+                return
+            held = self._arrive(req, actor, fifo)
+            if held is None:
+                return
+            hand = yield from self._fire(req, actor, held)
+
+    def _resume(self, req: Request, actor: Actor, held: list[Fifo]) -> Gen:
+        """Fire ``actor`` with the tokens ``held``, then walk on."""
+        hand = yield from self._fire(req, actor, held)
+        yield from self._walk(req, hand)
 
     def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
         log = self.logs[req.feed.graph.name]
         log.add(req.rid, req.feed.index, actor, device, event, self.env.now)
 
-    def _send(self, req: Request, frm: str, actor: Actor, size: float, fifo: Fifo) -> Gen:
-        """Carry a token from device ``frm`` into ``actor``'s FIFO (its place reserved)."""
+    def _send(
+        self, req: Request, frm: str, actor: Actor, size: float, fifo: Fifo
+    ) -> Generator[simpy.Event, Any, bool]:
+        """Carry a token from device ``frm`` to ``actor`` (its FIFO place reserved):
+        whether it got there."""
         to = req.feed.devices[actor.name]
         transfer, delay = self._transfer(frm, to.name, size)
         if delay is not None:
@@ -159,47 +181,51 @@ class Dataflow:
                 fifo.free()
                 self._note(req, self._index(req, actor), self.device_index[to.name], Event.FAIL)
                 self._lose(req, actor, Status.FAILED)
-                return
+                return False
             req.lost += lost
-        yield from self._arrive(req, actor, fifo)
+        return True
 
     def _index(self, req: Request, actor: Actor) -> int:
         return self.actor_index[req.feed.graph.name][actor.name]
 
-    def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> Gen:
+    def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> list[Fifo] | None:
+        """The token is in ``actor``'s FIFO: the tokens to fire with now, or None."""
         me = self._index(req, actor)
         self._note(req, me, self.device_index[req.feed.devices[actor.name].name], Event.ARRIVE)
         if len(actor.inputs) <= 1:
             if req.done:
                 fifo.free()
                 self._note(req, me, -1, Event.DROP)
-                return
-            yield from self._fire(req, actor, [fifo])
-            return
+                return None
+            return [fifo]
         join = req.joins.setdefault(actor.name, Join())
         if join.fired or req.done:
             fifo.free()
             self._note(req, me, -1, Event.DROP)
-            return
+            return None
         join.held.append(fifo)
         ready = fires(actor, join)
         if ready:
             join.fired = True
-            yield from self._fire(req, actor, join.held)
-        elif ready is None and isinstance(actor.join, KOfN) and actor.join.timeout:
+            return join.held
+        if ready is None and isinstance(actor.join, KOfN) and actor.join.timeout:
             if len(join.held) == 1:
                 self.env.process(self._timer(req, actor, join, actor.join.timeout))
         elif ready is not None:
             self._lose(req, actor, Status.FAILED)
+        return None
 
     def _timer(self, req: Request, actor: Actor, join: Join, timeout: float) -> Gen:
         yield self.env.timeout(timeout)
         if not join.fired and not req.done:
             join.fired = True
-            yield from self._fire(req, actor, join.held)
+            yield from self._resume(req, actor, join.held)
 
-    def _fire(self, req: Request, actor: Actor, held: list[Fifo]) -> Gen:
-        """Serve ``actor`` for ``req`` on its device, then hand its output on."""
+    def _fire(
+        self, req: Request, actor: Actor, held: list[Fifo]
+    ) -> Generator[simpy.Event, Any, Hand]:
+        """Serve ``actor`` for ``req`` on its device, then hand its output on: the first
+        successor's token to walk on with (the others' walks are started here), or None."""
         env, feed = self.env, req.feed
         device = feed.devices[actor.name]
         me, where = self._index(req, actor), self.device_index[device.name]
@@ -209,7 +235,7 @@ class Dataflow:
                 f.free()
             self._note(req, me, where, Event.DROP if device.up else Event.FAIL)
             self._lose(req, actor, Status.DROPPED if device.up else Status.FAILED)
-            return
+            return None
         nexts = [feed.graph.actors[n] for n in feed.graph.successors[actor.name]]
         process = env.active_process if self.fallible else None
         if process is not None:
@@ -252,18 +278,19 @@ class Dataflow:
                 f.withdraw(granted)
             self._note(req, me, where, Event.FAIL)
             self._lose(req, actor, Status.FAILED)
-            return
+            return None
         finally:
             if process is not None:
                 device.occupants.pop(process, None)
         if not nexts:
             yield from self._result(req, actor, device, exited)
-            return
-        size = actor.output_bytes
-        for n in nexts[1:]:
-            env.process(self._send(req, device.name, n, size, feed.fifos[(n.name, actor.name)]))
-        first = nexts[0]
-        yield from self._send(req, device.name, first, size, feed.fifos[(first.name, actor.name)])
+            return None
+        hands = [
+            (device.name, n, actor.output_bytes, feed.fifos[(n.name, actor.name)]) for n in nexts
+        ]
+        for hand in hands[1:]:
+            env.process(self._walk(req, hand))
+        return hands[0]
 
     def _result(self, req: Request, actor: Actor, device: Device, exited: bool) -> Gen:
         """Carry the result of a sink, or of an exit taken, back to the source."""
@@ -307,7 +334,7 @@ class Dataflow:
             ready = fires(nxt, join)
             if ready:
                 join.fired = True
-                self.env.process(self._fire(req, nxt, join.held))
+                self.env.process(self._resume(req, nxt, join.held))
             elif ready is not None:
                 self._lose(req, nxt, status)
 
@@ -339,7 +366,7 @@ class Dataflow:
                 GraphRecords(
                     g.name, tuple(g.actors), tuple(self.device_index),
                     tuple(f.spec.name for f in self.feeds),
-                    table(log.rows) if log.keep else None, log.tally.figures(),
+                    log.events(), log.figures(),
                 )
             )  # fmt: skip
         return tuple(out)

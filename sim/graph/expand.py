@@ -61,11 +61,7 @@ class Graph:
     sources: tuple[SourceSpec, ...]
     input_bytes: float
     result_bytes: float
-
-    @property
-    def sinks(self) -> tuple[str, ...]:
-        """Actors nothing follows: each sends its result back to the source."""
-        return tuple(n for n, nxt in self.successors.items() if not nxt)
+    sinks: tuple[str, ...]  # actors nothing follows: each sends its result back to the source
 
 
 def graphs(s: Scenario) -> list[Graph]:
@@ -96,6 +92,7 @@ def resolve(s: Scenario, name: str, spec: GraphSpec) -> Graph:
         sources=tuple(src for g in spec.sources for src in feeds(name, g)),
         input_bytes=given if given is not None else (model.input_bytes if model else 0.0),
         result_bytes=spec.result_bytes if spec.result_bytes is not None else result,
+        sinks=tuple(n for n, nxt in successors.items() if not nxt),
     )
 
 

@@ -11,8 +11,9 @@ one arriving for a request already decided: a late copy after a ``first``
 join) and ``fail`` a token lost (a transfer that ran out of retransmissions, a
 device that failed under it).
 
-Rows are kept only with ``records="all"`` (:class:`Log` with ``keep=False``
-appends nothing): per-request outcomes then come from the streams' tallies
+Rows are kept only with ``records="all"``; otherwise (:class:`Log` with
+``keep=False``) each event is folded into per-actor figures as it comes
+(:class:`ActorTally`) and per-request outcomes come from the streams' tallies
 (:mod:`sim.streaming`), as for pipelines. :func:`table` turns the rows into a
 numpy structured array; per-actor and per-device figures are group-bys of it
 (:func:`per_actor`).
@@ -20,6 +21,7 @@ numpy structured array; per-actor and per-device figures are group-bys of it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 
 import numpy as np
@@ -52,22 +54,42 @@ DTYPE = np.dtype(
 
 
 class Log:
-    """One graph's events: the rows appended (none unless ``keep``), and their tally."""
+    """One graph's events: the rows, kept (``keep``) or folded into per-actor figures."""
 
-    __slots__ = ("keep", "rows", "tally")
+    __slots__ = ("actors", "add", "keep", "rows", "start", "tally")
 
     def __init__(self, keep: bool, actors: int, start: float) -> None:
         self.keep = keep
+        self.actors = actors
+        self.start = start
         self.rows: list[tuple[int, int, int, int, int, float]] = []
         self.tally = ActorTally(actors, start)
+        self.add: Callable[[int, int, int, int, Event, float], None] = (
+            self._append if keep else self._fold
+        )  # bound once: called for every event
 
-    def add(
+    def _append(
         self, request: int, source: int, actor: int, device: int, event: Event, t: float
     ) -> None:
-        if self.keep:
-            self.rows.append((request, source, actor, device, int(event), t))
+        self.rows.append((request, source, actor, device, event, t))
+
+    def _fold(
+        self, request: int, source: int, actor: int, device: int, event: Event, t: float
+    ) -> None:
         if actor >= 0:
             self.tally.add(request, actor, event, t)
+
+    def events(self) -> np.ndarray | None:
+        """The rows as a table (:func:`table`); None unless kept."""
+        return table(self.rows) if self.keep else None
+
+    def figures(self) -> dict[str, np.ndarray]:
+        """Per-actor figures (:data:`FIGURES`): grouped from the rows when they were kept,
+        else as folded while they came (the same figures: a test checks it)."""
+        events = self.events()
+        return (
+            self.tally.figures() if events is None else per_actor(events, self.actors, self.start)
+        )
 
     def __len__(self) -> int:
         return len(self.rows)
