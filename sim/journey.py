@@ -131,9 +131,8 @@ def carry(transfer: Transfer) -> Generator[simpy.Event, Any, int | None]:
     return lost
 
 
+SERVED = "served"
 DROPPED = "dropped"
-Served = tuple[float, float, float]
-"""A served stage: (queue arrival, service start, service end)."""
 
 
 def serve(
@@ -141,23 +140,27 @@ def serve(
     device: Device,
     priority: int,
     service: Callable[[], float],
+    stamps: list[float],
     real: RealService | None = None,
     ready: float = 0.0,
     deadline: float | None = None,
     guarded: bool = True,
-) -> Generator[simpy.Event, Any, Served | str | None]:
-    """Serve the active request on ``device``: its stamps, DROPPED, or None when lost.
+) -> Generator[simpy.Event, Any, str | None]:
+    """Serve the active request on ``device``: SERVED, DROPPED, or None when it is lost.
 
-    A full queue (``queue_limit``) drops it; it waits until ``ready`` (a partition
-    still loading) and for a slot, then holds the slot for a draw of ``service`` plus
-    the device's slowdown, or for the ``real`` device's answer. It is lost when the
-    device is down, fails under it (an interrupt), or, with a ``deadline``, has no slot
-    or no real answer by then. ``guarded`` registers the request on the device so that
-    a crash interrupts it; only the plain walk, where nothing can fail, leaves it out.
+    It joins the queue (its arrival stamped), is dropped by a full one (``queue_limit``),
+    waits until ``ready`` (a partition still loading) and for a slot (taken at once,
+    without an event, when one is free), then holds the slot for a draw of ``service``
+    plus the device's slowdown, or for the ``real`` device's answer; the start and end of
+    service are stamped too. It is lost when the device is down, fails under it (an
+    interrupt), or, with a ``deadline``, has no slot or no real answer by then.
+    ``guarded`` registers the request on the device so that a crash interrupts it; only
+    the plain walk, where nothing can fail, leaves it out.
     """
     if guarded and not device.up:
         return None
     queued = env.now
+    stamps.append(queued)
     limit = device.queue_limit
     if limit is not None and len(device.queue) >= limit:
         return DROPPED
@@ -176,7 +179,7 @@ def serve(
                 if not granted.triggered:
                     device.withdraw(granted)
                     return None
-        started = env.now
+        stamps.append(env.now)
         device.meter.start()
         try:
             if real is None:
@@ -190,7 +193,8 @@ def serve(
         device.meter.stop()
         device.served += 1
         device.release()
-        return (queued, started, env.now)
+        stamps.append(env.now)
+        return SERVED
     except simpy.Interrupt:
         return None  # the device failed; its crash reset slots and meter
     finally:
@@ -215,16 +219,13 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
                 done.append((rid, Status.FAILED, stamps, lost))
                 return
             lost += n
-        device, real = step.device, step.real
-        served = yield from serve(env, device, priority, step.service, real, guarded=False)
-        if served.__class__ is not tuple:
-            if served == DROPPED:
-                stamps.append(env.now)  # this walk records when the full queue turned it away
-                done.append((rid, Status.DROPPED, stamps, lost))
-            else:
-                done.append((rid, Status.FAILED, stamps, lost))
+        outcome = yield from serve(
+            env, step.device, priority, step.service, stamps, step.real, 0.0, None, False
+        )
+        if outcome is not SERVED:
+            status = Status.DROPPED if outcome is DROPPED else Status.FAILED
+            done.append((rid, status, stamps, lost))  # a drop's stamps end at its arrival
             return
-        stamps += served
     back = route.back_delay
     if back is not None:
         if back:
@@ -346,13 +347,14 @@ def _reach_and_serve(
     # timeout runs from the attempt's sending, through its wait for the device too
     timeout = plan.spec.timeout
     deadline = None if real is None or timeout is None else env.now + timeout
-    served = yield from serve(
-        env, target, route.priority, plan.services[target.name], real,
+    stamps: list[float] = []  # this attempt's: a lost or dropped one's are not kept
+    outcome = yield from serve(
+        env, target, route.priority, plan.services[target.name], stamps, real,
         plan.ready_at(target), deadline,
     )  # fmt: skip
-    if served.__class__ is not tuple:
-        return served  # type: ignore[return-value]
-    queued, started, ended = served
+    if outcome is not SERVED:
+        return outcome
+    queued, started, ended = stamps
     return (target, queued, started, ended)
 
 
