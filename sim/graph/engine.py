@@ -62,7 +62,6 @@ class Dataflow:
         self.graphs = graphs(world.scenario)
         start = world.scenario.warmup
         self.logs = {g.name: Log(records == "all", len(g.actors), start) for g in self.graphs}
-        self.actor_index = {g.name: {n: i for i, n in enumerate(g.actors)} for g in self.graphs}
         self.fallible = world.resilience is not None
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
         self._shared: dict[tuple[str, str, str], Fifo] = {}
@@ -90,7 +89,12 @@ class Dataflow:
             sink: Sink = []
             if records != "all":
                 sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
-            out.append(Feed(spec, k, g, devices, fifos, sink))
+            feed = Feed(spec, k, g, devices, fifos, sink, self.logs[g.name].add)
+            for n, a in g.actors.items():
+                feed.where[n] = self.device_index[devices[n].name]
+                feed.nexts[n] = [(g.actors[m], fifos[(m, n)]) for m in g.successors[n]]
+                feed.service[n] = self.samplers.service(a, devices[n].name)
+            out.append(feed)
         return out
 
     def _fifo(self, actor: Actor, device: str, producer: str) -> Fifo:
@@ -162,8 +166,7 @@ class Dataflow:
         yield from self._walk(req, hand)
 
     def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
-        log = self.logs[req.feed.graph.name]
-        log.add(req.rid, req.feed.index, actor, device, event, self.env.now)
+        req.feed.note(req.rid, req.feed.index, actor, device, event, self.env.now)
 
     def _send(
         self, req: Request, frm: str, actor: Actor, size: float, fifo: Fifo
@@ -179,19 +182,16 @@ class Dataflow:
             lost = yield from carry(transfer)
             if lost is None:
                 fifo.free()
-                self._note(req, self._index(req, actor), self.device_index[to.name], Event.FAIL)
+                self._note(req, actor.index, req.feed.where[actor.name], Event.FAIL)
                 self._lose(req, actor, Status.FAILED)
                 return False
             req.lost += lost
         return True
 
-    def _index(self, req: Request, actor: Actor) -> int:
-        return self.actor_index[req.feed.graph.name][actor.name]
-
     def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> list[Fifo] | None:
         """The token is in ``actor``'s FIFO: the tokens to fire with now, or None."""
-        me = self._index(req, actor)
-        self._note(req, me, self.device_index[req.feed.devices[actor.name].name], Event.ARRIVE)
+        me = actor.index
+        self._note(req, me, req.feed.where[actor.name], Event.ARRIVE)
         if len(actor.inputs) <= 1:
             if req.done:
                 fifo.free()
@@ -228,7 +228,8 @@ class Dataflow:
         successor's token to walk on with (the others' walks are started here), or None."""
         env, feed = self.env, req.feed
         device = feed.devices[actor.name]
-        me, where = self._index(req, actor), self.device_index[device.name]
+        me, where = actor.index, feed.where[actor.name]
+        note, rid, source = feed.note, req.rid, feed.index  # the log's add, bound: hot path
         limit = device.queue_limit
         if not device.up or (limit is not None and len(device.queue) >= limit):
             for f in held:
@@ -236,7 +237,7 @@ class Dataflow:
             self._note(req, me, where, Event.DROP if device.up else Event.FAIL)
             self._lose(req, actor, Status.DROPPED if device.up else Status.FAILED)
             return None
-        nexts = [feed.graph.actors[n] for n in feed.graph.successors[actor.name]]
+        nexts = feed.nexts[actor.name]
         process = env.active_process if self.fallible else None
         if process is not None:
             device.occupants[process] = None
@@ -249,12 +250,12 @@ class Dataflow:
             for f in held:
                 f.free()
             held = []
-            self._note(req, me, where, Event.START)
+            note(rid, source, me, where, Event.START, env.now)
             device.meter.start()
-            yield env.timeout(self.samplers.service(actor, device.name)() + device.slowdown)
+            yield env.timeout(feed.service[actor.name]() + device.slowdown)
             device.meter.stop()
             device.served += 1
-            self._note(req, me, where, Event.END)
+            note(rid, source, me, where, Event.END, env.now)
             if actor.exit is not None and self.samplers.exit(actor)() < actor.exit:
                 self._note(req, me, where, Event.EXIT)
                 device.release()
@@ -262,14 +263,13 @@ class Dataflow:
             elif not nexts:
                 device.release()
             else:
-                fifos = [feed.fifos[(n.name, actor.name)] for n in nexts]
-                for f in fifos:
+                for _, f in nexts:
                     granted = f.reserve(env)
                     if granted is not None:
                         waits.append((f, granted))
                         yield granted  # blocked after service: the slot stays taken
                 waits = []
-                self._note(req, me, where, Event.SEND)
+                note(rid, source, me, where, Event.SEND, env.now)
                 device.release()
         except simpy.Interrupt:
             for f in held:
@@ -285,12 +285,11 @@ class Dataflow:
         if not nexts:
             yield from self._result(req, actor, device, exited)
             return None
-        hands = [
-            (device.name, n, actor.output_bytes, feed.fifos[(n.name, actor.name)]) for n in nexts
-        ]
-        for hand in hands[1:]:
-            env.process(self._walk(req, hand))
-        return hands[0]
+        size = actor.output_bytes
+        for n, f in nexts[1:]:
+            env.process(self._walk(req, (device.name, n, size, f)))
+        n, f = nexts[0]
+        return (device.name, n, size, f)
 
     def _result(self, req: Request, actor: Actor, device: Device, exited: bool) -> Gen:
         """Carry the result of a sink, or of an exit taken, back to the source."""
@@ -302,7 +301,7 @@ class Dataflow:
         else:
             lost = yield from carry(transfer)
             if lost is None:
-                self._note(req, self._index(req, actor), -1, Event.FAIL)
+                self._note(req, actor.index, -1, Event.FAIL)
                 self._lose(req, actor, Status.FAILED)
                 return
             req.lost += lost
@@ -348,7 +347,7 @@ class Dataflow:
             if not join.fired:
                 for f in join.held:
                     f.free()
-                    self._note(req, self._index(req, feed.graph.actors[name]), -1, Event.DROP)
+                    self._note(req, feed.graph.actors[name].index, -1, Event.DROP)
                 join.held.clear()
 
     # -- records -----------------------------------------------------------

@@ -12,7 +12,7 @@ The graph is assumed checked (:mod:`sim.graph.checks`): acyclic, every name know
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
 from sim.distributions import Distribution
@@ -38,6 +38,7 @@ class Actor:
     fifo: int | None
     join: Join
     exit: float | None
+    index: int = -1  # its place in the graph's topological order (the log's actor column)
 
     def device(self, at: str) -> str:
         """The device it runs on for a request from a source at ``at``."""
@@ -82,7 +83,7 @@ def resolve(s: Scenario, name: str, spec: GraphSpec) -> Graph:
         result = RESULT_BYTES
     order = TopologicalSorter({a.name: a.inputs for a in actors}).static_order()
     by_name = {a.name: a for a in actors}
-    ordered = {n: by_name[n] for n in order}
+    ordered = {n: replace(by_name[n], index=i) for i, n in enumerate(order)}
     successors = {n: tuple(m for m, a in ordered.items() if n in a.inputs) for n in ordered}
     given = spec.input_bytes
     return Graph(

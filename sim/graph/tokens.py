@@ -10,12 +10,14 @@ dropped. A :class:`Join` is one request's state at one actor with several inputs
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import simpy
 
 from sim.devices import Device
 from sim.graph.expand import Actor, Graph
+from sim.graph.log import Event
 from sim.graph.spec import KOfN
 from sim.journey import Sink
 from sim.spec import SourceSpec
@@ -68,6 +70,10 @@ class Feed:
     devices: dict[str, Device]
     fifos: dict[tuple[str, str], Fifo]  # (actor, producer or "") -> its FIFO
     sink: Sink
+    note: Callable[[int, int, int, int, Event, float], None]  # its graph's Log.add
+    where: dict[str, int] = field(default_factory=dict)  # actor -> its device's log index
+    nexts: dict[str, list[tuple[Actor, Fifo]]] = field(default_factory=dict)  # successors
+    service: dict[str, Callable[[], float]] = field(default_factory=dict)  # actor -> draws
     live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
 
 
