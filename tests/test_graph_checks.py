@@ -194,3 +194,34 @@ def test_branches_both_on_the_source_device_share_it() -> None:
     actors["x"]["on"] = actors["y"]["on"] = "$source"
     (line,) = problems(scenario(actors))
     assert "share device '$source'" in line
+
+
+def test_source_names_are_checked() -> None:
+    raw = scenario(fork_join())
+    raw["graphs"]["g"]["sources"] = [
+        {"name": "cam", "at": "src", "arrivals": {"kind": "poisson", "rate": 1}},
+        {"name": "cam", "at": "a", "arrivals": {"kind": "poisson", "rate": 1}},
+        {"name": "bad$name", "at": "b", "arrivals": {"kind": "poisson", "rate": 1}},
+    ]
+    lines = problems(raw)
+    assert lines[0].startswith("test.yaml: graphs.g.sources[2]: 'bad$name' is no source name")
+    raw["graphs"]["g"]["sources"].pop()
+    assert problems(raw) == [
+        "test.yaml: graphs.g.sources[1].name: duplicate source name (got 'cam')"
+    ]
+
+
+def test_a_chain_of_a_pipeline_with_a_policy_is_refused() -> None:
+    raw = scenario(fork_join())
+    raw["graphs"]["g"] = {
+        "pipeline": "p",
+        "sources": [{"name": "cam", "at": "src", "arrivals": {"kind": "poisson", "rate": 1}}],
+    }
+    raw["pipelines"] = {
+        "p": {
+            "stages": [{"on": "a", "service": det(5), "replicas": ["b"]}],
+            "fault_tolerance": {"policy": "replicate"},
+        }
+    }
+    (line,) = problems(raw)
+    assert line.startswith("test.yaml: graphs.g.pipeline: stage 0 has a fault-tolerance policy")

@@ -30,17 +30,19 @@ from graphlib import CycleError, TopologicalSorter
 
 import networkx as nx
 
-from sim.graph.expand import Actor, Graph, resolve
+from sim.graph.expand import Actor, Graph, feeds, resolve
 from sim.graph.spec import SOURCE, GraphSpec, KOfN
 from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import LayerSpec, Scenario
+from sim.strategies import strategy
+from sim.strategies.none import NoStrategy
 
 
 def check(s: Scenario, full: bool = True) -> list[Problem]:
     """Every problem of the scenario's graphs; routes, deadlock and memory when the names
     are right (and ``full``)."""
-    problems: list[Problem] = []
+    problems = _source_names(s)
     for name, spec in s.graphs.items():
         found = _names(s, name, spec) + _acyclic(name, spec)
         if found or not full:
@@ -48,6 +50,20 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
             continue
         g = resolve(s, name, spec)
         problems += _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
+    return problems
+
+
+def _source_names(s: Scenario) -> list[Problem]:
+    """Source names are unique across the workload and every graph."""
+    seen = {src.name for src in s.workload}
+    problems = []
+    for name, spec in s.graphs.items():
+        for i, src in enumerate(spec.sources):
+            for feed in feeds(name, src):
+                if feed.name in seen:
+                    path = f"graphs.{name}.sources[{i}].name"
+                    problems.append(Problem(path, "duplicate source name", feed.name))
+                seen.add(feed.name)
     return problems
 
 
@@ -59,6 +75,16 @@ def _names(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
         problems.append(
             Problem(f"{where}.pipeline", f"unknown pipeline {spec.pipeline!r} (known: {known})")
         )
+    elif spec.pipeline is not None:
+        pipe = s.pipelines[spec.pipeline]
+        stages = range(len(pipe.stages))
+        guarded = [k for k in stages if not isinstance(strategy(s, spec.pipeline, k), NoStrategy)]
+        if guarded:
+            message = (
+                f"stage {guarded[0]} has a fault-tolerance policy; the graph engine does not "
+                "run policies yet (a crash fails the tokens it holds)"
+            )
+            problems.append(Problem(f"{where}.pipeline", message, spec.pipeline))
     for i, src in enumerate(spec.sources):
         for j, at in enumerate([src.at] if src.at is not None else src.for_each or ()):
             path = f"{where}.sources[{i}]." + ("at" if src.at is not None else f"for_each[{j}]")

@@ -9,6 +9,7 @@ actors, run by the graph engine. Checks across fields are in :mod:`sim.graph.che
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, StringConstraints, model_validator
@@ -19,6 +20,7 @@ from sim.spec import Arrivals, Name, Probability, Spec
 
 SOURCE = "$source"
 """Binds an actor to the device of the source whose request it serves."""
+NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 Placement = Annotated[str, StringConstraints(pattern=r"^(\$source|[A-Za-z_][A-Za-z0-9_.\-]*)$")]
 
 
@@ -67,7 +69,7 @@ class GraphSourceSpec(Spec):
     With ``for_each``, ``$source`` in the name is replaced by each device's name.
     """
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_$][A-Za-z0-9_.\-$]*$")]
+    name: str = Field(min_length=1, description="$source is replaced by each for_each device")
     at: Name | None = None
     for_each: tuple[Name, ...] | None = Field(default=None, min_length=1)
     arrivals: Arrivals
@@ -81,6 +83,9 @@ class GraphSourceSpec(Spec):
             raise ValueError("give exactly one of at or for_each")
         if self.for_each is not None and SOURCE not in self.name:
             raise ValueError(f"a for_each source's name must contain {SOURCE}")
+        if not re.fullmatch(NAME, self.name.replace(SOURCE, "x")):
+            where = " (with for_each)" if self.for_each is not None else " (without for_each)"
+            raise ValueError(f"{self.name!r} is no source name{where}: letters, digits, _ . -")
         return self
 
 
