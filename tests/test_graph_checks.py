@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from sim.loader import ScenarioError, from_dict
+from sim.spec import Scenario
+from sim.world import simulate
 from tests.helpers import ROOT
 
 
@@ -225,3 +227,27 @@ def test_a_chain_of_a_pipeline_with_a_policy_is_refused() -> None:
     }
     (line,) = problems(raw)
     assert line.startswith("test.yaml: graphs.g.pipeline: stage 0 has a fault-tolerance policy")
+
+
+def test_the_join_the_rule_refuses_does_deadlock_when_run_anyway() -> None:
+    """x and y share device a; y's input comes the long way round, through w on b. A later
+    request's x, blocked on the join's full FIFO, holds a's slot that the earlier request's
+    y waits for: the engine, run without the checks, stops completing anything."""
+    actors = {
+        "x": {"on": "a", "service": det(1)},
+        "w": {"on": "b", "service": det(15)},
+        "y": {"on": "a", "after": ["w"], "service": det(1)},
+        "j": {"on": "src", "after": ["x", "y"], "fifo": 1},
+    }
+    sources = [{"name": "cam", "at": "src", "arrivals": {"kind": "periodic", "rate": 100}}]
+    devices = {"src": {}, "a": {}, "b": {"slots": 2}}  # w keeps up: 15 ms per 10 ms, two slots
+    raw = scenario(actors, sources=sources, devices=devices)
+    (line,) = problems(raw)
+    assert "actor 'x' (path x -> j) and actor 'y' (path y -> j) share device 'a'" in line
+    unchecked = Scenario.model_validate(raw)
+    src = simulate(unchecked, 0).sources[0]
+    assert len(src.ids) <= 2 and src.in_flight > 900  # every request after the first few stuck
+    actors["j"].pop("fifo")  # unbounded: no deadlock, and the check agrees
+    fine = from_dict(scenario(actors, sources=sources, devices=devices), file="t.yaml", base=ROOT)
+    src = simulate(fine, 0).sources[0]
+    assert src.in_flight < 5 and len(src.ids) > 990
