@@ -43,7 +43,7 @@ def test_no_policy_is_compared_by_name_outside_the_strategies() -> None:
 def scenario(policy: str, ft: dict[str, Any] | None = None, **stage: Any) -> Any:
     """A camera and three servers, the stage on ``srv`` (down from 1 s on); ``fast`` runs it
     as fast as ``srv``, ``slow`` five times slower, the camera ten times slower."""
-    devices = {"srv": {}, "slow": {}, "fast": {}}
+    devices: dict[str, Any] = {"srv": {}, "slow": {}, "fast": {}}
     raw = served_by(devices, {"on": "srv", **stage},
                     fault_tolerance={"policy": policy, **(ft or {})},
                     failures=[{"at": "1s", "target": "srv", "duration": "60s"}],
@@ -139,3 +139,31 @@ def test_one_serve_step_whether_or_not_anything_can_fail() -> None:
     assert np.array_equal(a.ids, b.ids) and np.array_equal(a.status, b.status)
     served = a.status == Status.OK
     assert np.array_equal(a.stamps[served], b.stamps[served])
+
+
+class EveryOther(Runtime):
+    """A placement strategy's runtime: request ``rid`` runs on alternative ``rid mod n``."""
+
+    __slots__ = ()
+
+    def targets(self, here: Any, rid: int) -> list[Any]:
+        alternatives = self.plan.alternatives
+        return [alternatives[rid % len(alternatives)]]
+
+
+def test_a_runtime_may_choose_each_requests_device_among_the_alternatives() -> None:
+    """The seam for placement strategies: the journey routes each request to whichever
+    alternative the runtime names, and serves it there with that device's sampler."""
+    raw = served_by({"srv": {}, "a": {}, "b": {}}, {"on": "srv", "standby": ["a", "b"]},
+                    fault_tolerance={"policy": "failover"}, horizon="60s", replications=1)  # fmt: skip
+    raw["pipelines"]["p"]["stages"][0]["service"] = {"kind": "exponential", "mean": "2ms"}
+    world = World(load_dict(raw), Streams(1, 0))
+    assert world.resilience is not None
+    (rt,) = world.resilience.resilient.placements["cam"]
+    world.resilience.resilient.placements["cam"] = (EveryOther(rt.plan, rt.shared),)
+    rep = world.run()
+    src = rep.sources[0]
+    assert [d.name for d in rt.plan.alternatives] == ["srv", "a", "b"]
+    assert (src.status == Status.OK).all() and len(src.ids) > 100
+    for i, name in enumerate(["srv", "a", "b"]):
+        assert world.devices[name].served == np.count_nonzero(src.ids % 3 == i)
