@@ -172,9 +172,13 @@ def _validate(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             failed = True
             continue
+        from sim.graph.expand import graphs
+
+        resolved = graphs(s)
+        sources = len(s.workload) + sum(len(g.sources) for g in resolved)
         print(
             f"{file}: ok ({len(s.devices)} devices, {len(s.links)} links, "
-            f"{len(s.pipelines)} pipelines, {len(s.workload)} sources)"
+            f"{len(s.pipelines)} pipelines, {len(resolved)} graphs, {sources} sources)"
         )
         if args.resilience:
             _resilience(file, s)

@@ -353,7 +353,9 @@ class OutputsSpec(Spec):
     """Where and what a run writes."""
 
     dir: Path | None = None
-    requests: bool = Field(default=True, description="write the requests file (requests.parquet, or .csv with --format csv)")
+    requests: bool = Field(
+        default=True, description="write the requests file (Parquet, or CSV with --format csv)"
+    )
 
 
 class Scenario(Spec):

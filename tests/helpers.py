@@ -145,7 +145,10 @@ def arrivals(scenario: Scenario, replication: int = 0) -> dict[str, np.ndarray]:
     a count of arrivals that owes nothing to the engine's records."""
     streams = Streams(scenario.seed, replication)
     out = {}
-    for source in scenario.workload:
+    from sim.graph.expand import graphs
+
+    sources = [*scenario.workload, *(src for g in graphs(scenario) for src in g.sources)]
+    for source in sources:
         times = arrival_times(source, streams.rng(f"source:{source.name}:arrivals"))
         out[source.name] = np.fromiter(
             (t for t in _before(times, scenario.horizon)), dtype=np.float64
