@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sim.checks import candidates
 from sim.resilience import needed
 from sim.spec import FailureSpec, GilbertElliott, Periodic, Poisson, Scenario, SourceSpec
+from sim.strategies import candidates
 
 LIMIT = 1e8
 """The most events a run may be estimated to process without ``--force``."""

@@ -17,7 +17,6 @@ from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import Scenario
 from sim.strategies import KINDS, strategy
-from sim.strategies import candidates as candidates  # re-exported: it was defined here
 
 
 def check(scenario: Scenario, full: bool = True) -> list[Problem]:

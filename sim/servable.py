@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from sim.checks import candidates
 from sim.spec import Scenario, SourceSpec
+from sim.strategies import candidates
 
 
 def servable(

@@ -64,7 +64,8 @@ def test_bad_cut_point_is_named_with_the_valid_ones() -> None:
     ):
         load_dict(split("resnet56", "s2.b1.conv1"))
     with pytest.raises(
-        ScenarioError, match=r"model: unknown zoo model 'resnet57' \(known: gpt2, mobilenet_v2"
+        ScenarioError,
+        match=r"model: unknown zoo model 'resnet57' \(known: cnn_student, gpt2, mobilenet_v2",
     ):
         load_dict(split("resnet57"))
 
