@@ -35,6 +35,9 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/des_throughput.py
+	$(BIN)/python bench/whole_process.py --quick
+	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/workers.py
 	$(BIN)/python bench/analytic_speed.py
 	$(BIN)/python bench/analytic_agreement.py
 
