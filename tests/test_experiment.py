@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,43 @@ def test_a_run_says_whether_its_latency_has_a_steady_state() -> None:
         hot["load.stable"] == 0.0
         and max(v for k, v in hot.items() if k.startswith("load.offered")) > 1
     )
+
+
+def _dies_on_one(i: int) -> int:
+    if i == 1:
+        os._exit(3)  # the worker process dies under the item, as when killed or out of memory
+    return i * 10
+
+
+def _raises_on_one(i: int) -> int:
+    if i == 1:
+        raise RuntimeError("boom")
+    return i * 10
+
+
+def test_a_worker_that_dies_gives_its_items_their_fallback() -> None:
+    """A run that kills its worker is a failed result, not the end of the sweep: every item
+    is yielded exactly once, the one that died with the fallback."""
+    with Processes(2) as pool:
+        got = dict(pool.map(_dies_on_one, list(range(6)), fallback=lambda i, e: -i))
+    assert sorted(got) == list(range(6))
+    assert got[1] == -1
+    assert all(v in (i * 10, -i) for i, v in got.items())
+    with InProcess() as here:
+        assert dict(here.map(_raises_on_one, [0, 1, 2], fallback=lambda i, e: -1)) == {
+            0: 0,
+            1: -1,
+            2: 20,
+        }
+        with pytest.raises(RuntimeError):
+            dict(here.map(_raises_on_one, [0, 1, 2]))
+
+
+def test_lost_runs_are_failed_results_with_their_key() -> None:
+    from sim.experiment.runs import lost
+
+    spec = RunSpec(from_dict(FAULTY), 3, 9)
+    result = lost(spec, OSError("killed"))
+    assert not result.ok and result.key == spec.key and "worker died" in (result.error or "")
+    other = RunSpec(from_dict(FAULTY), 3, 9, records="all", out="/tmp/elsewhere")
+    assert other.key == spec.key and other.task != spec.task

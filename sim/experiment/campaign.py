@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.experiment.plan import Plan, SweepError, plan, read
-from sim.experiment.runs import Records, RunResult, RunSpec, execute
+from sim.experiment.runs import Records, RunResult, RunSpec, execute, lost
 from sim.experiment.store import Store
 from sim.spec import Scenario
 
@@ -95,7 +95,7 @@ def sweep(
     done = {} if store is None else {k: r for k, r in store.done().items() if r.ok}
     missing = [s for s in todo if s.key not in done]
     with make_executor(executor, workers, scheduler) as ex:
-        for _, result in ex.map(execute, missing, [s.key for s in missing]):
+        for _, result in ex.map(execute, missing, [s.task for s in missing], fallback=lost):
             if store is not None:
                 store.save(result)
             done[result.key] = result

@@ -6,7 +6,7 @@ its dashboard on a free port, its logs kept to errors. With ``tcp://HOST:8786`` 
 connects to a cluster started with Dask's own commands (``dask scheduler``,
 ``dask worker``) and uses whatever workers it has.
 
-Each item is submitted under its key (:attr:`~sim.experiment.runs.RunSpec.key`), so
+Each item is submitted under the key given (a sweep gives :attr:`~sim.experiment.runs.RunSpec.task`), so
 submitting the same run twice is one task, and with ``retries``: a task that raises
 is tried again, and one whose worker dies is rescheduled by the scheduler on another
 worker. The client, not the worker, receives every result, so whatever it does with a
@@ -54,9 +54,14 @@ class DaskExecutor:
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def map(
-        self, fn: Callable[[T], R], items: Sequence[T], keys: Sequence[str] | None = None
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        keys: Sequence[str] | None = None,
+        fallback: Callable[[T, BaseException], R] | None = None,
     ) -> Iterator[tuple[int, R]]:
-        """Submit every item (under its key) and yield ``(index, result)`` as each ends."""
+        """Submit every item (under its key) and yield ``(index, result)`` as each ends;
+        a task the scheduler gives up on (its workers kept dying) gets its fallback."""
         names: Sequence[str | None] = keys if keys is not None else [None] * len(items)
         futures = [
             self._client.submit(fn, item, key=k, pure=k is not None, retries=RETRIES)
@@ -66,10 +71,16 @@ class DaskExecutor:
         pending = set(futures)
         try:
             for future in self._dask.as_completed(futures):
-                result = future.result()
+                i = index[future.key]
+                try:
+                    result = future.result()
+                except Exception as exc:  # KilledWorker, or fn's own error after retries
+                    if fallback is None:
+                        raise
+                    result = fallback(items[i], exc)
                 pending.discard(future)
                 future.release()
-                yield index[future.key], result
+                yield i, result
         finally:
             for future in pending:
                 future.cancel()

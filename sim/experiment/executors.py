@@ -20,6 +20,9 @@ from typing import Any, Protocol, Self, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+Fallback = Callable[[T, BaseException], R]
+"""What an item's result is when running it failed outside ``fn`` (its worker died)."""
+
 
 class Executor(Protocol):
     """Runs a function over items somewhere, yielding results as they finish."""
@@ -28,13 +31,19 @@ class Executor(Protocol):
     workers: int
 
     def map(
-        self, fn: Callable[[T], R], items: Sequence[T], keys: Sequence[str] | None = None
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        keys: Sequence[str] | None = None,
+        fallback: Fallback[T, R] | None = None,
     ) -> Iterator[tuple[int, R]]:
         """Yield ``(index, fn(items[index]))`` for every item, in order of finishing.
 
         ``keys`` name the items (unique, stable across resubmissions) for executors that
         track work by name; ``fn`` and the items must be picklable for those that leave
-        this process."""
+        this process. When the worker running an item dies (or ``fn`` raises), the item's
+        result is ``fallback(item, exception)``; without a fallback the exception ends the
+        map."""
         ...
 
     def close(self) -> None: ...
@@ -102,10 +111,20 @@ class InProcess(_Base):
         super().__init__(1)
 
     def map(
-        self, fn: Callable[[T], R], items: Sequence[T], keys: Sequence[str] | None = None
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        keys: Sequence[str] | None = None,
+        fallback: Fallback[T, R] | None = None,
     ) -> Iterator[tuple[int, R]]:
         for i, item in enumerate(items):
-            yield i, fn(item)
+            try:
+                result = fn(item)
+            except Exception as exc:
+                if fallback is None:
+                    raise
+                result = fallback(item, exc)
+            yield i, result
 
 
 class Processes(_Base):
@@ -120,8 +139,14 @@ class Processes(_Base):
         self._pool: ProcessPoolExecutor | None = None
 
     def map(
-        self, fn: Callable[[T], R], items: Sequence[T], keys: Sequence[str] | None = None
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        keys: Sequence[str] | None = None,
+        fallback: Fallback[T, R] | None = None,
     ) -> Iterator[tuple[int, R]]:
+        """As the protocol says; a worker that dies breaks the pool, so every item still
+        pending then gets its fallback (a rerun of a sweep tries them again)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
         pending: dict[Future[R], int] = {
@@ -131,10 +156,20 @@ class Processes(_Base):
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield pending.pop(future), future.result()
+                    i = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as exc:
+                        if fallback is None:
+                            raise
+                        result = fallback(items[i], exc)
+                    yield i, result
         finally:
             for future in pending:
                 future.cancel()
+            if self._pool is not None and getattr(self._pool, "_broken", False):
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:

@@ -29,7 +29,7 @@ from typing import Any
 from sim.records import RECORDS, Records, Replication
 from sim.spec import Scenario
 
-__all__ = ["RECORDS", "Records", "RunResult", "RunSpec", "execute", "metrics", "variant_id"]
+__all__ = ["RECORDS", "Records", "RunResult", "RunSpec", "execute", "lost", "metrics", "variant_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,13 @@ class RunSpec:
     @property
     def key(self) -> str:
         return f"{self.variant_id}-s{self.seed}-r{self.replication}"
+
+    @property
+    def task(self) -> str:
+        """The key with where and how the run writes its records: a name for the task on a
+        shared cluster, where two sweeps writing to different folders must not share one."""
+        where = json.dumps([self.records, self.out, self.fmt])
+        return f"{self.key}-{hashlib.sha256(where.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,19 @@ def execute(spec: RunSpec) -> RunResult:
         wall=time.perf_counter() - wall,
         cpu=time.process_time() - cpu,
         replication_record=rep if spec.keep else None,
+    )
+
+
+def lost(spec: RunSpec, exc: BaseException) -> RunResult:
+    """The result of a run whose worker died under it (killed, out of memory, crashed):
+    failed, with what the executor said, so the sweep goes on and a rerun tries it again."""
+    return RunResult(
+        key=spec.key,
+        variant=spec.variant_id,
+        params=spec.params,
+        replication=spec.replication,
+        seed=spec.seed,
+        error=f"{type(exc).__name__}: the run's worker died: {exc}",
     )
 
 
