@@ -43,6 +43,9 @@ def edgesim_version() -> str:
         return "unknown"
 
 
+SHEBANG = b"#!/usr/bin/env python3\n"
+
+
 def build(out: Path) -> int:
     """Write the bundle to ``out`` (whole: a partly written bundle never lies there);
     returns its size in bytes."""
@@ -55,9 +58,24 @@ def build(out: Path) -> int:
         (staging / "hil" / "VERSION").write_text(edgesim_version() + "\n", encoding="utf-8")
         (staging / "__main__.py").write_text(MAIN, encoding="utf-8")
         partial = out.with_name(f".{out.name}.partial")
-        zipapp.create_archive(staging, partial, interpreter="/usr/bin/env python3", compressed=True)
-    os.replace(partial, out)
+        try:
+            zipapp.create_archive(
+                staging, partial, interpreter="/usr/bin/env python3", compressed=True
+            )
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
     return out.stat().st_size
+
+
+def is_bundle(path: Path) -> bool:
+    """Whether ``path`` is an agent bundle this command wrote (safe to replace)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SHEBANG) + 2)
+    except OSError:
+        return False
+    return head == SHEBANG + b"PK"
 
 
 def unit() -> str:

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bundle.add_argument(
         "--systemd", action="store_true", help="print a systemd unit for it instead"
     )
+    bundle.add_argument(
+        "--force", action="store_true", help="replace a file at --out that is not a bundle"
+    )
     bundle.set_defaults(handler=_bundle)
     check = verbs.add_parser("check", help="one real exchange with a device, checked")
     check.add_argument("--device", required=True, help="tcp://HOST:PORT or serial:///dev/ttyX")
@@ -76,15 +79,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from hil.bundle import build, edgesim_version, unit
+    from hil.bundle import build, edgesim_version, is_bundle, unit
     from sim.cli import UsageError
 
     if args.systemd:
         print(unit(), end="")
         return 0
-    if not args.out.parent.is_dir():
-        raise UsageError(f"--out {args.out}: no folder {args.out.parent}")
-    size = build(args.out)
+    out: Path = args.out
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: no folder {out.parent}")
+    if out.is_dir():
+        raise UsageError(
+            f"--out {out}: is a folder; name the bundle file, e.g. {out}/edgesim-agent.pyz"
+        )
+    if out.exists() and not (args.force or is_bundle(out)):
+        raise UsageError(
+            f"--out {out}: is a file that is not an agent bundle; pass --force to replace it"
+        )
+    try:
+        size = build(out)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write the bundle ({exc.strerror})") from None
     print(f"{args.out}: edgesim-agent {edgesim_version()}, {size / 1024:.0f} KiB; on the device: "
           f"python3 {args.out.name} --listen 0.0.0.0:7070 --token-file FILE")  # fmt: skip
     return 0

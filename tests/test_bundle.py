@@ -167,3 +167,25 @@ def test_bundle_into_a_missing_folder_is_refused(tmp_path: Path) -> None:
                           text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2 and "--out" in done.stderr and len(done.stderr.splitlines()) == 1
     assert not out.parent.exists()
+
+
+def test_bundle_never_replaces_a_file_that_is_not_a_bundle(tmp_path: Path) -> None:
+    """A folder, or a file that is not a bundle, at --out: exit 2, one line, nothing changed
+    and nothing left beside it; a bundle is replaced, and --force replaces any file."""
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me\n", encoding="utf-8")
+
+    def bundle(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*EDGESIM, "hil", "bundle", *args], capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+
+    for out in (tmp_path, precious):
+        done = bundle("--out", str(out))
+        assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert precious.read_text(encoding="utf-8") == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    pyz = tmp_path / "a.pyz"
+    assert bundle("--out", str(pyz)).returncode == 0
+    assert bundle("--out", str(pyz)).returncode == 0  # its own bundle: replaced
+    assert bundle("--out", str(precious), "--force").returncode == 0
+    assert precious.read_bytes().startswith(b"#!/usr/bin/env python3\nPK")
