@@ -82,11 +82,22 @@ def _ranges(channels: tuple[int, ...]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
+MAX_CHANNEL = 65_535
+"""No layer of a model small enough to evaluate here has more channels than this."""
+
+
 def _channels(spec: str) -> set[int]:
     out: set[int] = set()
     for part in spec.split(","):
         lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
+        first, last = int(lo), int(hi or lo)
+        if first > last:
+            raise DamageError(
+                f"--zero: channel range {part!r} runs backwards (write {last}-{first})"
+            )
+        if last > MAX_CHANNEL:
+            raise DamageError(f"--zero: channel {last} is beyond any layer (at most {MAX_CHANNEL})")
+        out.update(range(first, last + 1))
     return out
 
 

@@ -84,6 +84,8 @@ def test_damage_is_cached_per_model_file(tmp_path: Path) -> None:
         (["conv2:a"], r"'conv2:a' is not LAYER:CHANNELS"),
         (["nope:1"], r"no layer 'nope' \(layers: conv1, conv2, conv3, conv4, fc\)"),
         (["conv1:8"], r"conv1 has channels 0-7 \(got 8\)"),
+        (["conv1:5-2"], r"'5-2' runs backwards \(write 2-5\)"),
+        (["conv1:0-99999999999"], r"channel 99999999999 is beyond any layer"),  # never expanded
     ],
 )
 def test_bad_damage_is_refused_with_the_choices(items: list[str], message: str) -> None:
