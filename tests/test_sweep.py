@@ -238,3 +238,14 @@ def test_the_tables_read_in_one_line_with_pandas_and_polars(tmp_path: Path) -> N
     np.testing.assert_array_equal(by_pandas["value"].to_numpy(), by_polars["value"].to_numpy())
     variants = pandas.read_parquet(tmp_path / "s" / "variants.parquet")
     assert variants["n"].max() == 2  # 0 where a figure is undefined in every replication
+
+
+def test_a_sweep_too_large_or_varying_a_path_twice_is_refused_before_building() -> None:
+    """The grid's size is checked before any variant is built (no memory blow-up), and a
+    path in two factors (an axis and a zip group) is named rather than silently overridden."""
+    huge = {"links.0.bandwidth": {"from": 1, "to": 1000, "step": 1},
+            "workload.0.arrivals.rate": {"from": 1, "to": 1000, "step": 1}}  # fmt: skip
+    with pytest.raises(DesignError, match=r"1000 x 1000 = 1000000 variants"):
+        points(huge)
+    with pytest.raises(DesignError, match=r"sweep\.horizon: is varied twice"):
+        points({"horizon": ["1s", "2s"], "zip": {"horizon": ["3s", "4s"]}})

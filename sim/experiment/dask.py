@@ -6,9 +6,9 @@ its dashboard on a free port, its logs kept to errors. With ``tcp://HOST:8786`` 
 connects to a cluster started with Dask's own commands (``dask scheduler``,
 ``dask worker``) and uses whatever workers it has.
 
-Each item is submitted under the key given (a sweep gives :attr:`~sim.experiment.runs.RunSpec.task`), so
-submitting the same run twice is one task, and with ``retries``: a task that raises
-is tried again, and one whose worker dies is rescheduled by the scheduler on another
+Each item is submitted under the key given (a sweep gives
+:attr:`~sim.experiment.runs.RunSpec.task`), so submitting the same run twice is one
+task, and with ``retries``: a task that raises is tried again, and one whose worker dies is rescheduled by the scheduler on another
 worker. The client, not the worker, receives every result, so whatever it does with a
 result (write the run's file) happens once per key. This is the only module of
 ``sim`` that imports Dask.

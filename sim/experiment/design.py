@@ -89,9 +89,29 @@ def points(section: object) -> list[Point]:
         factors.append(_zipped(where, group, problems))
     if "design" in section:
         factors.append(_design(section["design"], problems))
+    _each_path_once(factors, problems)
+    count = math.prod(len(f) for f in factors)
+    if count > MAX_VARIANTS:
+        sizes = " x ".join(str(len(f)) for f in factors)
+        message = f"gives {sizes} = {count} variants, more than {MAX_VARIANTS}; sweep fewer values"
+        problems.append(Problem("sweep", message))
     if problems:
         raise DesignError(problems)
     return [_merged(combo) for combo in itertools.product(*factors)]
+
+
+MAX_VARIANTS = 100_000
+"""More variants than this is a mistake in the sweep, not a study (each is validated first)."""
+
+
+def _each_path_once(factors: list[list[list[tuple[str, Any]]]], problems: list[Problem]) -> None:
+    """A path varied by two factors (an axis and a zip group, say) would take one's values."""
+    seen: dict[str, int] = {}
+    for n, factor in enumerate(factors):
+        for path in {p for point in factor for p, _ in point}:
+            if path in seen and seen[path] != n:
+                problems.append(Problem(f"sweep.{path}", "is varied twice (give it one place)"))
+            seen.setdefault(path, n)
 
 
 def _merged(combo: tuple[list[tuple[str, Any]], ...]) -> Point:
