@@ -8,9 +8,10 @@ connects to a cluster started with Dask's own commands (``dask scheduler``,
 
 Each item is submitted under the key given (a sweep gives
 :attr:`~sim.experiment.runs.RunSpec.task`), so submitting the same run twice is one
-task, and with ``retries``: a task that raises is tried again, and one whose worker dies is rescheduled by the scheduler on another
-worker. The client, not the worker, receives every result, so whatever it does with a
-result (write the run's file) happens once per key. This is the only module of
+task, and with ``retries``: a task that raises is tried again, and one whose worker
+dies is rescheduled by the scheduler on another worker. The client, not the worker,
+receives every result, so whatever it does with a result (write the run's file)
+happens once per key. This is the only module of
 ``sim`` that imports Dask.
 """
 
