@@ -53,4 +53,4 @@ schema: $(VENV)/.installed
 	$(BIN)/python -m analysis.schema docs/summary.schema.json
 
 clean:
-	rm -rf $(VENV) results .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) results .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache

@@ -7,12 +7,16 @@ derandomised: the same examples every time, so a landing never hinges on a lucky
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from hypothesis import settings
 
-os.environ.setdefault("EDGESIM_CACHE", tempfile.mkdtemp(prefix="edgesim-zoo-"))
+if "EDGESIM_CACHE" not in os.environ:
+    os.environ["EDGESIM_CACHE"] = tempfile.mkdtemp(prefix="edgesim-zoo-")
+    atexit.register(shutil.rmtree, os.environ["EDGESIM_CACHE"], ignore_errors=True)
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
