@@ -18,28 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from whole_process import scenario  # this folder's reference pipeline
+from whole_process import child, scenario  # this folder's reference pipeline
 
 
 def timed(command: list[str]) -> tuple[float, float, dict[str, Any]]:
     """Wall and CPU seconds of ``command`` and the summary it prints (``--json``)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    summary = json.loads(done.stdout)
+    wall, cpu, stdout = child(command)
+    summary = json.loads(stdout)
     summary.pop("run")  # start time and wall seconds differ between any two runs
     return wall, cpu, summary
 

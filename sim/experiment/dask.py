@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self, TypeVar
 
+from sim.experiment.executors import outcome
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -73,12 +75,8 @@ class DaskExecutor:
         try:
             for future in self._dask.as_completed(futures):
                 i = index[future.key]
-                try:
-                    result = future.result()
-                except Exception as exc:  # KilledWorker, or fn's own error after retries
-                    if fallback is None:
-                        raise
-                    result = fallback(items[i], exc)
+                # KilledWorker, or fn's own error after the retries: the fallback's
+                result = outcome(future.result, items[i], fallback)
                 pending.discard(future)
                 future.release()
                 yield i, result

@@ -74,6 +74,16 @@ def executor(kind: str, workers: int | None = None, scheduler: str | None = None
     return made
 
 
+def outcome(get: Callable[[], R], item: T, fallback: Fallback[T, R] | None) -> R:
+    """``get()``, or the item's fallback when it raises (re-raised without one)."""
+    try:
+        return get()
+    except Exception as exc:
+        if fallback is None:
+            raise
+        return fallback(item, exc)
+
+
 def cores() -> int:
     """The CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
@@ -118,13 +128,7 @@ class InProcess(_Base):
         fallback: Fallback[T, R] | None = None,
     ) -> Iterator[tuple[int, R]]:
         for i, item in enumerate(items):
-            try:
-                result = fn(item)
-            except Exception as exc:
-                if fallback is None:
-                    raise
-                result = fallback(item, exc)
-            yield i, result
+            yield i, outcome(lambda: fn(item), item, fallback)  # noqa: B023 (called at once)
 
 
 class Processes(_Base):
@@ -157,13 +161,7 @@ class Processes(_Base):
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     i = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as exc:
-                        if fallback is None:
-                            raise
-                        result = fallback(items[i], exc)
-                    yield i, result
+                    yield i, outcome(future.result, items[i], fallback)
         finally:
             for future in pending:
                 future.cancel()
