@@ -91,14 +91,21 @@ def test_an_interrupted_sweep_resumes_without_losing_or_repeating_a_run(
 
 
 def test_a_different_sweep_into_the_same_folder_is_refused_unless_forced(tmp_path: Path) -> None:
-    """Another sweep's folder: exit 2 naming --force; with --force it is replaced."""
+    """More replications of the same sweep run only the new ones; another sweep's folder
+    (another seed) is refused, exit 2 naming --force; with --force it is replaced."""
     file = _files(tmp_path)
     out = tmp_path / "out"
     assert _run(file, out, "--replications", "1").returncode == 0
-    refused = _run(file, out)
+    first = _stamps(out)
+    more = _run(file, out)  # the file's 2 replications: the second is added
+    assert more.returncode == 0, more.stderr
+    assert f"{RUNS} runs ({RUNS // 2} done before)" in more.stdout
+    assert {k: v for k, v in _stamps(out).items() if k in first} == first
+    refused = _run(file, out, "--seed", "99")
     assert refused.returncode == 2 and "holds a different sweep" in refused.stderr
     assert "Traceback" not in refused.stderr
-    forced = _run(file, out, "--force")
+    forced = _run(file, out, "--seed", "99", "--force")
     assert forced.returncode == 0, forced.stderr
     assert len(list((out / "runs").glob("*.json"))) == RUNS
     assert _table(out)["replication"].nunique() == 2
+    assert set(_table(out)["seed"]) == {99}

@@ -38,6 +38,15 @@ class StoreError(Exception):
     """A folder that cannot hold this sweep (it names the folder and what to do)."""
 
 
+def _same_sweep(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The same sweep, perhaps with another replication count: runs are keyed by their
+    replication index, so more replications add runs and fewer leave some unused."""
+    ignored = ("replications",)
+    return {k: v for k, v in old.items() if k not in ignored} == {
+        k: v for k, v in new.items() if k not in ignored
+    }
+
+
 class Store:
     """The results of one sweep in a folder (see the module docstring)."""
 
@@ -53,7 +62,7 @@ class Store:
         if self.root.is_dir() and any(self.root.iterdir()) and not mine.exists():
             raise StoreError(f"--out: {self.root} holds files that are not a sweep's; "
                              "choose another folder")  # fmt: skip
-        if mine.exists() and _read(mine) != manifest:
+        if mine.exists() and not _same_sweep(_read(mine), manifest):
             if not force:
                 raise StoreError(f"--out: {self.root} holds a different sweep; choose another "
                                  "folder, or pass --force to replace its results")  # fmt: skip
