@@ -174,18 +174,27 @@ class Dataflow:
         """Carry a token from device ``frm`` to ``actor`` (its FIFO place reserved):
         whether it got there."""
         to = req.feed.devices[actor.name]
-        transfer, delay = self._transfer(frm, to.name, size)
+        if not (yield from self._cross(req, frm, to.name, size)):
+            fifo.free()
+            self._note(req, actor.index, req.feed.where[actor.name], Event.FAIL)
+            self._lose(req, actor, Status.FAILED)
+            return False
+        return True
+
+    def _cross(
+        self, req: Request, frm: str, to: str, size: float
+    ) -> Generator[simpy.Event, Any, bool]:
+        """Carry ``size`` bytes of ``req`` from ``frm`` to ``to``, counting the attempts
+        lost on the way: whether they got there."""
+        transfer, delay = self._transfer(frm, to, size)
         if delay is not None:
             if delay:
                 yield self.env.timeout(delay)
-        else:
-            lost = yield from carry(transfer)
-            if lost is None:
-                fifo.free()
-                self._note(req, actor.index, req.feed.where[actor.name], Event.FAIL)
-                self._lose(req, actor, Status.FAILED)
-                return False
-            req.lost += lost
+            return True
+        lost = yield from carry(transfer)
+        if lost is None:
+            return False
+        req.lost += lost
         return True
 
     def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> list[Fifo] | None:
@@ -294,17 +303,10 @@ class Dataflow:
     def _result(self, req: Request, actor: Actor, device: Device, exited: bool) -> Gen:
         """Carry the result of a sink, or of an exit taken, back to the source."""
         feed = req.feed
-        transfer, delay = self._transfer(device.name, feed.spec.at, feed.graph.result_bytes)
-        if delay is not None:
-            if delay:
-                yield self.env.timeout(delay)
-        else:
-            lost = yield from carry(transfer)
-            if lost is None:
-                self._note(req, actor.index, -1, Event.FAIL)
-                self._lose(req, actor, Status.FAILED)
-                return
-            req.lost += lost
+        if not (yield from self._cross(req, device.name, feed.spec.at, feed.graph.result_bytes)):
+            self._note(req, actor.index, -1, Event.FAIL)
+            self._lose(req, actor, Status.FAILED)
+            return
         if req.done:
             return
         if not exited:
