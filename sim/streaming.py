@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.records import Change, Status, phase_sums
+from sim.records import Change, SourceRecords, Status, phase_sums
 
 ALPHA = 0.005
 """Relative error of a :class:`Sketch` quantile (before clipping to the exact min and max)."""
@@ -253,6 +253,49 @@ def rows_to_arrays(
     status = np.fromiter((d[1] for d in rows), dtype=np.int8, count=n)
     lost = np.fromiter((d[3] for d in rows), dtype=np.int32, count=n)
     return ids, status, stamps, lost
+
+
+def source_records(
+    sink: object,
+    width: int,
+    pending: Sequence[tuple[int, float]],
+    warmup: float,
+    *,
+    name: str,
+    pipeline: str,
+    priority: int,
+    deadline: float | None,
+    stages: tuple[str, ...],
+) -> SourceRecords:
+    """One source's records at the horizon, from its sink (the rows kept, or a stream's
+    tally) and the (id, arrival) of every request still in flight."""
+    tally = None
+    rows: Sequence[Row] = ()
+    if isinstance(sink, Stream):
+        sink.flush()
+        tally = sink.tally
+    else:
+        assert isinstance(sink, list), "a sink is a list of rows or a stream"
+        rows = sink
+    ids, status, stamps, lost = rows_to_arrays(rows, width)
+    pending = sorted(pending)
+    arrival = np.array([t for _, t in pending], dtype=np.float64)
+    return SourceRecords(
+        name=name,
+        pipeline=pipeline,
+        priority=priority,
+        deadline=deadline,
+        stages=stages,
+        ids=ids,
+        status=status,
+        stamps=stamps,
+        in_flight=len(pending),
+        in_flight_measured=int(np.count_nonzero(arrival >= warmup)),
+        lost=lost,
+        pending=np.array([i for i, _ in pending], dtype=np.int64),
+        pending_arrival=arrival,
+        tally=tally,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ import itertools
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import simpy
 
 from sim.costs import stage_cost
@@ -27,7 +26,7 @@ from sim.resilience import Resilience
 from sim.resilience import needed as resilience_needed
 from sim.routes import route, topology
 from sim.spec import Scenario
-from sim.streaming import Stream, chunk, rows_to_arrays
+from sim.streaming import Stream, chunk, source_records
 from sim.streams import Streams
 from sim.workload import arrival_times
 
@@ -272,33 +271,11 @@ class World:
 
 
 def _source_records(r: Route, warmup: float) -> SourceRecords:
-    width = 3 * len(r.steps) + 2
-    tally = None
-    if isinstance(r.done, Stream):
-        r.done.flush()
-        tally = r.done.tally
-        ids, status, stamps, lost = rows_to_arrays([], width)
-    else:
-        assert isinstance(r.done, list), "a route's sink is a list or a stream"
-        ids, status, stamps, lost = rows_to_arrays(r.done, width)
-    pending = sorted(r.live.values())
-    pending_arrival = np.array([t for _, t in pending], dtype=np.float64)
-    return SourceRecords(
-        name=r.name,
-        pipeline=r.pipeline,
-        priority=r.priority,
-        deadline=r.deadline,
+    return source_records(
+        r.done, 3 * len(r.steps) + 2, list(r.live.values()), warmup,
+        name=r.name, pipeline=r.pipeline, priority=r.priority, deadline=r.deadline,
         stages=tuple(step.device.name for step in r.steps),
-        ids=ids,
-        status=status,
-        stamps=stamps,
-        in_flight=len(pending),
-        in_flight_measured=int(np.count_nonzero(pending_arrival >= warmup)),
-        lost=lost,
-        pending=np.array([i for i, _ in pending], dtype=np.int64),
-        pending_arrival=pending_arrival,
-        tally=tally,
-    )
+    )  # fmt: skip
 
 
 def _clipped(sampler: Callable[[], float]) -> Callable[[], float]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import simpy
 
 from sim.devices import Device
@@ -41,7 +40,7 @@ from sim.graph.tokens import Feed, Fifo, Join, Request, fires
 from sim.journey import Sink, Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
 from sim.routes import route
-from sim.streaming import Stream, chunk, rows_to_arrays
+from sim.streaming import Stream, chunk, source_records
 from sim.workload import arrival_times
 
 if TYPE_CHECKING:
@@ -377,30 +376,8 @@ class Dataflow:
 
 
 def _records(feed: Feed, warmup: float) -> SourceRecords:
-    tally = None
-    rows: list[tuple[int, int, list[float], int]] = []
-    if isinstance(feed.sink, Stream):
-        feed.sink.flush()
-        tally = feed.sink.tally
-    else:
-        assert isinstance(feed.sink, list), "a feed's sink is a list or a stream"
-        rows = feed.sink
-    ids, status, stamps, lost = rows_to_arrays(rows, 2)
-    pending = sorted(feed.live.items())
-    arrival = np.array([t for _, t in pending], dtype=np.float64)
-    return SourceRecords(
-        name=feed.spec.name,
-        pipeline=feed.graph.name,
-        priority=feed.spec.priority,
-        deadline=feed.spec.deadline,
-        stages=(),
-        ids=ids,
-        status=status,
-        stamps=stamps,
-        in_flight=len(pending),
-        in_flight_measured=int(np.count_nonzero(arrival >= warmup)),
-        lost=lost,
-        pending=np.array([i for i, _ in pending], dtype=np.int64),
-        pending_arrival=arrival,
-        tally=tally,
-    )
+    return source_records(
+        feed.sink, 2, list(feed.live.items()), warmup,
+        name=feed.spec.name, pipeline=feed.graph.name, priority=feed.spec.priority,
+        deadline=feed.spec.deadline, stages=(),
+    )  # fmt: skip
