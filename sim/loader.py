@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sim import catalog as catalog_mod
-from sim import document
+from sim import document, templates
 from sim.catalog import CatalogEntry
 from sim.checks import check
 from sim.problems import UNSET, Problem, ScenarioError
@@ -64,11 +64,12 @@ def from_dict(
         )
     if not isinstance(raw, dict):
         raise ScenarioError(file, [Problem("", "a scenario is a mapping of keys", raw)])
+    written: dict[Any, Any] = templates.expand(raw, file)
     try:
-        scenario = Scenario.model_validate(raw, context={"base": base})
+        scenario = Scenario.model_validate(written, context={"base": base})
     except ValidationError as exc:
-        problems = _pydantic_problems(exc) + _salvage(raw, exc, file, base, catalogs)
-        raise ScenarioError(file, _in_file_order(problems, raw)) from None
+        problems = _pydantic_problems(exc) + _salvage(written, exc, file, base, catalogs)
+        raise ScenarioError(file, _in_file_order(problems, written)) from None
     return _resolved(scenario, file, base, catalogs)
 
 
