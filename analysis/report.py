@@ -251,6 +251,27 @@ def show_plan(options: Sequence[Any], best: Any, objective: str, name: str) -> N
     Console().print(t)
 
 
+def show_placement(plans: Sequence[Any], objective: str, name: str) -> None:
+    """Placement candidates, best first (marked *)."""
+    t = Table(title=f"{name}: placements (best by {objective} marked *)", title_justify="left")
+    cols = ("", "parts", "unloaded ms", "latency ms", "p95 ms", "endpoint ms", "endpoint J",
+            "kB sent")  # fmt: skip
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("", "parts") else "right")
+    for i, p in enumerate(plans):
+        t.add_row(
+            "*" if i == 0 else "",
+            p.label.replace(" | ", "\n"),
+            _fmt(p.unloaded, "", 1e3),
+            _fmt(p.latency, "", 1e3),
+            _fmt(p.p95, "", 1e3),
+            _fmt(p.endpoint_seconds, "", 1e3),
+            _fmt(p.endpoint_energy, ""),
+            _fmt(p.bytes_sent, "", 1e-3),
+        )
+    Console().print(t)
+
+
 def show_validation(result: Tree) -> None:
     """Predicted against measured, per metric, with the tolerance verdict."""
     t = Table(title=f"{result['scenario']}: prediction vs hardware", title_justify="left")

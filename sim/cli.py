@@ -128,6 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--objective", choices=["latency", "p95", "energy", "bytes"], default="latency"
     )
+    plan.add_argument(
+        "--place",
+        action="store_true",
+        help="search cuts and placements: any number of parts, each on any device",
+    )
+    plan.add_argument(
+        "--devices", help="with --place: the devices to place on, comma-separated (default: all)"
+    )
+    plan.add_argument(
+        "--keep", type=int, default=8, help="with --place: candidates evaluated analytically"
+    )
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     plan.set_defaults(handler=_plan)
@@ -391,6 +402,8 @@ def _plan(args: argparse.Namespace) -> int:
     if args.pipeline is not None and args.pipeline not in scenario.pipelines:
         known = ", ".join(scenario.pipelines)
         raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
+    if args.place:
+        return _place(scenario, args)
     try:
         options = plan(scenario, args.pipeline)
     except ValueError as exc:
@@ -401,6 +414,27 @@ def _plan(args: argparse.Namespace) -> int:
         print(json.dumps(report.jsonable(rows), indent=2, allow_nan=False))
     else:
         report.show_plan(options, best, args.objective, scenario.name)
+    return 0
+
+
+def _place(scenario: Scenario, args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from analysis import report
+    from analysis.placement import place
+
+    if args.keep < 1:
+        raise UsageError(f"--keep: give at least 1 (got {args.keep})")
+    devices = args.devices.split(",") if args.devices else None
+    try:
+        plans = place(scenario, args.pipeline, devices, args.objective, args.keep)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        rows = [asdict(p) | {"plan": p.label, "best": i == 0} for i, p in enumerate(plans)]
+        print(json.dumps(report.jsonable(rows), indent=2, allow_nan=False))
+    else:
+        report.show_placement(plans, args.objective, scenario.name)
     return 0
 
 
