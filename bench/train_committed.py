@@ -27,8 +27,9 @@ RECIPES = (
     Recipe("resnet8"),
     Recipe("cnn_student", (("width", 4),)),
     Recipe("cnn_student", (("width", 8),)),
+    Recipe("resnet8_exits"),
 )
-"""The models tests and examples use: the teacher and two students."""
+"""The models tests and examples use: the teacher, two students, the teacher with exits."""
 
 
 def main() -> int:
