@@ -20,7 +20,8 @@ seeded one: training and export go through this one definition.
 - ``nonn_student`` (distilled students, ``models.ensemble``): three plain convolutions
   (``width`` × 1, 2, 4; strides 1, 2, 2) and a fourth of ``features`` channels (stride 1)
   whose pooled output ``pool.flatten`` is what the student sends to the aggregator; its
-  own ``fc`` is used only while distilling.
+  own ``fc`` is used only while distilling; ``nonn_aggregator`` is one gemm over the
+  students' concatenated features.
 
 Every convolution's output channels are addressable by the layer's name (``stem``,
 ``s2.b1.conv1``, ``conv3`` …): ``models.accuracy`` zeroes channels by those names. The
@@ -109,6 +110,20 @@ def nonn_student(
     x = g.conv(x, "conv4", c, features, 3)
     x = g.global_pool(x, "pool")
     g.output(x)
+    g.gemm(x, "fc", features, classes)
+    g.output("fc")
+    return g.model()
+
+
+def nonn_aggregator(
+    seed: int = 0,
+    classes: int = 10,
+    features: int = 64,
+    weights: Mapping[str, np.ndarray] | None = None,
+) -> onnx.ModelProto:
+    """The classifier over the students' concatenated features (missing ones zeroed)."""
+    g = Graph("nonn_aggregator", seed, weights)
+    x = g.input("features", [1, features])
     g.gemm(x, "fc", features, classes)
     g.output("fc")
     return g.model()
