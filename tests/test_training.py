@@ -43,8 +43,26 @@ def test_packaged_dataset_loads_in_its_splits() -> None:
 
 
 def test_unknown_dataset_names_the_known_ones() -> None:
-    with pytest.raises(data.DatasetError, match=r"unknown dataset 'cifar' \(known: mnist5k\)"):
+    with pytest.raises(
+        data.DatasetError, match=r"unknown dataset 'cifar' \(known: digits, mnist5k\)"
+    ):
         data.dataset("cifar")
+
+
+def test_digits_loads_from_scikit_learn_in_fixed_stratified_splits() -> None:
+    """digits: 1,797 8 × 8 images from scikit-learn's wheel, counts 0-16 scaled to [0, 1],
+    the same images as ``load_digits`` and each class in every split in its share."""
+    from sklearn.datasets import load_digits
+
+    splits = data.load("digits")
+    parts = (splits.train, splits.validation, splits.test)
+    assert [len(s) for s in parts] == [1258, 179, 360]
+    assert splits.test.images.shape[1:] == (1, 8, 8) and splits.train.images.max() == 1.0
+    reference = load_digits()
+    whole = np.concatenate([s.images.reshape(len(s), 64) for s in parts]) * 16
+    assert np.array_equal(np.sort(whole, axis=0), np.sort(reference.data, axis=0))
+    counts = np.bincount(splits.test.labels, minlength=10)
+    assert np.all(np.abs(counts - np.bincount(reference.target) * 0.2) <= 1)
 
 
 def test_builder_takes_the_given_weights() -> None:
