@@ -48,7 +48,8 @@ def test_louvain_finds_planted_groups_and_keeps_them_whole() -> None:
 
 def test_balance_splits_a_community_too_large_for_its_part() -> None:
     """Communities of 10, 1 and 1 filters into 3 parts: 4 / 4 / 4, disjoint, covering all,
-    the big community's most connected filters kept together in the first part."""
+    the big community's most connected filters kept together in the first part; 14
+    filters into 3 parts: 5 / 5 / 4."""
     weights = np.zeros((12, 12))
     weights[:4, :10] = weights[:10, :4] = 1.0
     np.fill_diagonal(weights, 0.0)
@@ -56,6 +57,8 @@ def test_balance_splits_a_community_too_large_for_its_part() -> None:
     assert sorted(len(p) for p in parts) == [4, 4, 4]
     assert sorted(f for p in parts for f in p) == list(range(12))
     assert parts[0] == (0, 1, 2, 3)
+    uneven = balance([tuple(range(12)), (12,), (13,)], np.zeros((14, 14)), 3)
+    assert sorted(len(p) for p in uneven) == [4, 5, 5]
 
 
 @pytest.mark.parametrize("k", [2, 3, 4])

@@ -15,7 +15,6 @@ architecture, its parameters and the seed, so a second use reads the file.
 | cnn_student | 1 × 1 × 28 × 28 | four-convolution student, width a parameter |
 | resnet8_exits | 1 × 1 × 28 × 28 | resnet8 with early exits after stages 1 and 2 |
 | nonn_student | 1 × 1 × 28 × 28 | a distilled student: ``features`` pooled outputs, width |
-| nonn_aggregator | 1 × features | the classifier over the students' features |
 
 Every builder also takes ``weights`` (parameter name → array) to build a trained network
 (``models.train``); ``load`` and ``path`` build the seeded one.
@@ -34,7 +33,6 @@ from models.zoo.cnn import mobilenet_v2, resnet18, resnet50, resnet56, ssd_mobil
 from models.zoo.gpt2 import gpt2
 from models.zoo.small import (
     cnn_student,
-    nonn_aggregator,
     nonn_student,
     resnet8,
     resnet8_exits,
@@ -51,7 +49,6 @@ BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "cnn_student": cnn_student,
     "resnet8_exits": resnet8_exits,
     "nonn_student": nonn_student,
-    "nonn_aggregator": nonn_aggregator,
 }
 
 
