@@ -126,13 +126,17 @@ def test_aggregator_retrains_bit_for_bit_and_dropout_is_what_lets_subsets_work()
     assert dropped > without + 0.05
 
 
-def test_students_onnx_agrees_with_jax() -> None:
-    """Each committed student's features and logits: onnxruntime and JAX within 1e-4."""
-    for k in range(3):
-        model = onnx.load(K3.student(k))
+def test_students_and_aggregator_onnx_agree_with_jax() -> None:
+    """Each committed student's features and logits, and the aggregator's logits on their
+    features: onnxruntime and JAX within 1e-4."""
+    joined = np.concatenate([features(K3, k) for k in range(3)], axis=1)
+    runs = [(K3.student(k), TEST.images) for k in range(3)] + [(K3.aggregator, joined)]
+    for path, x in runs:
+        model = onnx.load(path)
         params, apply_all = network_outputs(model)
-        ours = outputs(model, TEST.images)
-        theirs = apply_all(params, jnp.asarray(TEST.images))
+        ours = outputs(model, x)
+        theirs = apply_all(params, jnp.asarray(x))
+        assert len(ours) == len(theirs) == len(model.graph.output)
         for a, b in zip(ours, theirs, strict=True):
             assert np.abs(a - np.asarray(b)).max() <= 1e-4
 
