@@ -147,17 +147,21 @@ def batched(model: onnx.ModelProto) -> bytes:
 
 
 def logits(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
-    """The model's first output for every image, run with onnxruntime in batches."""
+    """The model's last output (its final classifier) for every image, run with
+    onnxruntime in batches."""
+    return outputs(model, images)[-1]
+
+
+def outputs(model: onnx.ModelProto, images: np.ndarray) -> list[np.ndarray]:
+    """Every graph output for every image, in graph order, run with onnxruntime in batches."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(batched(model), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    parts = [
-        session.run(None, {name: images[i : i + BATCH]})[0] for i in range(0, len(images), BATCH)
-    ]
-    return np.concatenate(parts)
+    parts = [session.run(None, {name: images[i : i + BATCH]}) for i in range(0, len(images), BATCH)]
+    return [np.concatenate(column) for column in zip(*parts, strict=True)]
 
 
 def correct(trained: Trained, damage: Damage = Damage()) -> np.ndarray:

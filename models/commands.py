@@ -39,9 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     prof.add_argument("--runs", type=int, default=20)
     prof.add_argument("--out", type=Path, required=True)
     prof.set_defaults(handler=_profile)
+    from models.distill_commands import register as register_distill
     from models.train_commands import register as register_train
 
     register_train(verbs)
+    register_distill(verbs)
 
 
 class ModelInputError(Exception):

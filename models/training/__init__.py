@@ -23,8 +23,12 @@ from models import ModelError
 COMMITTED = Path(__file__).resolve().parent.parent / "trained"
 """Trained models kept in the repository (small ones that tests and examples use)."""
 
-DEFAULT_EPOCHS = {"resnet8": 6, "cnn_student": 8}
+DEFAULT_EPOCHS = {"resnet8": 6, "cnn_student": 8, "resnet8_exits": 6}
 """Epochs per architecture when a recipe does not say: enough to pass 95 % on mnist5k."""
+
+OUTPUT_WEIGHTS = {"resnet8_exits": (0.4, 0.7, 1.0)}
+"""Architectures trained on several outputs at once (early exits, jointly): the weight of
+each head's cross-entropy in the loss, in graph order. Others train their last output."""
 
 
 class TrainingError(ModelError):

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,10 @@ import onnx
 import optax
 
 from models import data
-from models.accuracy import logits
-from models.jaxnet import Params, network, to_numpy
+from models.accuracy import outputs
+from models.jaxnet import Params, network_outputs, to_numpy
 from models.profile import profile
-from models.training import Recipe, Trained
+from models.training import OUTPUT_WEIGHTS, Recipe, Trained
 from models.zoo import BUILDERS
 
 LIBRARIES = ("jax", "jaxlib", "optax", "numpy", "onnx", "onnxruntime")
@@ -52,34 +53,63 @@ def build(recipe: Recipe, weights: dict[str, np.ndarray] | None = None) -> onnx.
 
 
 def fit(recipe: Recipe, splits: data.Splits) -> tuple[Params, list[float]]:
-    """Trained parameters and the validation accuracy after each epoch."""
-    params, apply = network(build(recipe))
-    steps_per_epoch = len(splits.train) // recipe.batch
+    """Trained parameters and the validation accuracy (final classifier) after each epoch.
+
+    The loss is the cross-entropy of the final classifier or, for an architecture with
+    early exits, the ``OUTPUT_WEIGHTS``-weighted sum over its heads (joint training)."""
+    params, apply_all = network_outputs(build(recipe))
+    weights = OUTPUT_WEIGHTS.get(recipe.arch, (1.0,))
+
+    def loss(p: Params, x: jax.Array, y: jax.Array) -> jax.Array:
+        heads = apply_all(p, x)[-len(weights) :]
+        terms = [
+            w * optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+            for w, out in zip(weights, heads, strict=True)
+        ]
+        total: jax.Array = sum(terms[1:], terms[0])
+        return total
+
+    predict = jax.jit(lambda p, x: jnp.argmax(apply_all(p, x)[-1], axis=1))
+    history: list[float] = []
+
+    def validate(p: Params) -> None:
+        guess = np.asarray(predict(p, jnp.asarray(splits.validation.images)))
+        history.append(float(np.mean(guess == splits.validation.labels)))
+
+    arrays = (splits.train.images, splits.train.labels)
+    return minimise(params, loss, arrays, recipe, validate), history
+
+
+def minimise(
+    params: Params,
+    loss: Callable[..., jax.Array],
+    arrays: tuple[np.ndarray, ...],
+    recipe: Recipe,
+    after_epoch: Callable[[Params], None] | None = None,
+) -> Params:
+    """Adam with a cosine-decayed step size on ``loss(params, *batch)``, over mini-batches
+    of ``arrays`` (rows drawn without replacement each epoch by a generator seeded with the
+    recipe's seed): the one optimiser every trained model here goes through."""
+    steps_per_epoch = len(arrays[0]) // recipe.batch
     schedule = optax.cosine_decay_schedule(recipe.learning_rate, recipe.epochs * steps_per_epoch)
     optimiser = optax.adam(schedule)
     state = optimiser.init(params)
 
-    def loss(p: Params, x: jax.Array, y: jax.Array) -> jax.Array:
-        value: jax.Array = optax.softmax_cross_entropy_with_integer_labels(apply(p, x), y).mean()
-        return value
-
     @jax.jit
-    def step(p: Params, s: Any, x: jax.Array, y: jax.Array) -> tuple[Params, Any]:
-        grads = jax.grad(loss)(p, x, y)
+    def step(p: Params, s: Any, *batch: jax.Array) -> tuple[Params, Any]:
+        grads = jax.grad(loss)(p, *batch)
         updates, s = optimiser.update(grads, s, p)
         return optax.apply_updates(p, updates), s
 
-    predict = jax.jit(lambda p, x: jnp.argmax(apply(p, x), axis=1))
     rng = np.random.default_rng(recipe.seed)
-    images, labels = jnp.asarray(splits.train.images), jnp.asarray(splits.train.labels)
-    history = []
+    device = [jnp.asarray(a) for a in arrays]
     for _ in range(recipe.epochs):
-        order = rng.permutation(len(splits.train))[: steps_per_epoch * recipe.batch]
-        for batch in order.reshape(steps_per_epoch, recipe.batch):
-            params, state = step(params, state, images[batch], labels[batch])
-        guess = np.asarray(predict(params, jnp.asarray(splits.validation.images)))
-        history.append(float(np.mean(guess == splits.validation.labels)))
-    return params, history
+        order = rng.permutation(len(arrays[0]))[: steps_per_epoch * recipe.batch]
+        for rows in order.reshape(steps_per_epoch, recipe.batch):
+            params, state = step(params, state, *(a[rows] for a in device))
+        if after_epoch is not None:
+            after_epoch(params)
+    return params
 
 
 def train(recipe: Recipe, folder: Path) -> Trained:
@@ -89,9 +119,10 @@ def train(recipe: Recipe, folder: Path) -> Trained:
     params, history = fit(recipe, splits)
     seconds = time.perf_counter() - started
     model = build(recipe, to_numpy(params))
-    _, apply = network(model)
-    exported = logits(model, splits.test.images)
-    jax_out = np.asarray(jax.jit(apply)(params, jnp.asarray(splits.test.images)))
+    _, apply_all = network_outputs(model)
+    onnx_outs = outputs(model, splits.test.images)
+    jax_outs = [np.asarray(o) for o in jax.jit(apply_all)(params, jnp.asarray(splits.test.images))]
+    exported = onnx_outs[-1]
     prof = profile(model)
     card = {
         "name": recipe.key,
@@ -108,7 +139,9 @@ def train(recipe: Recipe, folder: Path) -> Trained:
         "validation_accuracy": history,
         "test_accuracy": float(np.mean(exported.argmax(axis=1) == splits.test.labels)),
         "test_samples": len(splits.test),
-        "onnx_vs_jax_max_abs_diff": float(np.abs(exported - jax_out).max()),
+        "onnx_vs_jax_max_abs_diff": max(
+            float(np.abs(a - b).max()) for a, b in zip(onnx_outs, jax_outs, strict=True)
+        ),
         "parameters": prof.parameters,
         "macs": prof.macs,
         "train_seconds": round(seconds, 1),
@@ -116,6 +149,11 @@ def train(recipe: Recipe, folder: Path) -> Trained:
         | {"python": platform.python_version()},
         "onnx_sha256": hashlib.sha256(model.SerializeToString()).hexdigest(),
     }
+    if len(onnx_outs) > 1:
+        card["head_test_accuracy"] = {
+            o.name: float(np.mean(a.argmax(axis=1) == splits.test.labels))
+            for o, a in zip(model.graph.output, onnx_outs, strict=True)
+        }
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{recipe.key}.onnx"
     _write(target, model.SerializeToString())

@@ -13,6 +13,8 @@ architecture, its parameters and the seed, so a second use reads the file.
 | gpt2 | 1 × seq token ids | Radford et al. 2019, GPT-2 small |
 | resnet8 | 1 × 1 × 28 × 28 | ResNet-8 teacher for small images (``models.zoo.small``) |
 | cnn_student | 1 × 1 × 28 × 28 | four-convolution student, width a parameter |
+| resnet8_exits | 1 × 1 × 28 × 28 | resnet8 with early exits after stages 1 and 2 |
+| nonn_student | 1 × 1 × 28 × 28 | a distilled student: ``features`` pooled outputs, width |
 
 Every builder also takes ``weights`` (parameter name → array) to build a trained network
 (``models.train``); ``load`` and ``path`` build the seeded one.
@@ -29,7 +31,12 @@ import onnx
 
 from models.zoo.cnn import mobilenet_v2, resnet18, resnet50, resnet56, ssd_mobilenet_v2
 from models.zoo.gpt2 import gpt2
-from models.zoo.small import cnn_student, resnet8
+from models.zoo.small import (
+    cnn_student,
+    nonn_student,
+    resnet8,
+    resnet8_exits,
+)
 
 BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "mobilenet_v2": mobilenet_v2,
@@ -40,6 +47,8 @@ BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "gpt2": gpt2,
     "resnet8": resnet8,
     "cnn_student": cnn_student,
+    "resnet8_exits": resnet8_exits,
+    "nonn_student": nonn_student,
 }
 
 
