@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (default results/NAME-TIME)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html with figures into the results folder",
+    )
+    run.add_argument(
         "--baseline",
         choices=["none"],
         help="also run without failures, with and without the policy, and report its overhead",
@@ -134,11 +139,13 @@ def _parser() -> argparse.ArgumentParser:
 
     from hil.commands import register as register_hil
     from models.commands import register as register_models
+    from sim.report_cli import register as register_report
     from sim.sweep_cli import register as register_sweep
 
     register_sweep(sub)
     register_hil(sub)
     register_models(sub)
+    register_report(sub)
     return parser
 
 
@@ -226,6 +233,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         report.show(summary, f"{scenario.name}: {scenario.replications} replication(s)")
         print(f"results in {out}/")
+    if args.report:
+        from sim.report_cli import report as page
+
+        written = page(out)
+        if not args.json:
+            print(f"report in {written}")
     return 0
 
 
