@@ -119,9 +119,9 @@ def parameters(results: Results) -> list[tuple[str, str]]:
 
 def _variants(results: Results) -> list[tuple[str, str]]:
     """A sweep's factors and their levels."""
-    from analysis.reporting.sweeps import table
+    from analysis.reporting.sweeps import level, table
 
     t = table(results)
     if t is None:
         return []
-    return [(f.name, ", ".join(str(v) for v in f.ordered())) for f in t.factors]
+    return [(f.name, ", ".join(level(v) for v in f.ordered())) for f in t.factors]

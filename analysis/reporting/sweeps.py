@@ -73,8 +73,11 @@ def table(results: Results) -> Table | None:
     groups: dict[tuple[object, ...], list[str]] = {}
     for path in paths:
         per = dict(zip(variants, cols[path].tolist(), strict=True))
-        pattern = tuple(_pattern([per[v] for v in sorted(per)]))
-        if len(set(per.values())) > 1:
+        pattern: tuple[object, ...] = tuple(_pattern([per[v] for v in sorted(per)]))
+        distinct = len(set(pattern))
+        if distinct == len(per):  # every variant its own level (a Latin hypercube): no zip
+            pattern = (path,)
+        if distinct > 1:
             groups.setdefault(pattern, []).append(path)
     factors = []
     for members in groups.values():
@@ -98,7 +101,8 @@ def _order(value: object) -> tuple[int, float, str]:
 
 
 def _pattern(values: list[object]) -> list[int]:
-    """Which variants share a value: the same list for paths swept together."""
+    """Which variants share a value: the same list for paths swept together (those of
+    a ``zip:``; paths whose every variant has its own value are never taken for one)."""
     seen: dict[str, int] = {}
     return [seen.setdefault(repr(v), len(seen)) for v in values]
 
@@ -178,12 +182,17 @@ def _line(ax: Axes, t: Table, x: Factor, chosen: list[str], metric: str, scale: 
 
 
 def _name(factors: list[Factor], combo: tuple[object, ...]) -> str:
-    return ", ".join(f"{f.name.split(' ')[0].split('.')[-1]}={_short(c)}" for f, c in
+    return ", ".join(f"{f.name.split(' ')[0].split('.')[-1]}={level(c)}" for f, c in
                      zip(factors, combo, strict=True))  # fmt: skip
 
 
-def _short(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+def level(value: object) -> str:
+    """A level as a label: large numbers in engineering notation (20 M, 48.7 M)."""
+    if isinstance(value, int | float) and abs(value) < 1e4:
+        return f"{value:.4g}"
+    if isinstance(value, int | float):
+        return EngFormatter(places=None)(float(value)).replace("\u2009", " ").strip()
+    return str(value)
 
 
 def _slug(text: str) -> str:
@@ -207,8 +216,8 @@ def heat_maps(results: Results) -> Iterator[Figure]:
         grid = np.array([[t.cells.get((at[(x, y)], metric), (np.nan,))[0] * scale for x in xs]
                          for y in ys])  # fmt: skip
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(xs)), [_short(v) for v in xs])
-        ax.set_yticks(range(len(ys)), [_short(v) for v in ys])
+        ax.set_xticks(range(len(xs)), [level(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [level(v) for v in ys])
         ax.set(xlabel=fx.name, ylabel=fy.name, title=label)
         ax.grid(False)
         fig.colorbar(image, ax=ax)
