@@ -34,35 +34,60 @@ def distribution(results: Results) -> Iterator[Figure]:
         return
     fig, (cdf, hist) = canvas(1, 2, height=3.2)
     deadlines = _deadlines(results)
+    every = req.latency[keep] * MS
+    tail = _long_tail(every)
+    bins = np.geomspace(every.min(), every.max(), 60) if tail else np.linspace(
+        every.min(), every.max(), 60)  # fmt: skip
     for i, name in enumerate(sources):
         colour = f"C{i}"
         lat = np.sort(req.latency[keep & (req.source == name)]) * MS
-        cdf.plot(lat, np.arange(1, len(lat) + 1) / len(lat), color=colour, label=name)
-        hist.hist(lat, bins=60, histtype="step", color=colour, label=name)
+        below = np.arange(1, len(lat) + 1) / len(lat)
+        if tail:  # the fraction slower than x, on a log axis: the tail stays visible
+            cdf.plot(lat[:-1], 1 - below[:-1], color=colour, label=name)
+        else:
+            cdf.plot(lat, below, color=colour, label=name)
+        hist.hist(lat, bins=bins, histtype="step", color=colour, label=name)
         for q, style in ((95, "--"), (99, ":")):
             cdf.axvline(np.percentile(lat, q), color=colour, ls=style, lw=0.8)
         if name in deadlines:
             for ax in (cdf, hist):
                 ax.axvline(deadlines[name] * MS, color="black", lw=1.2)
     _analytic(results, cdf)
-    if _long_tail(req.latency[keep]):
-        for ax in (cdf, hist):
-            ax.set_xscale("log")
-    cdf.set(xlabel="latency (ms)", ylabel="fraction of requests", ylim=(0, 1.01))
+    if tail:
+        _logarithmic(cdf, hist)
+    if not tail:
+        cdf.set(ylabel="fraction of requests", ylim=(0, 1.01))
     hist.set(xlabel="latency (ms)", ylabel="requests")
-    cdf.legend(loc="lower right")
+    cdf.set(xlabel="latency (ms)")
+    cdf.legend(loc="upper right" if tail else "lower right")
     yield Figure(
         "latency_distribution", "Latency distribution",
-        "Empirical CDF (left) and histogram (right) of each source's latency over all "
-        "replications, after warm-up (a log axis when the tail is long). Dashed: p95, "
-        "dotted: p99, black: deadline"
+        ("Fraction of requests slower than each latency (left, log axes: the tail is long)"
+         if tail else "Empirical CDF (left)")
+        + " and histogram (right) of each source's latency over all replications, after "
+        "warm-up. Dashed: p95, dotted: p99, black: deadline"
         + ("; crosses: analytic percentiles." if results.analytic else "."),
         fig,
     )  # fmt: skip
 
 
+def _logarithmic(cdf: Axes, hist: Axes) -> None:
+    """Log latency axes labelled in plain milliseconds; the histogram's counts too."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for ax in (cdf, hist):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    cdf.set(yscale="log", ylabel="fraction slower")
+    hist.set_yscale("log")
+
+
 def _long_tail(latency: np.ndarray) -> bool:
     """A tail so long (max over median past :data:`TAIL`) that a log axis reads better."""
+    if not len(latency):
+        return False
     median = float(np.median(latency))
     return median > 0 and float(latency.max()) / median > TAIL
 
