@@ -176,6 +176,17 @@ def at(tree: Any, key: str) -> Any:
     return tree
 
 
+def drawn(facts: dict[str, Any], pixels: np.ndarray) -> None:
+    """Every figure on the page has an svg whose screenshot region is not blank."""
+    for figure in facts["figures"]:
+        assert figure["box"] is not None, figure["name"]
+        x, y, w, h = (round(v) for v in figure["box"])
+        assert w > 300 and h > 100, figure
+        region = pixels[y : y + h, x : x + w]
+        assert region.shape[0] >= h - 1, (figure["name"], "beyond the screenshot")
+        assert region.std() > 10, (figure["name"], region.std())
+
+
 @pytest.fixture(scope="module")
 def quickstart() -> Iterator[Path]:
     """The quickstart's results folder with its report (``run --report``)."""
@@ -197,13 +208,7 @@ def test_the_quickstart_report_renders_in_chromium(quickstart: Path, tmp_path: P
     names = [f["name"] for f in facts["figures"]]
     assert {"latency_distribution", "latency_over_time", "utilisation", "energy",
             "throughput"} <= set(names)  # fmt: skip
-    for figure in facts["figures"]:
-        assert figure["box"] is not None, figure["name"]
-        x, y, w, h = (round(v) for v in figure["box"])
-        assert w > 300 and h > 100, figure
-        region = pixels[y : y + h, x : x + w]
-        assert region.shape[0] >= h - 1, (figure["name"], "beyond the screenshot")
-        assert region.std() > 10, (figure["name"], region.std())
+    drawn(facts, pixels)
     assert len(facts["numbers"]) > 40
     for n in facts["numbers"]:
         expected = at(summary, n["key"]) * n["scale"]
@@ -214,14 +219,14 @@ def test_a_failure_scenario_report_shows_its_failures(tmp_path: Path) -> None:
     """primary_backup: the failure figures are drawn and the failures table matches."""
     out = tmp_path / "pb"
     done = edgesim("run", "scenarios/edge_prune/primary_backup.yaml", "--out", str(out),
-                   "--horizon", "120s", "--replications", "2", "--report")  # fmt: skip
+                   "--horizon", "75s", "--replications", "2", "--report")  # fmt: skip
     assert done.returncode == 0, done.stderr
     facts, pixels, problems, _ = look(out / "report.html", tmp_path / "profile")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert problems == []
+    drawn(facts, pixels)
     assert {"latency_over_time", "component_states"} <= {f["name"] for f in facts["figures"]}
     faults = [n for n in facts["numbers"] if n["key"].startswith("faults.")]
     assert faults
     for n in faults:
         assert float(n["text"]) == pytest.approx(at(summary, n["key"]) * n["scale"], rel=5e-4)
-

@@ -55,6 +55,7 @@ class Figure:
         self.figure.savefig(buf, format="svg", metadata={"Date": None})
         text = buf.getvalue()
         text = text[text.index("<svg") :]
+        text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
         return (
             re.sub(r'id="([^"]+)"', rf'id="{self.name}-\1"', text)
             .replace("url(#", f"url(#{self.name}-")
