@@ -46,7 +46,7 @@ def distribution(results: Results) -> Iterator[Figure]:
             cdf.plot(lat[:-1], 1 - below[:-1], color=colour, label=name)
         else:
             cdf.plot(lat, below, color=colour, label=name)
-        hist.hist(lat, bins=bins, histtype="step", color=colour, label=name)
+        hist.hist(lat, bins=bins.tolist(), histtype="step", color=colour, label=name)
         for q, style in ((95, "--"), (99, ":")):
             cdf.axvline(np.percentile(lat, q), color=colour, ls=style, lw=0.8)
         if name in deadlines:
