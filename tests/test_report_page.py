@@ -265,3 +265,38 @@ def test_run_without_report_imports_no_plotting(tmp_path: Path) -> None:
     loaded = imported("run", str(SCENARIOS / "quickstart.yaml"), "--horizon", "10s",
                       "--replications", "1", "--out", str(tmp_path / "r"))  # fmt: skip
     assert not {m for m in loaded if m.split(".")[0] in ("matplotlib", "jinja2")}
+
+
+def test_state_spans_add_up_to_the_timelines_down_time_and_detection_delays(
+    tmp_path: Path,
+) -> None:
+    """The Gantt chart's spans of a run with failures: per component, down time (both
+    down states) is the time between the timeline's down and up rows, and the undetected
+    part is the detectors' delays (timeline.csv's ``delay`` column)."""
+    import csv
+
+    from analysis.reporting.faults import spans
+    from analysis.reporting.results import read
+
+    out = run(tmp_path / "pb", "edge_prune/primary_backup.yaml", "--replications", "1",
+              "--records", "summary")  # fmt: skip
+    results = read(out)
+    assert results.timeline is not None and results.summary is not None
+    horizon = results.summary["horizon"]
+    found = spans(results.timeline, horizon)
+    with (out / "timeline.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for name in {r["component"] for r in rows}:
+        mine = [r for r in rows if r["component"] == name]
+        changes = [r for r in mine if r["kind"] != "detection"]
+        downs = [float(r["time"]) for r in changes if r["state"] == "down"]
+        ups = [float(r["time"]) for r in changes if r["state"] == "up"] + [horizon]
+        down = sum(min(u for u in ups if u > d) - d for d in downs)
+        delays = sum(float(r["delay"]) for r in mine
+                     if r["kind"] == "detection" and r["state"] == "down")  # fmt: skip
+        span = {s: sum(x.end - x.start for x in found if x.component == name and x.state == s)
+                for s in ("down, undetected", "down, detected")}  # fmt: skip
+        assert span["down, undetected"] + span["down, detected"] == pytest.approx(down)
+        assert span["down, undetected"] == pytest.approx(delays)
+    assert {s.state for s in found} == {"down, undetected", "down, detected",
+                                        "up, still declared down"}  # fmt: skip
