@@ -34,6 +34,8 @@ class Page(HTMLParser):
         self.numbers: list[dict[str, str]] = []
         self.external: list[str] = []
         self.tags: set[str] = set()
+        self.ids: list[str] = []
+        self.references: set[str] = set()
         self._figure: str | None = None
         self._number: dict[str, str] | None = None
         self.feed(text)
@@ -41,6 +43,12 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         self.tags.add(tag)
+        if "id" in a:
+            self.ids.append(a["id"])
+        for value in a.values():
+            self.references |= set(re.findall(r"url\(#([^)]+)\)", value))
+        if a.get("xlink:href", "").startswith("#"):
+            self.references.add(a["xlink:href"][1:])
         if tag == "figure":
             self._figure = a["data-name"]
             self.figures[self._figure] = False
@@ -99,12 +107,14 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_runs_page_is_self_contained_and_shows_summary_json(quick: Path) -> None:
-    """The run's figures inline as SVG, no script or external reference, and every
-    number on it the summary's."""
+    """The run's figures inline as SVG (their ids unique on the page, every reference
+    to one resolved), no script or external reference, and every number on it the
+    summary's."""
     text = (quick / "report.html").read_text(encoding="utf-8")
     p = Page(text)
     assert set(p.figures) == RUN_FIGURES and all(p.figures.values())
     assert p.external == [] and "script" not in p.tags and "link" not in p.tags
+    assert len(set(p.ids)) == len(p.ids) and p.references <= set(p.ids)  # figures share a page
     bare = re.sub(r'xmlns(:\w+)?="[^"]*"', "", text)  # namespace names, never fetched
     assert "http://" not in bare and "https://" not in bare and "@import" not in bare
     summary = json.loads((quick / "summary.json").read_text(encoding="utf-8"))
