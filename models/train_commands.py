@@ -81,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _training(wanted: Recipe, quiet: bool) -> Iterator[None]:
     """Say on stderr that ``wanted`` is being trained (unless ``quiet``)."""
-    text = f"training {wanted.key} ({wanted.epochs} epochs)"
+    text = f"training {wanted.key}: {wanted.epochs} epoch{'' if wanted.epochs == 1 else 's'}"
     if quiet:
         yield
     elif sys.stderr.isatty():

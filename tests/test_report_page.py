@@ -310,3 +310,13 @@ def test_state_spans_add_up_to_the_timelines_down_time_and_detection_delays(
         assert span["down, undetected"] == pytest.approx(delays)
     assert {s.state for s in found} == {"down, undetected", "down, detected",
                                         "up, still declared down"}  # fmt: skip
+
+
+def test_a_graphs_actors_are_drawn_and_tabled(tmp_path: Path) -> None:
+    """A dataflow graph: a figure of its actors and its figures in the page's table."""
+    out = run(tmp_path / "g", "graphs/fork_join.yaml", "--horizon", "40s", "--replications", "1")
+    report(str(out))
+    p = page(out / "report.html")
+    assert "graph_heads" in p.figures
+    assert "graphs.heads.actors.join.wait.mean" in {n["key"] for n in p.numbers}
+    shown_as_in(p, json.loads((out / "summary.json").read_text(encoding="utf-8")))

@@ -7,7 +7,7 @@ a sweep's no requests. A new figure is a function added here.
 
 from __future__ import annotations
 
-from analysis.reporting import comparisons, faults, latency, resources, sweeps
+from analysis.reporting import comparisons, faults, graphs, latency, resources, sweeps
 from analysis.reporting.figure import Family
 
 FAMILIES: tuple[Family, ...] = (
@@ -18,6 +18,7 @@ FAMILIES: tuple[Family, ...] = (
     resources.energy,
     resources.throughput,
     latency.priorities,
+    graphs.actors,
     comparisons.overhead,
     comparisons.baseline,
     comparisons.analytic,

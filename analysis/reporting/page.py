@@ -90,6 +90,7 @@ def tables(results: Results) -> dict[str, Any]:
     return {
         "headline": numbers.headline(s) if s else [],
         "faults": numbers.section(s, "faults"),
+        "graphs": numbers.section(s, "graphs"),
         "devices": numbers.per_item(s, "devices", DEVICE_COLUMNS),
         "sources": numbers.per_item(s, "sources", SOURCE_COLUMNS),
         "warnings": s.get("warnings") or [],
@@ -102,9 +103,8 @@ def tables(results: Results) -> dict[str, Any]:
 def parameters(results: Results) -> list[tuple[str, str]]:
     """The run's key parameters, from the summary and the resolved scenario."""
     s, resolved = results.summary or {}, results.resolved or {}
-    out: list[tuple[str, str]] = [
-        (k, str(s[k])) for k in ("seed", "replications", "horizon", "warmup") if k in s
-    ]
+    units = {"seed": "", "replications": "", "horizon": " s", "warmup": " s"}
+    out = [(k, f"{s[k]:g}{unit}") for k, unit in units.items() if isinstance(s.get(k), int | float)]
     for section in ("devices", "links", "pipelines", "workload"):
         items = resolved.get(section)
         if isinstance(items, dict | list) and items:
