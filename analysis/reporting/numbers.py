@@ -39,7 +39,7 @@ class Row:
 
     label: str
     unit: str
-    mean: Number
+    mean: Number | None
     low: Number | None
     high: Number | None
 
@@ -82,13 +82,14 @@ def row(path: str, cell: Tree, label: str | None = None, root: str = "") -> Row:
     key = f"{root}{path}"
     ci = cell.get("ci95") or [None, None]
 
-    def shown(value: Any, leaf: str) -> Number:
-        return Number(number(value, scale), f"{key}.{leaf}", scale)
+    def shown(value: Any, leaf: str) -> Number | None:
+        text = number(value, scale)
+        return None if text == "-" else Number(text, f"{key}.{leaf}", scale)
 
     return Row(
         label or path.replace("_", " ").replace(".", " "), unit, shown(cell.get("mean"), "mean"),
-        shown(ci[0], "ci95.0") if ci[0] is not None else None,
-        shown(ci[1], "ci95.1") if ci[1] is not None else None,
+        shown(ci[0], "ci95.0"),
+        shown(ci[1], "ci95.1"),
     )  # fmt: skip
 
 
