@@ -21,13 +21,15 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.test_scenarios import edgesim
+from sim.cli import main
+from tests.helpers import ROOT
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 WIDTH = 1000
@@ -107,6 +109,8 @@ class DevTools:
         return result
 
     async def load(self, page: Path) -> None:
+        """Navigate to ``page`` and wait for it to load; the events are its own."""
+        self.events.clear()
         await self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=900,
                         deviceScaleFactor=1, mobile=False)  # fmt: skip
         await self.call("Page.navigate", url=page.resolve().as_uri())
@@ -149,24 +153,37 @@ class DevTools:
         self.proc.wait(timeout=30)
 
 
-def look(page: Path, profile: Path) -> tuple[dict[str, Any], np.ndarray, list[str], bytes]:
-    """Open ``page`` in Chromium: the page's facts, its screenshot, its console problems."""
+@dataclass
+class Seen:
+    """One page as Chromium showed it."""
+
+    facts: dict[str, Any]
+    pixels: np.ndarray
+    problems: list[str]
+    png: bytes
+
+
+def look(pages: list[Path], profile: Path) -> list[Seen]:
+    """Open each page in turn in one Chromium: its facts, screenshot, console problems."""
     exe = browser()
     if exe is None:
         pytest.skip("no Chromium, and it cannot be installed here (needs root and apt-get)")
     tools = DevTools(exe, profile)
 
-    async def visit() -> tuple[dict[str, Any], np.ndarray]:
+    async def visit() -> list[Seen]:
         await tools.open()
-        await tools.load(page)
-        facts = json.loads(await tools.evaluate(PAGE_FACTS))
-        return facts, await tools.screenshot()
+        out = []
+        for page in pages:
+            await tools.load(page)
+            facts = json.loads(await tools.evaluate(PAGE_FACTS))
+            pixels = await tools.screenshot()
+            out.append(Seen(facts, pixels, tools.problems(), tools.png))
+        return out
 
     try:
-        facts, pixels = asyncio.run(visit())
+        return asyncio.run(visit())
     finally:
         tools.close()
-    return facts, pixels, tools.problems(), tools.png
 
 
 def at(tree: Any, key: str) -> Any:
@@ -188,45 +205,51 @@ def drawn(facts: dict[str, Any], pixels: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module")
-def quickstart() -> Iterator[Path]:
-    """The quickstart's results folder with its report (``run --report``)."""
+def pages() -> Iterator[dict[str, tuple[Seen, dict[str, Any]]]]:
+    """The quickstart's report and a failure run's (``run --report``), as Chromium
+    showed them, with their summaries."""
+    runs = {
+        "quickstart": ["scenarios/quickstart.yaml"],
+        "primary_backup": ["scenarios/edge_prune/primary_backup.yaml", "--horizon", "75s",
+                           "--replications", "2"],
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "q"
-        done = edgesim("run", "scenarios/quickstart.yaml", "--out", str(out), "--report")
-        assert done.returncode == 0, done.stderr
-        yield out
+        for name, argv in runs.items():
+            argv = [str(ROOT / argv[0]), *argv[1:], "--out", f"{tmp}/{name}", "--report"]
+            assert main(["run", *argv, "--quiet"]) == 0
+        seen = look([Path(tmp) / name / "report.html" for name in runs], Path(tmp) / "profile")
+        summaries = [json.loads((Path(tmp) / n / "summary.json").read_text()) for n in runs]
+        yield dict(zip(runs, zip(seen, summaries, strict=True), strict=True))
 
 
-def test_the_quickstart_report_renders_in_chromium(quickstart: Path, tmp_path: Path) -> None:
+def test_the_quickstart_report_renders_in_chromium(
+    pages: dict[str, tuple[Seen, dict[str, Any]]], tmp_path: Path
+) -> None:
     """No console errors; every figure present and not blank; the summary's numbers are
     those of summary.json; the screenshot is kept for a person to look at."""
-    facts, pixels, problems, png = look(quickstart / "report.html", tmp_path / "profile")
-    (tmp_path / "report.png").write_bytes(png)
-    summary = json.loads((quickstart / "summary.json").read_text(encoding="utf-8"))
-    assert problems == []
-    assert facts["title"] == summary["scenario"]
-    names = [f["name"] for f in facts["figures"]]
+    seen, summary = pages["quickstart"]
+    (tmp_path / "report.png").write_bytes(seen.png)
+    assert seen.problems == []
+    assert seen.facts["title"] == summary["scenario"]
+    names = [f["name"] for f in seen.facts["figures"]]
     assert {"latency_distribution", "latency_over_time", "utilisation", "energy",
             "throughput"} <= set(names)  # fmt: skip
-    drawn(facts, pixels)
-    assert len(facts["numbers"]) > 40
-    for n in facts["numbers"]:
+    drawn(seen.facts, seen.pixels)
+    assert len(seen.facts["numbers"]) > 40
+    for n in seen.facts["numbers"]:
         expected = at(summary, n["key"]) * n["scale"]
         assert float(n["text"]) == pytest.approx(expected, rel=5e-4, abs=1e-12), n
 
 
-def test_a_failure_scenario_report_shows_its_failures(tmp_path: Path) -> None:
+def test_a_failure_scenario_report_shows_its_failures(
+    pages: dict[str, tuple[Seen, dict[str, Any]]],
+) -> None:
     """primary_backup: the failure figures are drawn and the failures table matches."""
-    out = tmp_path / "pb"
-    done = edgesim("run", "scenarios/edge_prune/primary_backup.yaml", "--out", str(out),
-                   "--horizon", "75s", "--replications", "2", "--report")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    facts, pixels, problems, _ = look(out / "report.html", tmp_path / "profile")
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert problems == []
-    drawn(facts, pixels)
-    assert {"latency_over_time", "component_states"} <= {f["name"] for f in facts["figures"]}
-    faults = [n for n in facts["numbers"] if n["key"].startswith("faults.")]
+    seen, summary = pages["primary_backup"]
+    assert seen.problems == []
+    drawn(seen.facts, seen.pixels)
+    assert {"latency_over_time", "component_states"} <= {f["name"] for f in seen.facts["figures"]}
+    faults = [n for n in seen.facts["numbers"] if n["key"].startswith("faults.")]
     assert faults
     for n in faults:
         assert float(n["text"]) == pytest.approx(at(summary, n["key"]) * n["scale"], rel=5e-4)
