@@ -320,3 +320,20 @@ def test_a_graphs_actors_are_drawn_and_tabled(tmp_path: Path) -> None:
     assert "graph_heads" in p.figures
     assert "graphs.heads.actors.join.wait.mean" in {n["key"] for n in p.numbers}
     shown_as_in(p, json.loads((out / "summary.json").read_text(encoding="utf-8")))
+
+
+def test_analytic_percentiles_are_marked_when_the_folder_has_them(
+    quick: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """analytic.json (edgesim analyze --json) in a run folder: its percentiles are
+    drawn on the latency distribution, and said so in the caption."""
+    copy = tmp_path / "q"
+    shutil.copytree(quick, copy)
+    capsys.readouterr()
+    assert main(["analyze", str(SCENARIOS / "quickstart.yaml"), "--json"]) == 0
+    (copy / "analytic.json").write_text(capsys.readouterr().out, encoding="utf-8")
+    report(str(copy), "--figures", str(tmp_path / "f"))
+    before = (quick / "report.html").read_text(encoding="utf-8")
+    after = (copy / "report.html").read_text(encoding="utf-8")
+    assert "crosses: analytic percentiles" in after and "crosses" not in before
+    assert after.count('id="figure-latency_distribution"') == 1

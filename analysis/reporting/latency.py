@@ -52,7 +52,7 @@ def distribution(results: Results) -> Iterator[Figure]:
         if name in deadlines:
             for ax in (cdf, hist):
                 ax.axvline(deadlines[name] * MS, color="black", lw=1.2)
-    _analytic(results, cdf)
+    marked = _analytic(results, cdf, tail)
     if tail:
         _logarithmic(cdf, hist)
     if not tail:
@@ -66,7 +66,7 @@ def distribution(results: Results) -> Iterator[Figure]:
          if tail else "Empirical CDF (left)")
         + " and histogram (right) of each source's latency over all replications, after "
         "warm-up. Dashed: p95, dotted: p99, black: deadline"
-        + ("; crosses: analytic percentiles." if results.analytic else "."),
+        + ("; crosses: analytic percentiles." if marked else "."),
         fig,
     )  # fmt: skip
 
@@ -92,16 +92,17 @@ def _long_tail(latency: np.ndarray) -> bool:
     return median > 0 and float(latency.max()) / median > TAIL
 
 
-def _analytic(results: Results, ax: Axes) -> None:
-    """Analytic percentiles as crosses on the CDF, where the folder has them."""
-    figures = results.analytic
-    if figures is None:
-        return
+def _analytic(results: Results, ax: Axes, tail: bool) -> bool:
+    """Analytic percentiles as crosses on the CDF (on the fraction slower, with a long
+    tail), where the folder has them; whether there were any."""
+    figures = results.analytic or {}
     points = [(float(p[1:]) / 100, f["value"]) for p, f in figures.get("latency", {}).items()
               if p.startswith("p") and f.get("value") is not None]  # fmt: skip
-    if points:
-        q, value = zip(*points, strict=True)
-        ax.plot(np.array(value) * MS, q, "kx", ms=7, label="analytic")
+    if not points:
+        return False
+    q, value = (np.array(v, dtype=float) for v in zip(*points, strict=True))
+    ax.plot(value * MS, 1 - q if tail else q, "kx", ms=7, label="analytic")
+    return True
 
 
 def _deadlines(results: Results) -> dict[str, float]:
