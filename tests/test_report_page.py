@@ -57,7 +57,7 @@ class Page(HTMLParser):
         elif tag == "span" and a.get("class") == "num":
             self._number = {"key": a["data-key"], "scale": a["data-scale"], "text": ""}
         for name in ("src", "href", "xlink:href"):
-            if a.get(name) and not a[name].startswith("#"):
+            if a.get(name) and not a[name].startswith(("#", "data:")):
                 self.external.append(a[name])
 
     def handle_endtag(self, tag: str) -> None:

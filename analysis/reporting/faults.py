@@ -84,7 +84,15 @@ def latency_over_time(results: Results) -> Iterator[Figure]:
     fig, (ax,) = canvas(height=3.2)
     for i, name in enumerate(sorted(set(req.source[keep]))):
         mine = keep & (req.source == name)
-        ax.plot(req.arrival[mine], req.latency[mine] * MS, ".", ms=2, color=f"C{i}", label=name)
+        ax.plot(
+            req.arrival[mine],
+            req.latency[mine] * MS,
+            ".",
+            ms=2,
+            color=f"C{i}",
+            label=name,
+            rasterized=True,
+        )  # thousands of points: an image inside the SVG, not paths
     changes = _shown(results)
     for span in spans(changes, _horizon(results)):
         if span.state != "up, still declared down":

@@ -52,7 +52,7 @@ class Figure:
     def svg(self) -> str:
         """The figure as an inline ``<svg>`` element (no XML prolog, ids kept unique)."""
         buf = io.StringIO()
-        self.figure.savefig(buf, format="svg", metadata={"Date": None})
+        self.figure.savefig(buf, format="svg", dpi=150, metadata={"Date": None})
         text = buf.getvalue()
         text = text[text.index("<svg") :]
         text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
