@@ -337,3 +337,14 @@ def test_analytic_percentiles_are_marked_when_the_folder_has_them(
     after = (copy / "report.html").read_text(encoding="utf-8")
     assert "crosses: analytic percentiles" in after and "crosses" not in before
     assert after.count('id="figure-latency_distribution"') == 1
+
+
+def test_figures_withheld_for_an_overloaded_station_say_so(tmp_path: Path) -> None:
+    """A saturated queue: its latency figures are "unstable: withheld", not numbers."""
+    out = run(tmp_path / "s", "reference/saturated.yaml", "--horizon", "20s", "--force")
+    report(str(out))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    withheld = [k for k, cell in summary["latency"].items() if "transient" in cell]
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert withheld and text.count("unstable: withheld") == len(withheld)
+    shown_as_in(Page(text), summary)

@@ -35,13 +35,15 @@ class Number:
 
 @dataclass(frozen=True)
 class Row:
-    """A table row: its label, the mean, and the interval's ends."""
+    """A table row: its label, the mean, and the interval's ends; ``unstable`` when the
+    figure was withheld because a station is overloaded (the summary's ``transient``)."""
 
     label: str
     unit: str
     mean: Number | None
     low: Number | None
     high: Number | None
+    unstable: bool = False
 
 
 def number(value: Any, scale: float = 1.0) -> str:
@@ -90,6 +92,7 @@ def row(path: str, cell: Tree, label: str | None = None, root: str = "") -> Row:
         label or path.replace("_", " ").replace(".", " "), unit, shown(cell.get("mean"), "mean"),
         shown(ci[0], "ci95.0"),
         shown(ci[1], "ci95.1"),
+        "transient" in cell,
     )  # fmt: skip
 
 
