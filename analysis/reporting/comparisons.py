@@ -9,7 +9,8 @@ prediction against the hardware.
 - *analytic*: the rows of ``edgesim analyze --compare --json``, each simulated value
   and interval over the analytic one (1 is agreement);
 - *hardware*: the rows of ``validation.json``, the prediction's error against the
-  measurement, with each row's tolerance as a band.
+  measurement, with each row's tolerance as a band, and the latency distribution
+  predicted (``predicted/``) beside the one measured.
 """
 
 from __future__ import annotations
@@ -138,4 +139,26 @@ def hardware(results: Results) -> Iterator[Figure]:
         "hardware", "Predicted against measured",
         "The simulator's prediction relative to what the bound devices measured, per row "
         "of validation.json; grey: the row's tolerance; green within it, red outside.", fig,
+    )  # fmt: skip
+
+
+def hardware_latency(results: Results) -> Iterator[Figure]:
+    """The latency distribution the simulator predicted beside the one measured."""
+    measured, predicted = results.requests, results.predicted_requests
+    if results.validation is None or measured is None or predicted is None:
+        return
+    pairs = [(label, r.latency[r.finished()] * 1e3) for label, r in
+             (("measured", measured), ("predicted", predicted))]  # fmt: skip
+    if not all(len(lat) for _, lat in pairs):
+        return
+    fig, (ax,) = canvas(height=3.0)
+    for i, (label, lat) in enumerate(pairs):
+        lat = np.sort(lat)
+        ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), color=f"C{i}", label=label)
+    ax.set(xlabel="latency (ms)", ylabel="fraction of requests", ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    yield Figure(
+        "hardware_latency", "Latency: predicted against measured",
+        "Empirical CDF of the latency measured with the bound devices in real time, and of "
+        "the latency the calibrated simulation predicted for the same arrivals.", fig,
     )  # fmt: skip

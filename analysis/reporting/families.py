@@ -23,6 +23,7 @@ FAMILIES: tuple[Family, ...] = (
     comparisons.baseline,
     comparisons.analytic,
     comparisons.hardware,
+    comparisons.hardware_latency,
     sweeps.against_factors,
     sweeps.heat_maps,
     sweeps.accuracy_vs_failures,

@@ -87,6 +87,7 @@ class Results:
     analytic: Tree | None = None
     validation: Tree | None = None
     predicted: Tree | None = None
+    predicted_requests: Requests | None = None
     sweep: Tree | None = None
     variants: dict[str, np.ndarray] | None = None
     baseline: Results | None = field(default=None)
@@ -163,6 +164,7 @@ def _validation(path: Path) -> Results:
     return _with(
         measured, kind="validation", validation=_json(path / "validation.json"),
         predicted=_json(predicted) if predicted.is_file() else None,
+        predicted_requests=_requests(path / "predicted"),
     )  # fmt: skip
 
 
