@@ -200,7 +200,7 @@ def _columns(path: Path, names: tuple[str, ...] | None = None) -> dict[str, np.n
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path, columns=list(names) if names else None)
+        table = pq.ParquetFile(path).read(columns=list(names) if names else None)
     else:
         import pyarrow.csv as pcsv
 
