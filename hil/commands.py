@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sim.spec import Scenario
@@ -66,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--horizon", type=duration)
         p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
         p.add_argument("--force", action="store_true", help="replace the results already in --out")
+        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
         p.set_defaults(handler=handler)
         if verb == "validate":
             p.add_argument(
@@ -180,6 +179,7 @@ def _hil_run(args: argparse.Namespace) -> int:
     from hil.bridge import Bridge
     from hil.client import HilError
     from sim.cli import UsageError, default_out, prepare_out, results_folder
+    from sim.progress import Progress
 
     scenario, bindings = _hil_setup(args)
     out = args.out or default_out(scenario, datetime.now(UTC))
@@ -187,7 +187,9 @@ def _hil_run(args: argparse.Namespace) -> int:
     try:
         bridge = Bridge(scenario, bindings, args.token)
         try:
-            rep = bridge.run()
+            with Progress("running", quiet=args.quiet) as progress:
+                progress.phase("running in real time", scenario.horizon, bridge.now)
+                rep = bridge.run()
         finally:
             bridge.close()
     except (HilError, ValueError) as exc:
@@ -206,12 +208,16 @@ def _hil_validate(args: argparse.Namespace) -> int:
     from hil.client import HilError
     from hil.validate import passed, validate
     from sim.cli import UsageError, default_out, results_folder
+    from sim.progress import Progress
 
     scenario, bindings = _hil_setup(args)
     profiles = _profiles(args.profile, bindings)
     out = args.out or default_out(scenario, datetime.now(UTC))
     try:
-        with results_folder(out, "--out", args.force) as staging, _Progress() as progress:
+        with (
+            results_folder(out, "--out", args.force) as staging,
+            Progress("validating", quiet=args.quiet) as progress,
+        ):
             result = validate(scenario, bindings, staging, args.token, profiles=profiles,
                               progress=progress)  # fmt: skip
     except (HilError, ValueError) as exc:
@@ -241,47 +247,3 @@ def _profiles(texts: list[str], bindings: dict[str, str]) -> dict[str, Path]:
             raise UsageError(f"--profile {device}={path}: no such file")
         out[device] = Path(path)
     return out
-
-
-class _Progress:
-    """The validation's phases on stderr, and a bar for its real-time run; only on a
-    terminal."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.task: Any = None
-        self.ticker: threading.Thread | None = None
-        self.stop = threading.Event()
-
-    def __enter__(self) -> _Progress:
-        if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-        return self
-
-    def phase(
-        self, text: str, total: float | None = None, done: Callable[[], float] | None = None
-    ) -> None:
-        if self.bar is None:
-            return
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-        self.task = self.bar.add_task(text, total=total)
-        if done is not None:
-            task = self.task
-            self.ticker = threading.Thread(target=self._tick, args=(task, done), daemon=True)
-            self.ticker.start()
-
-    def _tick(self, task: Any, done: Callable[[], float]) -> None:
-        while not self.stop.wait(0.25):
-            self.bar.update(task, completed=done())
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.ticker is not None:
-            self.ticker.join()
-        if self.bar is not None:
-            self.bar.stop()

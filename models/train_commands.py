@@ -6,12 +6,18 @@ a trained model, intact and with the given channels zeroed, each with its 95 % i
 MODEL is a trainable architecture (with the same recipe options as ``train``; trained
 first if neither committed nor cached) or a trained ``.onnx`` file with its card beside it.
 
+While a model is trained (not when it is found committed or cached), a line on stderr
+says so: a spinner on a terminal, one line otherwise, nothing with ``--quiet``.
+
 Only the standard library is imported here: the work is imported when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +49,7 @@ def _recipe_options(p: argparse.ArgumentParser, metavar: str) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=0, help="default: the architecture's")
     p.add_argument("--width", type=int, help="the architecture's width parameter")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def recipe(args: argparse.Namespace) -> Recipe:
@@ -62,11 +69,29 @@ def recipe(args: argparse.Namespace) -> Recipe:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from models.training import obtain
+    from models.training import find, obtain
 
-    trained = obtain(recipe(args), args.out)
+    wanted = recipe(args)
+    with _training(wanted, args.quiet or (args.out is None and find(wanted) is not None)):
+        trained = obtain(wanted, args.out)
     _print_card(trained)
     return 0
+
+
+@contextlib.contextmanager
+def _training(wanted: Recipe, quiet: bool) -> Iterator[None]:
+    """Say on stderr that ``wanted`` is being trained (unless ``quiet``)."""
+    text = f"training {wanted.key}: {wanted.epochs} epoch{'' if wanted.epochs == 1 else 's'}"
+    if quiet:
+        yield
+    elif sys.stderr.isatty():
+        from rich.console import Console
+
+        with Console(stderr=True).status(text):
+            yield
+    else:
+        print(f"edgesim: {text}", file=sys.stderr, flush=True)
+        yield
 
 
 def _print_card(trained: Trained) -> None:
@@ -90,7 +115,11 @@ def _trained(args: argparse.Namespace) -> Trained:
 
             raise ModelError(f"model: no file {path}")
         return read(path)
-    return obtain(recipe(args))
+    from models.training import find
+
+    wanted = recipe(args)
+    with _training(wanted, args.quiet or find(wanted) is not None):
+        return obtain(wanted)
 
 
 def _accuracy(args: argparse.Namespace) -> int:

@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (default results/NAME-TIME)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html with figures into the results folder",
+    )
+    run.add_argument(
         "--baseline",
         choices=["none"],
         help="also run without failures, with and without the policy, and report its overhead",
@@ -102,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run beyond the event limit, and replace results already in the output folder",
     )
     add_run_options(run)
+    run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     run.add_argument(
         "--workers",
         type=_positive,
@@ -120,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--force", action="store_true", help="with --compare: simulate beyond the event limit"
     )
+    analyze.add_argument("--quiet", action="store_true", help="no progress on stderr")
     analyze.set_defaults(handler=_analyze)
 
     plan = sub.add_parser("plan", help="evaluate every split of a pipeline and mark the best")
@@ -145,11 +152,13 @@ def _parser() -> argparse.ArgumentParser:
 
     from hil.commands import register as register_hil
     from models.commands import register as register_models
+    from sim.report_cli import register as register_report
     from sim.sweep_cli import register as register_sweep
 
     register_sweep(sub)
     register_hil(sub)
     register_models(sub)
+    register_report(sub)
     return parser
 
 
@@ -213,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
     from analysis import report
     from sim.experiment.executors import cores
     from sim.loader import load
+    from sim.progress import Progress
     from sim.run import run
 
     scenario = override(load(args.file, args.catalog), args)
@@ -221,13 +231,14 @@ def _run(args: argparse.Namespace) -> int:
     workers = min(args.workers or cores(), scenario.replications)
     started = datetime.now(UTC)
     out, what = _out(args, scenario, started)
-    with results_folder(out, what, args.force) as staging:
+    with results_folder(out, what, args.force) as staging, Progress(quiet=args.quiet) as progress:
         clock = time.perf_counter()
-        with _Progress(scenario.replications) as progress:
-            reps = run(scenario, progress=progress.update, workers=workers, records=args.records)
+        reps = run(scenario, progress=progress.replications(scenario.replications),
+                   workers=workers, records=args.records)  # fmt: skip
         wall = time.perf_counter() - clock
         summary = _summary(scenario, reps, started, wall)
         if args.baseline:
+            progress.phase("fault-free runs with and without the policy (--baseline none)")
             summary["overhead"] = _overhead(scenario, workers)
         resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
         requests = scenario.outputs.requests and args.records == "all"
@@ -237,6 +248,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         report.show(summary, f"{scenario.name}: {scenario.replications} replication(s)")
         print(f"results in {out}/")
+    if args.report:
+        from sim.report_cli import report as page
+
+        written = page(out)
+        if not args.json:
+            print(f"report in {written}")
     return 0
 
 
@@ -377,12 +394,13 @@ def _analyze(args: argparse.Namespace) -> int:
     figures["wall_seconds"] = round(time.perf_counter() - clock, 4)
     if args.compare:
         from analysis.summary import summary as summarise
+        from sim.progress import Progress
         from sim.run import run
 
         if not args.force:
             within_budget(scenario, str(args.file))
-        with _Progress(scenario.replications) as progress:
-            reps = run(scenario, progress=progress.update)
+        with Progress(quiet=args.quiet) as progress:
+            reps = run(scenario, progress=progress.replications(scenario.replications))
         figures["comparison"] = analytic_vs_simulated(figures, summarise(reps, scenario))
     if args.json:
         print(json.dumps(report.jsonable(figures), indent=2, allow_nan=False))
@@ -461,40 +479,6 @@ def override(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 def default_out(scenario: Scenario, started: datetime) -> Path:
     return Path("results") / f"{scenario.name}-{started.strftime('%Y%m%d-%H%M%S')}"
-
-
-class _Progress:
-    """A progress bar on stderr, shown only on a terminal and once a run passes one second."""
-
-    def __init__(self, replications: int) -> None:
-        self.replications = replications
-        self.start = time.perf_counter()
-        self.bar: Any = None
-        self.task: Any = None
-        self.enabled = sys.stderr.isatty()
-        self.done: dict[int, float] = {}  # replication -> fraction done (in parallel, many)
-
-    def update(self, replication: int, fraction: float) -> None:
-        if not self.enabled:
-            return
-        self.done[replication] = fraction
-        if self.bar is None:
-            if time.perf_counter() - self.start < 1.0:
-                return
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("simulating", total=self.replications)
-        self.bar.update(self.task, completed=sum(self.done.values()))
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _whole(text: str) -> int:

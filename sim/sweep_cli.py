@@ -10,7 +10,7 @@ when every run succeeded, 1 when some failed (their errors are in ``DIR/runs/``)
 bad input, 130 when interrupted (rerun the same command to resume).
 
 Progress goes to stderr: a bar with runs done, failed and the time left on a terminal;
-otherwise one line per finished run.
+otherwise one line per finished run; nothing with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     p.add_argument("--force", action="store_true",
                    help="run beyond the event limit; replace another sweep's results")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=_sweep)
 
 
@@ -62,7 +63,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.scheduler is not None and args.executor != "dask":
         raise UsageError(f"--scheduler: needs --executor dask (got --executor {args.executor})")
     p = read(args.file, args.set, args.replications, args.seed, args.catalog)
-    progress = Progress(p.runs)
+    progress = Progress(p.runs, quiet=args.quiet)
     try:
         with progress:
             result = sweep(p, out=args.out, executor=args.executor, workers=args.workers,
@@ -88,11 +89,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 class Progress:
-    """Runs done and failed on stderr: a bar on a terminal, else one line per run."""
+    """Runs done and failed on stderr: a bar on a terminal, else one line per run; with
+    ``quiet``, nothing."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, quiet: bool = False) -> None:
         self.total = total
         self.failed = 0
+        self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self.bar: Any = None
         self.task: Any = None
@@ -100,6 +103,8 @@ class Progress:
 
     def update(self, result: RunResult, done: int, total: int) -> None:
         self.failed += 0 if result.ok else 1
+        if self.quiet:
+            return
         if not self.tty:
             state = "ok" if result.ok else f"FAILED {(result.error or '').splitlines()[0]}"
             print(f"edgesim: run {done}/{total} {result.key} {state} ({result.wall:.2f} s)",
