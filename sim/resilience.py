@@ -22,9 +22,9 @@ import simpy
 from sim.detection import Detector
 from sim.devices import Device
 from sim.failures import Component, Health, crash_recover, injection
-from sim.journey import Resilient
 from sim.links import Hop, Link
 from sim.records import Declaration, Faults
+from sim.resilient import Resilient
 from sim.routes import route
 from sim.servable import servable
 from sim.spec import Scenario

@@ -1,0 +1,137 @@
+"""The events table: the event log of every replication, one row per event.
+
+Columns: replication, request, source, actor, device, event, time. Actor, device
+and source are names (empty: the source itself, or no device); ``event`` is one
+of :class:`sim.graph.log.Event`'s names in lower case (arrive, start, end, send,
+receive, exit, drop, fail). Per replication the rows of each graph's log come in
+the order the engine appended them (time order), then those of each pipeline
+source, request by request.
+
+A pipeline's rows are read back from its requests' stamps (the chain engine keeps
+no log): ``arrive`` at the source (actor empty), then per stage ``stage{k}`` (the
+chain graph's actor names) ``arrive``, ``start``, ``end`` and, before the next
+stage, ``send``; ``drop`` where a full queue turned the request away, and
+``receive`` when its result is back. The chain engine does not stamp when a lost
+request was lost, so a pipeline's failed request has no ``fail`` row: its last
+row is its last stamp, and its status is in the requests table.
+
+Written beside the requests file as ``events.<format>`` with ``--records all``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from analysis.arrow import Labels, labelled, numeric
+from analysis.columns import elsewhere
+from sim.graph.log import Event
+from sim.records import Replication, SourceRecords, Status
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+NAMES = ["replication", "request", "source", "actor", "device", "event", "time"]
+EVENTS = [e.name.lower() for e in sorted(Event)]
+
+
+Part = dict[str, np.ndarray]
+"""A block of rows, column by column (:data:`NAMES`; source, actor, device and event as
+codes of their labels)."""
+
+
+def events_table(reps: Sequence[Replication]) -> pa.Table:
+    """Every event of every replication (see the module docstring)."""
+    import pyarrow as pa
+
+    sources, actors, devices = Labels(), Labels([""]), Labels([""])
+    parts: list[Part] = []
+    for rep in reps:
+        for g in rep.graphs:
+            if g.events is not None and len(g.events):
+                ev = g.events
+                parts.append({
+                    "replication": np.full(len(ev), rep.index, np.int64),
+                    "request": ev["request"],
+                    "source": sources.of(g.sources)[ev["source"]],
+                    "actor": np.r_[actors.of(g.actors), 0][ev["actor"]],  # -1: the empty name
+                    "device": np.r_[devices.of(g.devices), 0][ev["device"]],
+                    "event": ev["event"],
+                    "time": ev["time"],
+                })  # fmt: skip
+        for src in rep.sources:
+            if not any(src.name in g.sources for g in rep.graphs):  # a pipeline's
+                parts.append(_chain(rep.index, src, sources, actors, devices))
+
+    def column(name: str, dtype: type) -> np.ndarray:
+        arrays = [p[name] for p in parts]
+        return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
+
+    data = [
+        numeric(column("replication", np.int64)),
+        numeric(column("request", np.int64)),
+        labelled(column("source", np.int32), sources.names),
+        labelled(column("actor", np.int32), actors.names),
+        labelled(column("device", np.int32), devices.names),
+        labelled(column("event", np.int32), EVENTS),
+        numeric(column("time", np.float64)),
+    ]
+    return pa.Table.from_arrays(data, names=NAMES)
+
+
+def _chain(
+    replication: int, src: SourceRecords, sources: Labels, actors: Labels, devices: Labels
+) -> Part:
+    """A pipeline source's rows, read back from its stamps (see the module docstring)."""
+    s, k = src.stamps, len(src.stages)
+    n = len(src.ids)
+    stage = np.tile(devices.of(src.stages), (n, 1))
+    for i, served in elsewhere(src):
+        stage[i, : len(served)] = devices.of(served)
+    dropped = src.status == Status.DROPPED
+    # (actor, event, stamp column, extra condition) of every row a request may have
+    plan: list[tuple[int, Event, int, np.ndarray | None]] = [(-1, Event.ARRIVE, 0, None)]
+    for j in range(k):
+        plan += [(j, Event.ARRIVE, 3 * j + 1, None)]
+        plan += [(j, Event.DROP, 3 * j + 1, dropped & np.isnan(s[:, 3 * j + 2]))]
+        plan += [(j, Event.START, 3 * j + 2, None), (j, Event.END, 3 * j + 3, None)]
+        if j < k - 1:
+            plan += [(j, Event.SEND, 3 * j + 3, None)]
+    plan += [(-1, Event.RECEIVE, 3 * k + 1, None)]
+    times = s[:, [c for _, _, c, _ in plan]]
+    keep = ~np.isnan(times)
+    for col, (_, _, _, extra) in enumerate(plan):
+        if extra is not None:
+            keep[:, col] &= extra
+    shape = keep.shape
+    names = np.r_[actors.of([f"stage{j}" for j in range(k)]), 0]  # -1: the empty name
+    actor = names[[a for a, _, _, _ in plan]]
+    device = np.zeros(shape, np.int32)
+    for col, (a, _, _, _) in enumerate(plan):
+        if a >= 0:
+            device[:, col] = stage[:, a]
+    count = int(keep.sum())
+    return {
+        "replication": np.full(count, replication, np.int64),
+        "request": np.broadcast_to(src.ids[:, None], shape)[keep],
+        "source": np.full(count, sources.code(src.name), np.int32),
+        "actor": np.broadcast_to(actor, shape)[keep],
+        "device": device[keep],
+        "event": np.broadcast_to(np.array([e for _, e, _, _ in plan], np.int32), shape)[keep],
+        "time": times[keep],
+    }
+
+
+def write_events(path: Path, reps: Sequence[Replication], fmt: str = "parquet") -> Path:
+    """Write the events of ``reps`` to ``path`` in ``fmt`` (:data:`analysis.tables.WRITERS`),
+    atomically; returns ``path``."""
+    from analysis.tables import WRITERS, atomic, filename
+
+    filename(fmt)
+    table = events_table(reps)
+    with atomic(Path(path)) as tmp:
+        WRITERS[fmt](table, tmp)
+    return Path(path)
