@@ -13,7 +13,9 @@ chain graph's actor names) ``arrive``, ``start``, ``end`` and, before the next
 stage, ``send``; ``drop`` where a full queue turned the request away, and
 ``receive`` when its result is back. The chain engine does not stamp when a lost
 request was lost, so a pipeline's failed request has no ``fail`` row: its last
-row is its last stamp, and its status is in the requests table.
+row is its last stamp, and its status is in the requests table. A failure-aware
+run keeps no stamps of a lost or dropped attempt (so no rows of it), and a
+request still in flight at the horizon has no rows (a graph's log has them).
 
 Written beside the requests file as ``events.<format>`` with ``--records all``.
 """
