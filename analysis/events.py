@@ -70,6 +70,8 @@ def events_table(reps: Sequence[Replication]) -> pa.Table:
 
     def column(name: str, dtype: type) -> np.ndarray:
         arrays = [p[name] for p in parts]
+        if len(arrays) == 1:
+            return arrays[0].astype(dtype, copy=False)
         return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
 
     data = [
@@ -108,22 +110,19 @@ def _chain(
     for col, (_, _, _, extra) in enumerate(plan):
         if extra is not None:
             keep[:, col] &= extra
-    shape = keep.shape
+    at = np.flatnonzero(keep)  # row-major: request by request, each in its plan's order
+    row, col = np.divmod(at, len(plan))
     names = np.r_[actors.of([f"stage{j}" for j in range(k)]), 0]  # -1: the empty name
-    actor = names[[a for a, _, _, _ in plan]]
-    device = np.zeros(shape, np.int32)
-    for col, (a, _, _, _) in enumerate(plan):
-        if a >= 0:
-            device[:, col] = stage[:, a]
-    count = int(keep.sum())
+    stage = np.c_[stage, np.zeros(n, np.int32)]  # column -1: no device (the source's rows)
+    actor = np.array([a for a, _, _, _ in plan])
     return {
-        "replication": np.full(count, replication, np.int64),
-        "request": np.broadcast_to(src.ids[:, None], shape)[keep],
-        "source": np.full(count, sources.code(src.name), np.int32),
-        "actor": np.broadcast_to(actor, shape)[keep],
-        "device": device[keep],
-        "event": np.broadcast_to(np.array([e for _, e, _, _ in plan], np.int32), shape)[keep],
-        "time": times[keep],
+        "replication": np.full(len(at), replication, np.int64),
+        "request": src.ids[row],
+        "source": np.full(len(at), sources.code(src.name), np.int32),
+        "actor": names[actor][col],
+        "device": stage[row, actor[col]],
+        "event": np.array([e for _, e, _, _ in plan], np.int32)[col],
+        "time": times.ravel()[at],
     }
 
 
