@@ -111,7 +111,7 @@ def _chain(
         if extra is not None:
             keep[:, col] &= extra
     at = np.flatnonzero(keep)  # row-major: request by request, each in its plan's order
-    row, col = np.divmod(at, len(plan))
+    row, step = np.divmod(at, len(plan))
     names = np.r_[actors.of([f"stage{j}" for j in range(k)]), 0]  # -1: the empty name
     stage = np.c_[stage, np.zeros(n, np.int32)]  # column -1: no device (the source's rows)
     actor = np.array([a for a, _, _, _ in plan])
@@ -119,9 +119,9 @@ def _chain(
         "replication": np.full(len(at), replication, np.int64),
         "request": src.ids[row],
         "source": np.full(len(at), sources.code(src.name), np.int32),
-        "actor": names[actor][col],
-        "device": stage[row, actor[col]],
-        "event": np.array([e for _, e, _, _ in plan], np.int32)[col],
+        "actor": names[actor][step],
+        "device": stage[row, actor[step]],
+        "event": np.array([e for _, e, _, _ in plan], np.int32)[step],
         "time": times.ravel()[at],
     }
 
