@@ -42,10 +42,12 @@ def strings(labels: Sequence[str]) -> pa.Array:
 
 
 def labelled(codes: np.ndarray, labels: Sequence[str]) -> pa.Array:
-    """A dictionary column: ``labels[codes[i]]`` in row ``i``."""
+    """A dictionary column: ``labels[codes[i]]`` in row ``i`` (codes of any signed integer
+    type that holds them; int32 if they are not one)."""
     import pyarrow as pa
 
-    indices = numeric(codes.astype(np.int32, copy=False))
+    signed = codes.dtype.kind == "i"
+    indices = numeric(codes if signed else codes.astype(np.int32))
     return pa.DictionaryArray.from_arrays(indices, strings(labels))
 
 

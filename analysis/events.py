@@ -77,13 +77,18 @@ def events_table(reps: Sequence[Replication]) -> pa.Table:
     data = [
         numeric(column("replication", np.int64)),
         numeric(column("request", np.int64)),
-        labelled(column("source", np.int32), sources.names),
-        labelled(column("actor", np.int32), actors.names),
-        labelled(column("device", np.int32), devices.names),
-        labelled(column("event", np.int32), EVENTS),
+        labelled(column("source", _index(sources)), sources.names),
+        labelled(column("actor", _index(actors)), actors.names),
+        labelled(column("device", _index(devices)), devices.names),
+        labelled(column("event", np.int8), EVENTS),
         numeric(column("time", np.float64)),
     ]
     return pa.Table.from_arrays(data, names=NAMES)
+
+
+def _index(labels: Labels) -> type:
+    """The smallest index type of a dictionary column over ``labels``."""
+    return np.int16 if len(labels.names) < 2**15 else np.int32
 
 
 def _chain(
@@ -110,19 +115,18 @@ def _chain(
     for col, (_, _, _, extra) in enumerate(plan):
         if extra is not None:
             keep[:, col] &= extra
-    at = np.flatnonzero(keep)  # row-major: request by request, each in its plan's order
-    row, step = np.divmod(at, len(plan))
+    row, step = np.nonzero(keep)  # request by request, each in its plan's order
     names = np.r_[actors.of([f"stage{j}" for j in range(k)]), 0]  # -1: the empty name
     stage = np.c_[stage, np.zeros(n, np.int32)]  # column -1: no device (the source's rows)
     actor = np.array([a for a, _, _, _ in plan])
     return {
-        "replication": np.full(len(at), replication, np.int64),
+        "replication": np.full(len(row), replication, np.int64),
         "request": src.ids[row],
-        "source": np.full(len(at), sources.code(src.name), np.int32),
+        "source": np.full(len(row), sources.code(src.name), np.int32),
         "actor": names[actor][step],
         "device": stage[row, actor[step]],
-        "event": np.array([e for _, e, _, _ in plan], np.int32)[step],
-        "time": times.ravel()[at],
+        "event": np.array([e for _, e, _, _ in plan], np.int8)[step],
+        "time": times[keep],
     }
 
 
