@@ -19,7 +19,7 @@ from sim.devices import Device
 from sim.graph.expand import Actor, Graph
 from sim.graph.log import Event
 from sim.graph.spec import KOfN
-from sim.journey import Sink
+from sim.journey import Sink, Transfer
 from sim.spec import SourceSpec
 
 
@@ -72,7 +72,10 @@ class Feed:
     sink: Sink
     note: Callable[[int, int, int, int, Event, float], None]  # its graph's Log.add
     where: dict[str, int] = field(default_factory=dict)  # actor -> its device's log index
-    nexts: dict[str, list[tuple[Actor, Fifo]]] = field(default_factory=dict)  # successors
+    # actor -> its successors: (actor, FIFO, transfer there, its fixed delay or None)
+    nexts: dict[str, list[tuple[Actor, Fifo, Transfer, float | None]]] = field(default_factory=dict)
+    entries: list[tuple[Actor, Fifo, Transfer, float | None]] = field(default_factory=list)
+    back: dict[str, tuple[Transfer, float | None]] = field(default_factory=dict)  # results
     service: dict[str, Callable[[], float]] = field(default_factory=dict)  # actor -> draws
     live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
 
