@@ -18,6 +18,7 @@ Two are built in:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -98,11 +99,16 @@ class Devices:
         if found is not None:
             return _from_log(src, *found)
         ends = src.stamps[:, 3 : 3 * len(src.stages) + 1 : 3]  # each stage's service end
-        labels = Labels(";".join(src.stages[:m]) for m in range(len(src.stages) + 1))
+        labels = Labels(joined(src.stages[:m]) for m in range(len(src.stages) + 1))
         codes = np.count_nonzero(~np.isnan(ends), axis=1).astype(np.int32)
         for i, served in elsewhere(src):
-            codes[i] = labels.code(";".join(served))
+            codes[i] = labels.code(joined(served))
         return labelled(codes, labels.names)
+
+
+def joined(devices: Sequence[str]) -> str:
+    """Devices as the column shows them: each once, in order of first service."""
+    return ";".join(dict.fromkeys(devices))
 
 
 def elsewhere(src: SourceRecords) -> list[tuple[int, tuple[str, ...]]]:

@@ -53,7 +53,7 @@ def resilient_journey(
     tally = [0]
     served: list[Device] = []
     for runtime in stages:
-        outcome = yield from _stage(env, world, route, runtime, here, pinned, tally, rid)
+        outcome = yield from stage(env, world, route.priority, runtime, here, pinned, tally, rid)
         if outcome is None or isinstance(outcome, str):
             status = Status.DROPPED if outcome == DROPPED else Status.FAILED
             _record(route, (rid, status, stamps, tally[0]), served)
@@ -64,7 +64,7 @@ def resilient_journey(
         pinned = runtime.pinned(device, pinned)
         here = device
     source = world.source[route.name]
-    delivered = yield from _deliver(env, world, stages[-1], here, source, route, tally)
+    delivered = yield from deliver(env, world, stages[-1], here, source, route.back.size, tally)
     if not delivered:
         _record(route, (rid, Status.FAILED, stamps, tally[0]), served)
         return
@@ -85,19 +85,24 @@ def _record(route: Route, row: Row, served: list[Device]) -> None:
         extra.setdefault("devices", {})[row[0]] = tuple(d.name for d in served)
 
 
-def _stage(
-    env: simpy.Environment, world: Resilient, route: Route, runtime: Runtime, here: Device,
+def stage(
+    env: simpy.Environment, world: Resilient, priority: int, runtime: Runtime, here: Device,
     pinned: bool, tally: list[int], rid: int,
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
+    """Reach and be served at one stage (or graph actor) under its strategy's ``runtime``,
+    re-sending what is lost while the runtime says so; its link attempts lost go to
+    ``tally``."""
     attempts = 0
     while True:
         targets = [runtime.plan.source] if pinned else runtime.targets(here, rid)
         sent = env.now
         if len(targets) == 1:
             target = targets[0]
-            outcome = yield from _reach_and_serve(env, world, runtime, here, target, route, tally)
+            outcome = yield from _reach_and_serve(
+                env, world, runtime, here, target, priority, tally
+            )
         else:
-            outcome = yield from _first_of(env, world, route, runtime, here, targets, tally)
+            outcome = yield from _first_of(env, world, priority, runtime, here, targets, tally)
         if outcome is not None:
             return outcome
         attempts += 1
@@ -119,7 +124,7 @@ def _before_resend(
 
 def _reach_and_serve(
     env: simpy.Environment, world: Resilient, runtime: Runtime, here: Device, target: Device,
-    route: Route, tally: list[int],
+    priority: int, tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     plan = runtime.plan
     real_link = target.name in plan.real or here.probe is not None  # the real call carries it
@@ -138,7 +143,7 @@ def _reach_and_serve(
     deadline = None if real is None or timeout is None else env.now + timeout
     stamps: list[float] = []  # this attempt's: a lost or dropped one's are not kept
     outcome = yield from serve(
-        env, target, route.priority, plan.services[target.name], stamps, real,
+        env, target, priority, plan.services[target.name], stamps, real,
         plan.ready_at(target), deadline,
     )  # fmt: skip
     if outcome is not SERVED:
@@ -148,12 +153,12 @@ def _reach_and_serve(
 
 
 def _first_of(
-    env: simpy.Environment, world: Resilient, route: Route, runtime: Runtime, here: Device,
+    env: simpy.Environment, world: Resilient, priority: int, runtime: Runtime, here: Device,
     targets: list[Device], tally: list[int],
 ) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
     """Send to every target at once; the first served copy wins, the others still run."""
     pending = [
-        env.process(_reach_and_serve(env, world, runtime, here, target, route, tally))
+        env.process(_reach_and_serve(env, world, runtime, here, target, priority, tally))
         for target in targets
     ]
     dropped = False
@@ -167,9 +172,9 @@ def _first_of(
     return DROPPED if dropped else None
 
 
-def _deliver(
+def deliver(
     env: simpy.Environment, world: Resilient, runtime: Runtime, here: Device, source: Device,
-    route: Route, tally: list[int],
+    size: float, tally: list[int],
 ) -> Generator[simpy.Event, Any, bool]:  # fmt: skip
     """Return the result to the source, re-sending when the last stage's runtime says."""
     attempts = 0
@@ -178,7 +183,7 @@ def _deliver(
         hops = () if here.probe is not None else world.path(here.name, source.name)
         ok = hops is not None
         for hop in hops or ():
-            lost = yield from hop.send(route.back.size)
+            lost = yield from hop.send(size)
             if lost is None:
                 ok = False
                 break

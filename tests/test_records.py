@@ -68,7 +68,7 @@ def expected_rows(rep: Replication) -> list[dict[str, Any]]:
             served = [
                 d for k, d in enumerate(src.stages) if not math.isnan(phases[f"service{k}"][i])
             ]
-            row |= {"exit": "", "devices": ";".join(served)}  # a pipeline has no exits
+            row |= {"exit": "", "devices": ";".join(dict.fromkeys(served))}  # no exits in pipelines
             out.append({k: None if isinstance(v, float) and math.isnan(v) else v
                         for k, v in row.items()})  # fmt: skip
     return out

@@ -35,10 +35,12 @@ from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
+from sim.graph.strategic import strategic
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
 from sim.journey import Sink, Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
 from sim.routes import route
+from sim.strategies import Runtime
 from sim.streaming import Stream, chunk, source_records
 from sim.workload import arrival_times
 
@@ -62,6 +64,7 @@ class Dataflow:
         start = world.scenario.warmup
         self.logs = {g.name: Log(records == "all", len(g.actors), start) for g in self.graphs}
         self.fallible = world.resilience is not None
+        self.resilient = None if world.resilience is None else world.resilience.resilient
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
         self._shared: dict[tuple[str, str, str], Fifo] = {}
         self.samplers = Samplers(world)
@@ -145,7 +148,15 @@ class Dataflow:
             req = Request(next(self._ids), feed, t, sinks)
             feed.live[req.rid] = t
             note(req.rid, source, -1, -1, Event.ARRIVE, t)
-            env.process(self._enter(req))
+            runtimes = self._runtimes(feed)
+            env.process(self._enter(req) if runtimes is None else strategic(self, req, runtimes))
+
+    def _runtimes(self, feed: Feed) -> tuple[Runtime, ...] | None:
+        """The strategies' runtime objects of a chained pipeline's actors, when anything
+        can fail (:mod:`sim.graph.strategic`); None: the plain walk."""
+        if self.resilient is None:
+            return None
+        return self.resilient.placements.get(feed.spec.name)
 
     def _enter(self, req: Request) -> Gen:
         """Put the request's input into each entry FIFO, waiting while one is full."""
@@ -322,7 +333,7 @@ class Dataflow:
         self._note(req, -1, -1, Event.RECEIVE)
         deadline = feed.spec.deadline
         late = deadline is not None and self.env.now - req.arrival > deadline
-        self._end(req, Status.LATE if late else Status.OK, self.env.now)
+        self.end(req, Status.LATE if late else Status.OK, self.env.now)
 
     def _lose(self, req: Request, actor: Actor, status: Status) -> None:
         """``actor``'s token of ``req`` is lost: tell its successors, or end the request."""
@@ -330,7 +341,7 @@ class Dataflow:
             return
         g = req.feed.graph
         if not g.successors[actor.name]:
-            self._end(req, status, None)
+            self.end(req, status, None)
             return
         for name in g.successors[actor.name]:
             nxt = g.actors[name]
@@ -345,7 +356,8 @@ class Dataflow:
             elif ready is not None:
                 self._lose(req, nxt, status)
 
-    def _end(self, req: Request, status: Status, completion: float | None) -> None:
+    def end(self, req: Request, status: Status, completion: float | None) -> None:
+        """``req`` is decided: its row, and the tokens its joins still hold dropped."""
         req.done = True
         feed = req.feed
         stamps = [req.arrival] if completion is None else [req.arrival, completion]
