@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from analysis.events import events_table
 from analysis.tables import requests_table
 from sim.records import Replication, Status
 from sim.streams import Streams
@@ -58,6 +59,7 @@ def test_failover_on_a_graph_actor_under_random_crashes_is_the_pipelines() -> No
                     fault_tolerance={"policy": "failover"}, horizon="120s",
                     replications=1)  # fmt: skip
     raw["links"][0] |= {"loss": 0.1, "retransmit_timeout": "5ms", "max_retransmits": 2}
+    raw["workload"][0]["deadline"] = "40ms"
     a, b = both(raw, 4)
     same_requests(a, b)
     served = devices(b)
@@ -65,6 +67,7 @@ def test_failover_on_a_graph_actor_under_random_crashes_is_the_pipelines() -> No
     assert {"srv", "backup"} <= set(served.values())
     assert b.faults is not None and len(b.faults.timeline) > 20
     assert b.sources[0].lost.sum() > 20  # attempts lost on the lossy link, counted alike
+    assert (b.sources[0].status == Status.LATE).sum() > 5
 
 
 def test_a_placement_runtime_chooses_each_tokens_device_on_a_graph_actor() -> None:
@@ -104,3 +107,12 @@ def test_a_two_actor_chain_hands_on_where_the_strategy_served(policy: str) -> No
     assert served == devices(a)
     after = {"failover": "slow;fast", "local_fallback": "cam", "replicate": "fast"}[policy]
     assert {"srv;fast", after} <= set(served.values())  # pinned: both stages on the camera
+    assert served_events(b) == served_events(a)
+
+
+def served_events(rep: Replication) -> list[tuple[Any, ...]]:
+    """Every event but a loss's (a pipeline keeps no row of one), request by request."""
+    rows = [e for e in events_table([rep]).to_pylist() if e["event"] not in ("fail", "drop")]
+    order = ["arrive", "start", "end", "send", "receive"]
+    return sorted((e["request"], e["actor"], order.index(e["event"]), e["device"], e["time"])
+                  for e in rows)  # fmt: skip
