@@ -140,6 +140,7 @@ class Dataflow:
         horizon = self.world.scenario.horizon
         sinks = len(feed.graph.sinks)
         note, source = feed.note, feed.index
+        compact = self.logs[feed.graph.name].compact
         for t in times:
             if t >= horizon:
                 return
@@ -147,7 +148,8 @@ class Dataflow:
                 yield env.timeout(t - env.now)
             req = Request(next(self._ids), feed, t, sinks)
             feed.live[req.rid] = t
-            note(req.rid, source, -1, -1, Event.ARRIVE, t)
+            note((req.rid, source, -1, -1, Event.ARRIVE, t))
+            compact()
             runtimes = self._runtimes(feed)
             env.process(self._enter(req) if runtimes is None else strategic(self, req, runtimes))
 
@@ -194,7 +196,7 @@ class Dataflow:
         yield from self._walk(req, hand)
 
     def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
-        req.feed.note(req.rid, req.feed.index, actor, device, event, self.env.now)
+        req.feed.note((req.rid, req.feed.index, actor, device, event, self.env.now))
 
     def _carried(self, req: Request, transfer: Transfer) -> Generator[simpy.Event, Any, bool]:
         """Carry ``transfer`` for ``req`` hop by hop, counting the attempts lost on the
@@ -219,7 +221,7 @@ class Dataflow:
     def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> list[Fifo] | None:
         """The token is in ``actor``'s FIFO: the tokens to fire with now, or None."""
         me, feed = actor.index, req.feed
-        feed.note(req.rid, feed.index, me, feed.where[actor.name], Event.ARRIVE, self.env.now)
+        feed.note((req.rid, feed.index, me, feed.where[actor.name], Event.ARRIVE, self.env.now))
         if len(actor.inputs) <= 1:
             if req.done:
                 fifo.free()
@@ -278,12 +280,12 @@ class Dataflow:
             for f in held:
                 f.free()
             held = []
-            note(rid, source, me, where, Event.START, env.now)
+            note((rid, source, me, where, Event.START, env.now))
             device.meter.start()
             yield env.timeout(feed.service[actor.name]() + device.slowdown)
             device.meter.stop()
             device.served += 1
-            note(rid, source, me, where, Event.END, env.now)
+            note((rid, source, me, where, Event.END, env.now))
             if actor.exit is not None and self.samplers.exit(actor)() < actor.exit:
                 self._note(req, me, where, Event.EXIT)
                 device.release()
@@ -297,7 +299,7 @@ class Dataflow:
                         waits.append((f, granted))
                         yield granted  # blocked after service: the slot stays taken
                 waits = []
-                note(rid, source, me, where, Event.SEND, env.now)
+                note((rid, source, me, where, Event.SEND, env.now))
                 device.release()
         except simpy.Interrupt:
             for f in held:

@@ -49,27 +49,27 @@ def strategic(flow: Dataflow, req: Request, runtimes: tuple[Runtime, ...]) -> Ge
         )
         if outcome is None or isinstance(outcome, str):
             dropped = outcome == DROPPED
-            note(rid, source, actor.index, -1, Event.DROP if dropped else Event.FAIL, env.now)
+            note((rid, source, actor.index, -1, Event.DROP if dropped else Event.FAIL, env.now))
             req.lost = tally[0]
             flow.end(req, Status.DROPPED if dropped else Status.FAILED, None)
             return
         device, queued, started, ended = outcome
         where = flow.device_index[device.name]
-        note(rid, source, actor.index, where, Event.ARRIVE, queued)
-        note(rid, source, actor.index, where, Event.START, started)
-        note(rid, source, actor.index, where, Event.END, ended)
+        note((rid, source, actor.index, where, Event.ARRIVE, queued))
+        note((rid, source, actor.index, where, Event.START, started))
+        note((rid, source, actor.index, where, Event.END, ended))
         if k < len(actors) - 1:
-            note(rid, source, actor.index, where, Event.SEND, ended)
+            note((rid, source, actor.index, where, Event.SEND, ended))
         pinned = runtime.pinned(device, pinned)
         here = device
     size = feed.graph.result_bytes
     delivered = yield from deliver(env, world, runtimes[-1], here, origin, size, tally)
     req.lost = tally[0]
     if not delivered:
-        note(rid, source, actors[-1].index, -1, Event.FAIL, env.now)
+        note((rid, source, actors[-1].index, -1, Event.FAIL, env.now))
         flow.end(req, Status.FAILED, None)
         return
-    note(rid, source, -1, -1, Event.RECEIVE, env.now)
+    note((rid, source, -1, -1, Event.RECEIVE, env.now))
     deadline = feed.spec.deadline
     late = deadline is not None and env.now - req.arrival > deadline
     flow.end(req, Status.LATE if late else Status.OK, env.now)
