@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -18,7 +19,7 @@ from analysis.arrow import numeric
 from analysis.events import NAMES, events_table
 from analysis.report import write
 from analysis.tables import requests_table
-from sim.graph.log import exit_of, served_by
+from sim.graph.log import BLOCK, Event, exit_of, served_by
 from sim.loader import from_dict
 from sim.records import Replication, SourceRecords
 from sim.streams import Streams
@@ -176,3 +177,15 @@ def test_a_run_folder_holds_the_events_beside_the_requests(tmp_path: Path, fmt: 
                     "time": float(r["time"])} for r in reader]  # fmt: skip
     assert got == want and not any(math.isnan(e["time"]) for e in want)
     assert {e["source"] for e in want} == {"a", "b", "cam0", "cam1"}
+
+
+def test_the_log_keeps_every_event_in_the_order_it_happened() -> None:
+    """Over several of the log's numpy blocks: times never go back, and every request
+    the source sent (finished or still in flight) has its one sending row."""
+    rep = graph_rep("60s")
+    (g,) = rep.graphs
+    assert g.events is not None and len(g.events) > 2 * BLOCK
+    assert (np.diff(g.events["time"]) >= 0).all()
+    sent = g.events[(g.events["actor"] == -1) & (g.events["event"] == Event.ARRIVE)]
+    ids = np.concatenate([np.r_[s.ids, s.pending] for s in rep.sources])
+    assert sorted(sent["request"].tolist()) == sorted(ids.tolist())
