@@ -3,7 +3,8 @@
 A run's folder holds ``summary.json`` (the figures, with the seed and the
 resolved scenario's name, and a ``run`` section with the only non-reproducible
 values: when it ran and for how long), ``requests.parquet`` or ``requests.csv``
-(one row per finished request of every replication, :mod:`analysis.tables`) and
+(one row per finished request of every replication, :mod:`analysis.tables`) with
+``events.parquet`` or ``events.csv`` beside it (every event, :mod:`analysis.events`), and
 ``scenario.resolved.yaml`` (the scenario as
 simulated, catalog figures merged in, so a run can be repeated exactly).
 Every file is written to a temporary name and renamed into place: an
@@ -303,7 +304,8 @@ def write(
     """Write the run's files into ``out`` (created if missing), each atomically.
 
     With ``requests``, also every finished request as ``requests.<fmt>``
-    (:data:`analysis.tables.WRITERS`: parquet or csv)."""
+    (:data:`analysis.tables.WRITERS`: parquet or csv) and every event as ``events.<fmt>``."""
+    from analysis.events import write_events
     from analysis.tables import filename, write_requests
 
     name = filename(fmt)  # an unknown format is refused before anything is written
@@ -312,6 +314,7 @@ def write(
     _atomic(out / "scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     if requests:
         write_requests(out / name, reps, fmt)
+        write_events(out / f"events.{fmt}", reps, fmt)
     if any(r.faults is not None for r in reps):
         _atomic(out / "timeline.csv", timeline_csv(reps))
 

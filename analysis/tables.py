@@ -5,6 +5,8 @@ the stamp matrix, lost attempts) and lays them end to end: no Python work per
 request, so building and writing the table is linear in requests and cheap
 beside simulating them. Strings (source, pipeline, status, real stages) are
 dictionary columns; a time that never happened is null (an empty CSV cell).
+After the fixed columns come the registered ones (:mod:`analysis.columns`: the
+exit taken, the devices that served the request, and whatever another part adds).
 
 :data:`WRITERS` maps a file format to its writer: ``parquet`` (the default,
 ``requests.parquet``) and ``csv`` (``requests.csv``, floats written so that
@@ -24,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from analysis.arrow import labelled, numeric
+from analysis.columns import COLUMNS
 from sim.records import Replication, SourceRecords, Status
 
 if TYPE_CHECKING:
@@ -38,7 +42,7 @@ TAIL = ["transfer_result", "real_stages", "lost_attempts"]
 def columns(width: int) -> list[str]:
     """The table's column names when the longest pipeline has ``width`` stages."""
     phases = [f"{p}{k}" for k in range(width) for p in ("transfer", "wait", "service")]
-    return [*IDENTITY, *phases, *TAIL]
+    return [*IDENTITY, *phases, *TAIL, *COLUMNS]
 
 
 def requests_table(reps: Sequence[Replication]) -> pa.Table:
@@ -54,7 +58,9 @@ def requests_table(reps: Sequence[Replication]) -> pa.Table:
     cols = {n: np.concatenate([c[n] for c in each]) for n in each[0]}
     data: dict[str, pa.Array] = {}
     for name in names:
-        if name in ("source", "pipeline", "real_stages", "status"):
+        if name in COLUMNS:
+            data[name] = pa.concat_arrays([COLUMNS[name].values(r, s) for r, s in parts])
+        elif name in ("source", "pipeline", "real_stages", "status"):
             data[name] = _labels(name, parts)
         else:
             data[name] = _column(cols, name)
@@ -92,54 +98,28 @@ def _padded(src: SourceRecords, width: int) -> np.ndarray:
 
 def _column(cols: dict[str, np.ndarray], name: str) -> pa.Array:
     if name in cols:
-        return _numeric(cols[name])
+        return numeric(cols[name])
     times = cols["times"]
     width = (times.shape[1] - 4) // 3
     float_names = columns(width)[len(IDENTITY) : -2]  # the phases and transfer_result
     index = {n: i for i, n in enumerate(float_names)}
     index |= {"arrival": 3 * width + 1, "completion": 3 * width + 2, "latency": 3 * width + 3}
     values = np.ascontiguousarray(times[:, index[name]])
-    return _numeric(values, np.isnan(values))
-
-
-def _numeric(values: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    """A numeric (not boolean) column from its buffer; ``null`` marks missing values.
-    Built with ``from_buffers``: ``pa.array`` would import pandas (a fifth of a second)."""
-    import pyarrow as pa
-
-    values = np.ascontiguousarray(values)
-    validity, nulls = None, 0
-    if null is not None and null.any():
-        validity, nulls = pa.py_buffer(np.packbits(~null, bitorder="little")), int(null.sum())
-    kind = pa.from_numpy_dtype(values.dtype)
-    return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(values)], nulls)
-
-
-def _strings(labels: Sequence[str]) -> pa.Array:
-    """A string column from its offsets and bytes (``pa.array`` would import pandas)."""
-    import pyarrow as pa
-
-    data = [s.encode() for s in labels]
-    offsets = np.zeros(len(data) + 1, np.int32)
-    offsets[1:] = np.cumsum([len(b) for b in data])
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
-    return pa.Array.from_buffers(pa.string(), len(data), buffers)
+    return numeric(values, np.isnan(values))
 
 
 def _labels(name: str, parts: Sequence[tuple[Replication, SourceRecords]]) -> pa.Array:
     """A dictionary column: one small index array over the distinct labels."""
-    import pyarrow as pa
-
     if name == "status":
         codes = np.concatenate([src.status for _, src in parts]).astype(np.int32)
-        return pa.DictionaryArray.from_arrays(_numeric(codes), _strings(STATUS_NAMES))
+        return labelled(codes, STATUS_NAMES)
     per_part = [_label(name, rep, src) for rep, src in parts]
     labels = list(dict.fromkeys(per_part))
     codes = np.repeat(
         np.array([labels.index(v) for v in per_part], np.int32),
         [len(src.ids) for _, src in parts],
     )
-    return pa.DictionaryArray.from_arrays(_numeric(codes), _strings(labels))
+    return labelled(codes, labels)
 
 
 def _label(name: str, rep: Replication, src: SourceRecords) -> str:
@@ -152,9 +132,13 @@ def _label(name: str, rep: Replication, src: SourceRecords) -> str:
 
 
 def _parquet(table: pa.Table, path: Path) -> None:
+    """Parquet's own dictionaries only for the dictionary columns (a float or an id column
+    would fall back from one after trying), and no statistics: a third of the time."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(table, path)
+    labels = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+    pq.write_table(table, path, use_dictionary=labels, write_statistics=False)
 
 
 def _csv(table: pa.Table, path: Path) -> None:

@@ -16,8 +16,8 @@ Every stage is served by one step, :func:`serve` (queue limit, a slot, the busy
 meter, the service with the device's slowdown, release), whether or not anything can
 fail; a request that finds a free slot takes it without an event. When nothing can
 fail and no strategy adds redundancy, requests take :func:`journey`, one flat walk of
-the route's fixed steps; otherwise :func:`resilient_journey` asks each stage's
-strategy (:mod:`sim.strategies`) where to go, and re-sends what is lost.
+the route's fixed steps; otherwise :func:`sim.resilient.resilient_journey` asks each
+stage's strategy (:mod:`sim.strategies`) where to go, and re-sends what is lost.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import simpy
 from sim.devices import Device
 from sim.links import Hop
 from sim.records import Status
-from sim.strategies import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +102,8 @@ class Route:
     back_delay: float | None = None
     # (id, status, stamps, attempts lost on links) of every request that ended
     done: Sink = field(default_factory=lambda: _rows())
+    # per named column, request id -> value (sim.records.SourceRecords.extra); None: not kept
+    extra: dict[str, dict[int, object]] | None = field(default_factory=dict)
     # the process of every request still on its way -> (id, arrival time)
     live: dict[simpy.Process, tuple[int, float]] = field(default_factory=dict)
     leave: Callable[[simpy.Process], None] = field(init=False)
@@ -240,162 +241,3 @@ def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.E
     stamps.append(now)
     late = route.deadline is not None and now - arrival > route.deadline
     done.append((rid, Status.LATE if late else Status.OK, stamps, lost))
-
-
-# -- with failures -----------------------------------------------------------
-#
-# When anything can fail, or a strategy adds redundancy, requests take this
-# journey instead: each stage goes where its strategy's runtime object says, a
-# lost attempt is re-sent when the runtime says, and the request is registered
-# on every device and link it occupies so that a failure can interrupt it.
-# Its link attempts lost, by every copy and re-sending, are added up in a
-# one-element tally.
-
-Outcome = tuple[Device, float, float, float] | str | None
-"""(device, queue arrival, service start, service end), DROPPED, or None when lost."""
-
-
-@dataclass(slots=True)
-class Resilient:
-    """What the resilient journey needs of the world: routes over what is up, and the
-    runtime objects of every source's stages."""
-
-    path: Callable[[str, str], tuple[Hop, ...] | None]
-    placements: dict[str, tuple[Runtime, ...]]  # per source name
-    source: dict[str, Device]
-
-
-def resilient_journey(
-    env: simpy.Environment, route: Route, rid: int, world: Resilient
-) -> Generator[simpy.Event, Any, None]:
-    """Carry request ``rid`` under the fault-tolerance strategies of its pipeline's stages."""
-    arrival = env.now
-    stamps = [arrival]
-    here = world.source[route.name]
-    pinned = False
-    stages = world.placements[route.name]
-    tally = [0]
-    for runtime in stages:
-        outcome = yield from _stage(env, world, route, runtime, here, pinned, tally, rid)
-        if outcome is None or isinstance(outcome, str):
-            status = Status.DROPPED if outcome == DROPPED else Status.FAILED
-            route.done.append((rid, status, stamps, tally[0]))
-            return
-        device, queued, started, ended = outcome
-        stamps += [queued, started, ended]
-        pinned = runtime.pinned(device, pinned)
-        here = device
-    source = world.source[route.name]
-    delivered = yield from _deliver(env, world, stages[-1], here, source, route, tally)
-    if not delivered:
-        route.done.append((rid, Status.FAILED, stamps, tally[0]))
-        return
-    now = env.now
-    stamps.append(now)
-    late = route.deadline is not None and now - arrival > route.deadline
-    route.done.append((rid, Status.LATE if late else Status.OK, stamps, tally[0]))
-
-
-def _stage(
-    env: simpy.Environment, world: Resilient, route: Route, runtime: Runtime, here: Device,
-    pinned: bool, tally: list[int], rid: int,
-) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
-    attempts = 0
-    while True:
-        targets = [runtime.plan.source] if pinned else runtime.targets(here, rid)
-        sent = env.now
-        if len(targets) == 1:
-            target = targets[0]
-            outcome = yield from _reach_and_serve(env, world, runtime, here, target, route, tally)
-        else:
-            outcome = yield from _first_of(env, world, route, runtime, here, targets, tally)
-        if outcome is not None:
-            return outcome
-        attempts += 1
-        if not (yield from _before_resend(env, runtime, sent, attempts)):
-            return None
-
-
-def _before_resend(
-    env: simpy.Environment, runtime: Runtime, sent: float, attempts: int
-) -> Generator[simpy.Event, Any, bool]:
-    """Wait until the sender would re-send a lost attempt; False when it gives up."""
-    resend = runtime.resend_at(sent, attempts)
-    if resend is None:
-        return False
-    if resend > env.now:
-        yield env.timeout(resend - env.now)
-    return True
-
-
-def _reach_and_serve(
-    env: simpy.Environment, world: Resilient, runtime: Runtime, here: Device, target: Device,
-    route: Route, tally: list[int],
-) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
-    plan = runtime.plan
-    real_link = target.name in plan.real or here.probe is not None  # the real call carries it
-    hops = () if real_link else world.path(here.name, target.name)
-    if hops is None:
-        return None
-    for hop in hops:
-        lost = yield from hop.send(plan.size)
-        if lost is None:
-            return None
-        tally[0] += lost
-    real = plan.real.get(target.name)
-    # a real device is known to have failed only when it does not answer: the sender's
-    # timeout runs from the attempt's sending, through its wait for the device too
-    timeout = plan.spec.timeout
-    deadline = None if real is None or timeout is None else env.now + timeout
-    stamps: list[float] = []  # this attempt's: a lost or dropped one's are not kept
-    outcome = yield from serve(
-        env, target, route.priority, plan.services[target.name], stamps, real,
-        plan.ready_at(target), deadline,
-    )  # fmt: skip
-    if outcome is not SERVED:
-        return outcome
-    queued, started, ended = stamps
-    return (target, queued, started, ended)
-
-
-def _first_of(
-    env: simpy.Environment, world: Resilient, route: Route, runtime: Runtime, here: Device,
-    targets: list[Device], tally: list[int],
-) -> Generator[simpy.Event, Any, Outcome]:  # fmt: skip
-    """Send to every target at once; the first served copy wins, the others still run."""
-    pending = [
-        env.process(_reach_and_serve(env, world, runtime, here, target, route, tally))
-        for target in targets
-    ]
-    dropped = False
-    while pending:
-        yield env.any_of(pending)
-        for copy in [c for c in pending if c.triggered]:
-            pending.remove(copy)
-            if isinstance(copy.value, tuple):
-                return copy.value
-            dropped = dropped or copy.value == DROPPED
-    return DROPPED if dropped else None
-
-
-def _deliver(
-    env: simpy.Environment, world: Resilient, runtime: Runtime, here: Device, source: Device,
-    route: Route, tally: list[int],
-) -> Generator[simpy.Event, Any, bool]:  # fmt: skip
-    """Return the result to the source, re-sending when the last stage's runtime says."""
-    attempts = 0
-    while True:
-        sent = env.now
-        hops = () if here.probe is not None else world.path(here.name, source.name)
-        ok = hops is not None
-        for hop in hops or ():
-            lost = yield from hop.send(route.back.size)
-            if lost is None:
-                ok = False
-                break
-            tally[0] += lost
-        if ok:
-            return True
-        attempts += 1
-        if not (yield from _before_resend(env, runtime, sent, attempts)):
-            return False

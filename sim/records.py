@@ -14,6 +14,13 @@ Requests still in flight at the horizon are listed apart (``pending``), from
 the engine's live set of request processes rather than as arrivals minus
 finished ones: every arrival is either one row or one pending id.
 
+Beside the fixed arrays, ``extra`` holds named per-request columns an engine
+adds (one array per name, aligned with ``ids``; the requests table's column
+registry, :mod:`analysis.columns`, reads them): today ``devices``, the devices
+that served a request of a failure-aware pipeline where they were not its
+stages' own. Adding one is a name there and a column in the registry, not a
+wider row.
+
 A run with ``records="summary"`` (or ``"none"``) keeps no rows: a source's
 ``tally`` (:class:`sim.streaming.Tally`) holds their statistics instead, and
 its row arrays are empty; the pending requests are listed as always.
@@ -21,7 +28,8 @@ its row arrays are empty; the pending requests are listed as always.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Literal
 
@@ -63,6 +71,7 @@ class SourceRecords:
     pending: np.ndarray  # int64, ids of the requests in flight at the horizon, ascending
     pending_arrival: np.ndarray  # float64, their arrival times
     tally: Tally | None = None  # the rows' statistics when they were not kept
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)  # see the module docstring
 
     @property
     def kept(self) -> bool:

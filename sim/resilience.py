@@ -22,12 +22,13 @@ import simpy
 from sim.detection import Detector
 from sim.devices import Device
 from sim.failures import Component, Health, crash_recover, injection
-from sim.journey import Resilient
+from sim.graph.expand import feeds
 from sim.links import Hop, Link
 from sim.records import Declaration, Faults
+from sim.resilient import Resilient
 from sim.routes import route
 from sim.servable import servable
-from sim.spec import Scenario
+from sim.spec import Scenario, SourceSpec
 from sim.strategies import Placement, Runtime, Shared, candidates, strategy
 from sim.strategies.base import Believes
 
@@ -69,9 +70,10 @@ class Resilience:
         s = world.scenario
         self.shared = Shared(env, world.devices, self._predict, s.fault_tolerance)
         believes = believer(self.detectors)
-        placements = {src.name: self._placements(src, believes) for src in s.workload}
+        chains = [(src, src.pipeline) for src in s.workload] + chained(s)
+        placements = {src.name: self._placements(src, p, believes) for src, p in chains}
         self.resilient = Resilient(
-            self._path, placements, {src.name: world.devices[src.at] for src in s.workload}
+            self._path, placements, {src.name: world.devices[src.at] for src, _ in chains}
         )
         self.available: dict[str, list[tuple[float, bool]]] = {
             src.name: [(0.0, True)] for src in s.workload
@@ -138,32 +140,33 @@ class Resilience:
 
     # -- placements and detection ------------------------------------------
 
-    def _placements(self, source: Any, believes: Believes) -> tuple[Runtime, ...]:
+    def _placements(self, source: Any, pname: str, believes: Believes) -> tuple[Runtime, ...]:
+        """The runtime objects of the stages of pipeline ``pname`` for ``source`` (a
+        workload source, or a source of a graph that chains the pipeline)."""
         world, s = self.world, self.world.scenario
-        pipeline = s.pipelines[source.pipeline]
+        pipeline = s.pipelines[pname]
         out = []
         senders = [source.at]
-        steps = world.route(source.name).steps
-        for k, (step, stage) in enumerate(zip(steps, pipeline.stages, strict=True)):
-            chosen = strategy(s, source.pipeline, k)
-            names = candidates(s, source.pipeline, k, source.at)
+        for k, (size, stage) in enumerate(zip(sizes(s, pname), pipeline.stages, strict=True)):
+            chosen = strategy(s, pname, k)
+            names = candidates(s, pname, k, source.at)
             plan = Placement(
-                key=f"{source.pipeline}.{k}",
-                partition=self.partition(source.pipeline, k),
+                key=f"{pname}.{k}",
+                partition=self.partition(pname, k),
                 spec=chosen.spec,
                 primary=world.devices[stage.on],
                 standby=tuple(world.devices[d] for d in stage.standby),
                 replicas=tuple(world.devices[d] for d in stage.replicas),
                 source=world.devices[source.at],
-                size=step.transfer.size,
-                load_time=self.load_time(source.pipeline, k, stage.on),
+                size=size,
+                load_time=self.load_time(pname, k, stage.on),
                 believes=believes,
                 env=self.env,
                 alternatives=tuple(world.devices[d] for d in names),
             )
-            plan.services = {d: world.service_for(source.pipeline, k, d) for d in names}
-            if (source.pipeline, k) in world.real:
-                plan.real = {stage.on: world.real[(source.pipeline, k)]}
+            plan.services = {d: world.service_for(pname, k, d) for d in names}
+            if (pname, k) in world.real:
+                plan.real = {stage.on: world.real[(pname, k)]}
             out.append(chosen.start(plan, self.shared))
             for sender in senders:
                 for name in names:
@@ -272,6 +275,29 @@ class Resilience:
             if up and hi > lo:
                 total += hi - lo
         return total / (end - start)
+
+
+def sizes(s: Scenario, pipeline: str) -> list[float]:
+    """The bytes carried to each stage of ``pipeline``: the model's input, then each
+    stage's output (zero without a model)."""
+    model = s.table
+    out, size = [], (model.input_bytes if model else 0.0)
+    for stage in s.pipelines[pipeline].stages:
+        out.append(size)
+        span = stage.layer_range(model)
+        size = model.layers[span.stop - 1].output_bytes if model and span else 0.0
+    return out
+
+
+def chained(s: Scenario) -> list[tuple[SourceSpec, str]]:
+    """Each source of a graph that chains a pipeline, with the pipeline's name."""
+    return [
+        (src, spec.pipeline)
+        for name, spec in s.graphs.items()
+        if spec.pipeline is not None
+        for g in spec.sources
+        for src in feeds(name, g)
+    ]
 
 
 def believer(detectors: dict[tuple[str, str], Detector]) -> Believes:

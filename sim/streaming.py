@@ -26,7 +26,7 @@ is within ``α`` of numpy's value on the same data.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,9 +266,11 @@ def source_records(
     priority: int,
     deadline: float | None,
     stages: tuple[str, ...],
+    extra: Mapping[str, Mapping[int, object]] | None = None,
 ) -> SourceRecords:
     """One source's records at the horizon, from its sink (the rows kept, or a stream's
-    tally) and the (id, arrival) of every request still in flight."""
+    tally) and the (id, arrival) of every request still in flight; ``extra``: per named
+    column, request id -> value for the requests that have one (None elsewhere)."""
     tally = None
     rows: Sequence[Row] = ()
     if isinstance(sink, Stream):
@@ -295,7 +297,15 @@ def source_records(
         pending=np.array([i for i, _ in pending], dtype=np.int64),
         pending_arrival=arrival,
         tally=tally,
+        extra={k: _aligned(ids, v) for k, v in (extra or {}).items() if v},
     )
+
+
+def _aligned(ids: np.ndarray, values: Mapping[int, object]) -> np.ndarray:
+    """``values`` (request id -> value) as an object array along ``ids``, None where absent."""
+    out = np.empty(len(ids), dtype=object)
+    out[:] = [values.get(i) for i in ids.tolist()]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,12 @@ from sim.costs import stage_cost
 from sim.devices import Device
 from sim.distributions import Normal
 from sim.graph.engine import Dataflow
-from sim.journey import RealService, Route, Step, Transfer, journey, resilient_journey
+from sim.journey import RealService, Route, Step, Transfer, journey
 from sim.links import Hop, Link, Medium
 from sim.records import RECORDS, Change, DeviceUsage, LinkUsage, Records, Replication, SourceRecords
 from sim.resilience import Resilience
 from sim.resilience import needed as resilience_needed
+from sim.resilient import resilient_journey
 from sim.routes import route, topology
 from sim.spec import Scenario
 from sim.streaming import Stream, chunk, source_records
@@ -67,6 +68,7 @@ class World:
             size = chunk(len(self.routes))
             for r in self.routes:
                 r.done = Stream(len(r.steps), scenario.warmup, self._timeline(), size)
+                r.extra = None
         for src, r in zip(scenario.workload, self.routes, strict=True):
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))
@@ -274,7 +276,7 @@ def _source_records(r: Route, warmup: float) -> SourceRecords:
     return source_records(
         r.done, 3 * len(r.steps) + 2, list(r.live.values()), warmup,
         name=r.name, pipeline=r.pipeline, priority=r.priority, deadline=r.deadline,
-        stages=tuple(step.device.name for step in r.steps),
+        stages=tuple(step.device.name for step in r.steps), extra=r.extra,
     )  # fmt: skip
 
 

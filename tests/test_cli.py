@@ -259,7 +259,7 @@ def test_existing_results_are_kept_unless_forced(tmp_path: Path) -> None:
     done = edgesim("run", str(_tiny(tmp_path)), "--out", str(out), "--force")
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "requests.parquet", "scenario.resolved.yaml", "summary.json",
+        "events.parquet", "requests.parquet", "scenario.resolved.yaml", "summary.json",
     ]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.yaml"], "no leftovers"
 

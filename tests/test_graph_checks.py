@@ -213,22 +213,6 @@ def test_source_names_are_checked() -> None:
     ]
 
 
-def test_a_chain_of_a_pipeline_with_a_policy_is_refused() -> None:
-    raw = scenario(fork_join())
-    raw["graphs"]["g"] = {
-        "pipeline": "p",
-        "sources": [{"name": "cam", "at": "src", "arrivals": {"kind": "poisson", "rate": 1}}],
-    }
-    raw["pipelines"] = {
-        "p": {
-            "stages": [{"on": "a", "service": det(5), "replicas": ["b"]}],
-            "fault_tolerance": {"policy": "replicate"},
-        }
-    }
-    (line,) = problems(raw)
-    assert line.startswith("test.yaml: graphs.g.pipeline: stage 0 has a fault-tolerance policy")
-
-
 def test_the_join_the_rule_refuses_does_deadlock_when_run_anyway() -> None:
     """x and y share device a; y's input comes the long way round, through w on b. A later
     request's x, blocked on the join's full FIFO, holds a's slot that the earlier request's

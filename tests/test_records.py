@@ -16,7 +16,7 @@ import pytest
 from analysis.summary import metrics
 from analysis.tables import columns, write_requests
 from sim import streaming
-from sim.records import Replication, Status
+from sim.records import Replication, Status, phase_names
 from sim.streaming import ALPHA, BUFFER, CHUNK, Sketch, Stream, chunk
 from sim.streams import Streams
 from sim.world import World, simulate
@@ -63,8 +63,12 @@ def expected_rows(rep: Replication) -> list[dict[str, Any]]:
                 "completion": src.completion[i], "status": STATUS[int(src.status[i])],
                 "latency": src.latency[i], "real_stages": "", "lost_attempts": int(src.lost[i]),
             }  # fmt: skip
-            for name in columns(width)[10:-2]:
+            for name in phase_names(width):
                 row[name] = phases[name][i] if name in phases else math.nan
+            served = [
+                d for k, d in enumerate(src.stages) if not math.isnan(phases[f"service{k}"][i])
+            ]
+            row |= {"exit": "", "devices": ";".join(dict.fromkeys(served))}  # no exits in pipelines
             out.append({k: None if isinstance(v, float) and math.isnan(v) else v
                         for k, v in row.items()})  # fmt: skip
     return out
@@ -73,11 +77,12 @@ def expected_rows(rep: Replication) -> list[dict[str, Any]]:
 def test_parquet_and_csv_hold_the_record_arrays_row_for_row(tmp_path: Path) -> None:
     """Every row of requests.parquet and requests.csv equals the record arrays', floats
     exactly (the CSV's text reads back to the same double), a time that never happened
-    empty (null); every status appears."""
+    empty (null); every status appears; the devices are the stages served."""
     reps = [simulate(load_dict(mixed()), 5, r) for r in range(2)]
     want = [row for rep in reps for row in expected_rows(rep)]
     assert {r["status"] for r in want} == {"ok", "late", "failed", "dropped"}
     assert {r["measured"] for r in want} == {0, 1}
+    assert {r["devices"] for r in want} == {"", "cam", "srv", "cam;srv"}
     parquet = pq.read_table(write_requests(tmp_path / "r.parquet", reps)).to_pylist()
     assert parquet == want
     with write_requests(tmp_path / "r.csv", reps, "csv").open(newline="") as f:

@@ -71,7 +71,8 @@ def test_files_are_written_with_the_users_umask(tmp_path: Path, umask: None) -> 
     reps = run(load_dict(raw))
     report.write(tmp_path, summary(reps), {"name": "tiny"}, reps)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["requests.parquet", "scenario.resolved.yaml", "summary.json", "timeline.csv"]
+    assert files == ["events.parquet", "requests.parquet", "scenario.resolved.yaml", "summary.json",
+                     "timeline.csv"]  # fmt: skip
     for p in tmp_path.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o640, p.name
 

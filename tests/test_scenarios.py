@@ -59,6 +59,7 @@ def test_run_writes_outputs_and_same_seed_gives_same_summary(tmp_path: Path) -> 
         assert {p.name for p in out.iterdir()} == {
             "summary.json",
             "requests.parquet",
+            "events.parquet",
             "scenario.resolved.yaml",
         }
         summary = json.loads((out / "summary.json").read_text())

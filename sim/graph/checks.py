@@ -35,8 +35,6 @@ from sim.graph.spec import SOURCE, GraphSpec, KOfN
 from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import LayerSpec, Scenario
-from sim.strategies import strategy
-from sim.strategies.none import NoStrategy
 
 
 def check(s: Scenario, full: bool = True) -> list[Problem]:
@@ -75,16 +73,6 @@ def _names(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
         problems.append(
             Problem(f"{where}.pipeline", f"unknown pipeline {spec.pipeline!r} (known: {known})")
         )
-    elif spec.pipeline is not None:
-        pipe = s.pipelines[spec.pipeline]
-        stages = range(len(pipe.stages))
-        guarded = [k for k in stages if not isinstance(strategy(s, spec.pipeline, k), NoStrategy)]
-        if guarded:
-            message = (
-                f"stage {guarded[0]} has a fault-tolerance policy; the graph engine does not "
-                "run policies yet (a crash fails the tokens it holds)"
-            )
-            problems.append(Problem(f"{where}.pipeline", message, spec.pipeline))
     for i, src in enumerate(spec.sources):
         for j, at in enumerate([src.at] if src.at is not None else src.for_each or ()):
             path = f"{where}.sources[{i}]." + ("at" if src.at is not None else f"for_each[{j}]")

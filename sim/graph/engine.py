@@ -31,15 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.devices import Device
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
+from sim.graph.strategic import strategic
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
 from sim.journey import Sink, Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
 from sim.routes import route
+from sim.strategies import Runtime
 from sim.streaming import Stream, chunk, source_records
 from sim.workload import arrival_times
 
@@ -47,8 +48,9 @@ if TYPE_CHECKING:
     from sim.world import World
 
 Gen = Generator[simpy.Event, Any, None]
-Hand = tuple[str, Actor, float, Fifo] | None
-"""A token handed on: from a device, to an actor, its size, the FIFO place reserved."""
+Hand = tuple[Actor, Fifo, Transfer, float | None] | None
+"""A token handed on: to an actor, the FIFO place reserved, the transfer to its device
+and that transfer's fixed delay (None: carried hop by hop)."""
 
 
 class Dataflow:
@@ -62,6 +64,7 @@ class Dataflow:
         start = world.scenario.warmup
         self.logs = {g.name: Log(records == "all", len(g.actors), start) for g in self.graphs}
         self.fallible = world.resilience is not None
+        self.resilient = None if world.resilience is None else world.resilience.resilient
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
         self._shared: dict[tuple[str, str, str], Fifo] = {}
         self.samplers = Samplers(world)
@@ -90,9 +93,17 @@ class Dataflow:
                 sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
             feed = Feed(spec, k, g, devices, fifos, sink, self.logs[g.name].add)
             for n, a in g.actors.items():
-                feed.where[n] = self.device_index[devices[n].name]
-                feed.nexts[n] = [(g.actors[m], fifos[(m, n)]) for m in g.successors[n]]
-                feed.service[n] = self.samplers.service(a, devices[n].name)
+                here = devices[n].name
+                feed.where[n] = self.device_index[here]
+                feed.nexts[n] = [self._edge(g.actors[m], fifos[(m, n)], here, devices[m].name,
+                                            a.output_bytes) for m in g.successors[n]]  # fmt: skip
+                if a.exit is not None or not g.successors[n]:  # it may send a result back
+                    feed.back[n] = self._transfer(here, spec.at, g.result_bytes)
+                feed.service[n] = self.samplers.service(a, here)
+            feed.entries = [
+                self._edge(a, fifos[(n, "")], spec.at, devices[n].name, g.input_bytes)
+                for n, a in g.actors.items() if not a.inputs
+            ]  # fmt: skip
             out.append(feed)
         return out
 
@@ -109,6 +120,11 @@ class Dataflow:
         health = resilience.health
         return lambda: health.timeline
 
+    def _edge(
+        self, actor: Actor, fifo: Fifo, frm: str, to: str, size: float
+    ) -> tuple[Actor, Fifo, Transfer, float | None]:
+        return (actor, fifo, *self._transfer(frm, to, size))
+
     def _transfer(self, frm: str, to: str, size: float) -> tuple[Transfer, float | None]:
         key = (frm, to, size)
         if key not in self._transfers:
@@ -122,37 +138,52 @@ class Dataflow:
     def _source(self, feed: Feed, times: Iterator[float]) -> Gen:
         env = self.env
         horizon = self.world.scenario.horizon
-        g = feed.graph
-        entries = [(a, feed.fifos[(n, "")]) for n, a in g.actors.items() if not a.inputs]
+        sinks = len(feed.graph.sinks)
+        note, source = feed.note, feed.index
+        compact = self.logs[feed.graph.name].compact
         for t in times:
             if t >= horizon:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
-            req = Request(next(self._ids), feed, t, len(g.sinks))
+            req = Request(next(self._ids), feed, t, sinks)
             feed.live[req.rid] = t
-            self._note(req, -1, -1, Event.ARRIVE)
-            env.process(self._enter(req, entries))
+            note((req.rid, source, -1, -1, Event.ARRIVE, t))
+            compact()
+            runtimes = self._runtimes(feed)
+            env.process(self._enter(req) if runtimes is None else strategic(self, req, runtimes))
 
-    def _enter(self, req: Request, entries: list[tuple[Actor, Fifo]]) -> Gen:
+    def _runtimes(self, feed: Feed) -> tuple[Runtime, ...] | None:
+        """The strategies' runtime objects of a chained pipeline's actors, when anything
+        can fail (:mod:`sim.graph.strategic`); None: the plain walk."""
+        if self.resilient is None:
+            return None
+        return self.resilient.placements.get(feed.spec.name)
+
+    def _enter(self, req: Request) -> Gen:
         """Put the request's input into each entry FIFO, waiting while one is full."""
-        env, feed = self.env, req.feed
-        for _, fifo in entries:
+        env, entries = self.env, req.feed.entries
+        for _, fifo, _, _ in entries:
             granted = fifo.reserve(env)
             if granted is not None:
                 yield granted  # held at the source: a full entry FIFO blocks its producer
-        size = feed.graph.input_bytes
-        for actor, fifo in entries[1:]:
-            env.process(self._walk(req, (feed.spec.at, actor, size, fifo)))
-        actor, fifo = entries[0]
-        yield from self._walk(req, (feed.spec.at, actor, size, fifo))
+        for hand in entries[1:]:
+            env.process(self._walk(req, hand))
+        yield from self._walk(req, entries[0])
 
     def _walk(self, req: Request, hand: Hand) -> Gen:
         """Carry a token along: into an actor's FIFO, through its firing, on to the next
         actor, for as long as one token goes on (forks start walks of their own)."""
+        env = self.env
         while hand is not None:
-            frm, actor, size, fifo = hand
-            if not (yield from self._send(req, frm, actor, size, fifo)):
+            actor, fifo, transfer, delay = hand
+            if delay is not None:  # the fast path: a fixed delay, nothing can be lost
+                if delay:
+                    yield env.timeout(delay)
+            elif not (yield from self._carried(req, transfer)):
+                fifo.free()
+                self._note(req, actor.index, req.feed.where[actor.name], Event.FAIL)
+                self._lose(req, actor, Status.FAILED)
                 return
             held = self._arrive(req, actor, fifo)
             if held is None:
@@ -165,41 +196,32 @@ class Dataflow:
         yield from self._walk(req, hand)
 
     def _note(self, req: Request, actor: int, device: int, event: Event) -> None:
-        req.feed.note(req.rid, req.feed.index, actor, device, event, self.env.now)
+        req.feed.note((req.rid, req.feed.index, actor, device, event, self.env.now))
 
-    def _send(
-        self, req: Request, frm: str, actor: Actor, size: float, fifo: Fifo
-    ) -> Generator[simpy.Event, Any, bool]:
-        """Carry a token from device ``frm`` to ``actor`` (its FIFO place reserved):
-        whether it got there."""
-        to = req.feed.devices[actor.name]
-        if not (yield from self._cross(req, frm, to.name, size)):
-            fifo.free()
-            self._note(req, actor.index, req.feed.where[actor.name], Event.FAIL)
-            self._lose(req, actor, Status.FAILED)
-            return False
-        return True
-
-    def _cross(
-        self, req: Request, frm: str, to: str, size: float
-    ) -> Generator[simpy.Event, Any, bool]:
-        """Carry ``size`` bytes of ``req`` from ``frm`` to ``to``, counting the attempts
-        lost on the way: whether they got there."""
-        transfer, delay = self._transfer(frm, to, size)
-        if delay is not None:
-            if delay:
-                yield self.env.timeout(delay)
-            return True
+    def _carried(self, req: Request, transfer: Transfer) -> Generator[simpy.Event, Any, bool]:
+        """Carry ``transfer`` for ``req`` hop by hop, counting the attempts lost on the
+        way: whether it got there."""
         lost = yield from carry(transfer)
         if lost is None:
             return False
         req.lost += lost
         return True
 
+    def _cross(
+        self, req: Request, crossing: tuple[Transfer, float | None]
+    ) -> Generator[simpy.Event, Any, bool]:
+        """A fixed delay, or :meth:`_carried`: whether it got there."""
+        transfer, delay = crossing
+        if delay is None:
+            return (yield from self._carried(req, transfer))
+        if delay:
+            yield self.env.timeout(delay)
+        return True
+
     def _arrive(self, req: Request, actor: Actor, fifo: Fifo) -> list[Fifo] | None:
         """The token is in ``actor``'s FIFO: the tokens to fire with now, or None."""
-        me = actor.index
-        self._note(req, me, req.feed.where[actor.name], Event.ARRIVE)
+        me, feed = actor.index, req.feed
+        feed.note((req.rid, feed.index, me, feed.where[actor.name], Event.ARRIVE, self.env.now))
         if len(actor.inputs) <= 1:
             if req.done:
                 fifo.free()
@@ -258,12 +280,12 @@ class Dataflow:
             for f in held:
                 f.free()
             held = []
-            note(rid, source, me, where, Event.START, env.now)
+            note((rid, source, me, where, Event.START, env.now))
             device.meter.start()
             yield env.timeout(feed.service[actor.name]() + device.slowdown)
             device.meter.stop()
             device.served += 1
-            note(rid, source, me, where, Event.END, env.now)
+            note((rid, source, me, where, Event.END, env.now))
             if actor.exit is not None and self.samplers.exit(actor)() < actor.exit:
                 self._note(req, me, where, Event.EXIT)
                 device.release()
@@ -271,13 +293,13 @@ class Dataflow:
             elif not nexts:
                 device.release()
             else:
-                for _, f in nexts:
+                for _, f, _, _ in nexts:
                     granted = f.reserve(env)
                     if granted is not None:
                         waits.append((f, granted))
                         yield granted  # blocked after service: the slot stays taken
                 waits = []
-                note(rid, source, me, where, Event.SEND, env.now)
+                note((rid, source, me, where, Event.SEND, env.now))
                 device.release()
         except simpy.Interrupt:
             for f in held:
@@ -291,18 +313,16 @@ class Dataflow:
             if process is not None:
                 device.occupants.pop(process, None)
         if not nexts:
-            yield from self._result(req, actor, device, exited)
+            yield from self._result(req, actor, exited)
             return None
-        size = actor.output_bytes
-        for n, f in nexts[1:]:
-            env.process(self._walk(req, (device.name, n, size, f)))
-        n, f = nexts[0]
-        return (device.name, n, size, f)
+        for hand in nexts[1:]:
+            env.process(self._walk(req, hand))
+        return nexts[0]
 
-    def _result(self, req: Request, actor: Actor, device: Device, exited: bool) -> Gen:
+    def _result(self, req: Request, actor: Actor, exited: bool) -> Gen:
         """Carry the result of a sink, or of an exit taken, back to the source."""
         feed = req.feed
-        if not (yield from self._cross(req, device.name, feed.spec.at, feed.graph.result_bytes)):
+        if not (yield from self._cross(req, feed.back[actor.name])):
             self._note(req, actor.index, -1, Event.FAIL)
             self._lose(req, actor, Status.FAILED)
             return
@@ -315,7 +335,7 @@ class Dataflow:
         self._note(req, -1, -1, Event.RECEIVE)
         deadline = feed.spec.deadline
         late = deadline is not None and self.env.now - req.arrival > deadline
-        self._end(req, Status.LATE if late else Status.OK, self.env.now)
+        self.end(req, Status.LATE if late else Status.OK, self.env.now)
 
     def _lose(self, req: Request, actor: Actor, status: Status) -> None:
         """``actor``'s token of ``req`` is lost: tell its successors, or end the request."""
@@ -323,7 +343,7 @@ class Dataflow:
             return
         g = req.feed.graph
         if not g.successors[actor.name]:
-            self._end(req, status, None)
+            self.end(req, status, None)
             return
         for name in g.successors[actor.name]:
             nxt = g.actors[name]
@@ -338,7 +358,8 @@ class Dataflow:
             elif ready is not None:
                 self._lose(req, nxt, status)
 
-    def _end(self, req: Request, status: Status, completion: float | None) -> None:
+    def end(self, req: Request, status: Status, completion: float | None) -> None:
+        """``req`` is decided: its row, and the tokens its joins still hold dropped."""
         req.done = True
         feed = req.feed
         stamps = [req.arrival] if completion is None else [req.arrival, completion]

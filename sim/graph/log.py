@@ -11,7 +11,11 @@ one arriving for a request already decided: a late copy after a ``first``
 join) and ``fail`` a token lost (a transfer that ran out of retransmissions, a
 device that failed under it).
 
-Rows are kept only with ``records="all"``; otherwise (:class:`Log` with
+Rows are kept only with ``records="all"``, appended as tuples (``Log.add`` is the
+list's own ``append``: no Python call per event) and turned into numpy blocks of
+:data:`BLOCK` rows as they pile up (:meth:`Log.compact`, asked at each arrival), so
+the log costs 29 bytes a row and the garbage collector never walks millions of
+tuples; otherwise (:class:`Log` with
 ``keep=False``) each event is folded into per-actor figures as it comes
 (:class:`ActorTally`) and per-request outcomes come from the streams' tallies
 (:mod:`sim.streaming`), as for pipelines. :func:`table` turns the rows into a
@@ -51,37 +55,44 @@ DTYPE = np.dtype(
     ]
 )
 """One row of the event log."""
+Row = tuple[int, int, int, int, int, float]
+"""One row as the engine adds it: (request, source, actor, device, event, time)."""
+BLOCK = 4096
+"""Rows kept as tuples before :meth:`Log.compact` turns them into a numpy block."""
 
 
 class Log:
     """One graph's events: the rows, kept (``keep``) or folded into per-actor figures."""
 
-    __slots__ = ("actors", "add", "keep", "rows", "start", "tally")
+    __slots__ = ("actors", "add", "blocks", "keep", "rows", "start", "tally")
 
     def __init__(self, keep: bool, actors: int, start: float) -> None:
         self.keep = keep
         self.actors = actors
         self.start = start
-        self.rows: list[tuple[int, int, int, int, int, float]] = []
+        self.rows: list[Row] = []
+        self.blocks: list[np.ndarray] = []
         self.tally = ActorTally(actors, start)
-        self.add: Callable[[int, int, int, int, Event, float], None] = (
-            self._append if keep else self._fold
+        self.add: Callable[[Row], None] = (
+            self.rows.append if keep else self._fold
         )  # bound once: called for every event
 
-    def _append(
-        self, request: int, source: int, actor: int, device: int, event: Event, t: float
-    ) -> None:
-        self.rows.append((request, source, actor, device, event, t))
-
-    def _fold(
-        self, request: int, source: int, actor: int, device: int, event: Event, t: float
-    ) -> None:
+    def _fold(self, row: Row) -> None:
+        request, _, actor, _, event, t = row
         if actor >= 0:
             self.tally.add(request, actor, event, t)
 
+    def compact(self) -> None:
+        """Turn the rows added so far into a numpy block, if there are :data:`BLOCK` of them."""
+        if len(self.rows) >= BLOCK:
+            self.blocks.append(table(self.rows))
+            self.rows.clear()  # the same list: ``add`` stays bound to it
+
     def events(self) -> np.ndarray | None:
-        """The rows as a table (:func:`table`); None unless kept."""
-        return table(self.rows) if self.keep else None
+        """The rows as a table (:func:`table`), in the order added; None unless kept."""
+        if not self.keep:
+            return None
+        return np.concatenate([*self.blocks, table(self.rows)])
 
     def figures(self) -> dict[str, np.ndarray]:
         """Per-actor figures (:data:`FIGURES`): grouped from the rows when they were kept,
@@ -92,10 +103,10 @@ class Log:
         )
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.rows) + sum(len(b) for b in self.blocks)
 
     def __repr__(self) -> str:
-        return f"Log(keep={self.keep}, rows={len(self.rows)}, {self.tally!r})"
+        return f"Log(keep={self.keep}, rows={len(self)}, {self.tally!r})"
 
 
 FIGURES = ("fired", "wait", "service", "dropped", "failed", "exits")
@@ -119,7 +130,7 @@ class ActorTally:
         self._arrived: dict[tuple[int, int], tuple[float, int]] = {}  # first arrival, tokens
         self._started: dict[tuple[int, int], float] = {}
 
-    def add(self, request: int, actor: int, event: Event, t: float) -> None:
+    def add(self, request: int, actor: int, event: int, t: float) -> None:
         key = (request, actor)
         counted = t >= self.start
         if event == Event.ARRIVE:
@@ -163,10 +174,10 @@ class ActorTally:
         return f"ActorTally(fired={int(self.counts[0].sum())}, open={len(self._arrived)})"
 
 
-_CLOSING = {Event.DROP: 3, Event.FAIL: 4, Event.EXIT: 5}
+_CLOSING: dict[int, int] = {Event.DROP: 3, Event.FAIL: 4, Event.EXIT: 5}
 
 
-def table(rows: list[tuple[int, int, int, int, int, float]]) -> np.ndarray:
+def table(rows: list[Row]) -> np.ndarray:
     """The rows as a structured array of :data:`DTYPE`, in the order they were appended."""
     return np.array(rows, dtype=DTYPE)
 

@@ -17,9 +17,9 @@ import simpy
 
 from sim.devices import Device
 from sim.graph.expand import Actor, Graph
-from sim.graph.log import Event
+from sim.graph.log import Row
 from sim.graph.spec import KOfN
-from sim.journey import Sink
+from sim.journey import Sink, Transfer
 from sim.spec import SourceSpec
 
 
@@ -70,9 +70,12 @@ class Feed:
     devices: dict[str, Device]
     fifos: dict[tuple[str, str], Fifo]  # (actor, producer or "") -> its FIFO
     sink: Sink
-    note: Callable[[int, int, int, int, Event, float], None]  # its graph's Log.add
+    note: Callable[[Row], None]  # its graph's Log.add
     where: dict[str, int] = field(default_factory=dict)  # actor -> its device's log index
-    nexts: dict[str, list[tuple[Actor, Fifo]]] = field(default_factory=dict)  # successors
+    # actor -> its successors: (actor, FIFO, transfer there, its fixed delay or None)
+    nexts: dict[str, list[tuple[Actor, Fifo, Transfer, float | None]]] = field(default_factory=dict)
+    entries: list[tuple[Actor, Fifo, Transfer, float | None]] = field(default_factory=list)
+    back: dict[str, tuple[Transfer, float | None]] = field(default_factory=dict)  # results
     service: dict[str, Callable[[], float]] = field(default_factory=dict)  # actor -> draws
     live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
 
