@@ -3,7 +3,8 @@
 :func:`requests_table` takes each source's record arrays whole (ids, status,
 the stamp matrix, lost attempts) and lays them end to end: no Python work per
 request, so building and writing the table is linear in requests and cheap
-beside simulating them. Strings (source, pipeline, status, real stages) are
+beside simulating them. Sources of a graph that names a trained model add ``sample``
+and ``correct`` (:class:`sim.records.Outcomes`). Strings (source, pipeline, status, real stages) are
 dictionary columns; a time that never happened is null (an empty CSV cell).
 
 :data:`WRITERS` maps a file format to its writer: ``parquet`` (the default,
@@ -58,7 +59,24 @@ def requests_table(reps: Sequence[Replication]) -> pa.Table:
             data[name] = _labels(name, parts)
         else:
             data[name] = _column(cols, name)
+    if any(src.accuracy is not None for _, src in parts):
+        data |= _scored([src for _, src in parts])
     return pa.Table.from_arrays(list(data.values()), names=list(data))
+
+
+def _scored(sources: Sequence[SourceRecords]) -> dict[str, pa.Array]:
+    """``sample`` (the test sample a request carried) and ``correct`` (1: answered right),
+    null for the requests of sources without a trained model."""
+    n = sum(len(s.ids) for s in sources)
+    sample, correct, null = np.zeros(n, np.int32), np.zeros(n, np.int8), np.ones(n, bool)
+    at = 0
+    for src in sources:
+        if src.accuracy is not None:
+            sample[at : at + len(src.ids)] = src.accuracy.sample
+            correct[at : at + len(src.ids)] = src.accuracy.correct
+            null[at : at + len(src.ids)] = False
+        at += len(src.ids)
+    return {"sample": _numeric(sample, null), "correct": _numeric(correct, null)}
 
 
 def _source_columns(rep: Replication, src: SourceRecords, width: int) -> dict[str, np.ndarray]:

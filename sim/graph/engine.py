@@ -27,11 +27,13 @@ into the :class:`sim.graph.log.Log` when records are kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from sim.devices import Device
+from sim.graph.accuracy import scorer
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
@@ -89,6 +91,7 @@ class Dataflow:
             if records != "all":
                 sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
             feed = Feed(spec, k, g, devices, fifos, sink, self.logs[g.name].add)
+            feed.score = scorer(self.world, g, spec.name, records == "all")
             for n, a in g.actors.items():
                 feed.where[n] = self.device_index[devices[n].name]
                 feed.nexts[n] = [(g.actors[m], fifos[(m, n)]) for m in g.successors[n]]
@@ -131,6 +134,8 @@ class Dataflow:
                 yield env.timeout(t - env.now)
             req = Request(next(self._ids), feed, t, len(g.sinks))
             feed.live[req.rid] = t
+            if feed.score is not None:
+                feed.score.arrive(req)
             self._note(req, -1, -1, Event.ARRIVE)
             env.process(self._enter(req, entries))
 
@@ -239,6 +244,8 @@ class Dataflow:
         me, where = actor.index, feed.where[actor.name]
         note, rid, source = feed.note, req.rid, feed.index  # the log's add, bound: hot path
         limit = device.queue_limit
+        if feed.score is not None and len(held) < len(actor.inputs):
+            feed.score.absent(req, actor, held)
         if not device.up or (limit is not None and len(device.queue) >= limit):
             for f in held:
                 f.free()
@@ -321,6 +328,7 @@ class Dataflow:
         """``actor``'s token of ``req`` is lost: tell its successors, or end the request."""
         if req.done:
             return
+        req.gone |= 1 << actor.index
         g = req.feed.graph
         if not g.successors[actor.name]:
             self._end(req, status, None)
@@ -343,6 +351,8 @@ class Dataflow:
         feed = req.feed
         stamps = [req.arrival] if completion is None else [req.arrival, completion]
         feed.sink.append((req.rid, int(status), stamps, req.lost))
+        if feed.score is not None:
+            feed.score.end(req, status)
         del feed.live[req.rid]
         for name, join in req.joins.items():
             if not join.fired:
@@ -376,8 +386,9 @@ class Dataflow:
 
 
 def _records(feed: Feed, warmup: float) -> SourceRecords:
-    return source_records(
+    out = source_records(
         feed.sink, 2, list(feed.live.items()), warmup,
         name=feed.spec.name, pipeline=feed.graph.name, priority=feed.spec.priority,
         deadline=feed.spec.deadline, stages=(),
     )  # fmt: skip
+    return out if feed.score is None else replace(out, accuracy=feed.score.outcomes())

@@ -61,6 +61,10 @@ class ActorSpec(Spec):
     exit: Probability | None = Field(
         default=None, description="probability that a request leaves the graph here"
     )
+    loses: tuple[str, ...] = Field(
+        default=(),
+        description="LAYER:CHANNELS of the graph's trained model zeroed when its output is missing",
+    )
 
 
 class GraphSourceSpec(Spec):
@@ -89,6 +93,12 @@ class GraphSourceSpec(Spec):
         return self
 
 
+class AccuracySpec(Spec):
+    """The trained model whose test samples the requests carry (sim.graph.accuracy)."""
+
+    model: Name = Field(description="a trained model, e.g. resnet8-mnist5k-seed0-e6")
+
+
 class GraphSpec(Spec):
     """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain) and its sources."""
 
@@ -102,6 +112,9 @@ class GraphSpec(Spec):
         default=None,
         ge=0,
         description="what a sink or exit sends back; default 1000 B, or the pipeline's",
+    )
+    accuracy: AccuracySpec | None = Field(
+        default=None, description="score each request by the variant of the model that served it"
     )
 
     @model_validator(mode="after")
