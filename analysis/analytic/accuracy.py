@@ -1,0 +1,98 @@
+"""Accuracy from the analytic model: the damage table mixed over the service states.
+
+For each service state (the set of components down, with its probability, from
+:mod:`analysis.availability`) and each source of a graph that names a trained model,
+the actors are walked in topological order: an actor is lost when its device is down
+or cut off from its producers' devices (or, for an entry actor, from the source), or
+when its join cannot fire with the inputs left (a ``k_of_n`` with a timeout fires with
+any one). The request is answered when every sink is left and can reach the source;
+its damage is then the union of the lost actors' ``loses``, whose accuracy the damage
+table of :mod:`sim.graph.accuracy` gives. The figures are the mixtures
+
+* answered: Σ P(s) · answered(s) · accuracy(s) / Σ P(s) · answered(s);
+* all: Σ P(s) · answered(s) · accuracy(s) / Σ P(s);
+* inside / outside: the same over the states with some component down / none,
+
+weighted over sources by arrival rate (Poisson arrivals see time averages). Neglected:
+requests that meet a failure in the middle of their service, slow inputs that a
+``k_of_n`` timeout leaves out while their devices are up, queue drops and transfers
+out of attempts (the latency model's business), and early exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+
+from analysis.analytic.network import Figure, figure
+from sim.graph.accuracy import Table, table
+from sim.graph.expand import Graph, resolve
+from sim.graph.spec import KOfN
+from sim.spec import Scenario, SourceSpec
+
+METHOD = "damage table × P(state), walking the graph's joins in each state"
+State = tuple[frozenset[str], float]
+
+
+def accuracy(s: Scenario, states: Sequence[State], up: Any, rate: Any) -> dict[str, Any] | None:
+    """The accuracy figures of the scenario's scored graphs, or None without any.
+
+    ``up(down)``: the topology without the components ``down``; ``rate(src)``: a source's
+    arrival rate."""
+    sums = {"outside": [0.0, 0.0, 0.0], "inside": [0.0, 0.0, 0.0]}  # answered·acc, answered, P
+    scored = False
+    for name, spec in s.graphs.items():
+        g = resolve(s, name, spec)
+        t = table(g, spec)
+        if t is None:
+            continue
+        scored = True
+        for src in g.sources:
+            weight = rate(src)
+            for down, p in states:
+                answered, value = _state(g, t, src, up(down), down)
+                cell = sums["inside" if down else "outside"]
+                cell[0] += weight * p * answered * value
+                cell[1] += weight * p * answered
+                cell[2] += weight * p
+    if not scored:
+        return None
+    both = [a + b for a, b in zip(sums["outside"], sums["inside"], strict=True)]
+    return {**_cells(both), "inside": _cells(sums["inside"]), "outside": _cells(sums["outside"])}
+
+
+def _cells(c: Sequence[float]) -> dict[str, Figure]:
+    return {
+        "answered": figure(c[0] / c[1] if c[1] else None, METHOD),
+        "all": figure(c[0] / c[2] if c[2] else None, METHOD),
+    }
+
+
+def _state(g: Graph, t: Table, src: SourceSpec, up: nx.Graph, down: frozenset[str]) -> Any:
+    """(answered, accuracy) of a request from ``src`` while the components ``down`` are."""
+    at = src.at
+    assert at is not None, "graph sources are placed"
+    lost: set[str] = set()
+    for name, actor in g.actors.items():
+        device = actor.device(at)
+        producers = [g.actors[p].device(at) for p in actor.inputs] or [at]
+        reached = [_linked(up, d, device) for d in producers]
+        left = [ok and p not in lost for ok, p in zip(reached, actor.inputs, strict=False)]
+        if not actor.inputs:
+            fired = all(reached)
+        else:
+            timed = isinstance(actor.join, KOfN) and actor.join.timeout is not None
+            fired = sum(left) >= actor.need or (timed and any(left))
+        if device in down or not fired:
+            lost.add(name)
+    if any(n in lost or not _linked(up, g.actors[n].device(at), at) for n in g.sinks):
+        return False, 0.0
+    gone = sum(1 << g.actors[n].index for n in lost)
+    return True, t.accuracy(gone)
+
+
+def _linked(up: nx.Graph, a: str, b: str) -> bool:
+    """Whether devices ``a`` and ``b`` are up and a route joins them."""
+    return a in up and b in up and bool(nx.has_path(up, a, b))
