@@ -128,8 +128,10 @@ def _model_problems(where: str, model: str, lossy: dict[str, tuple[str, ...]]) -
             elif channels[-1] >= layers[layer]:
                 top = layers[layer] - 1
                 out.append(Problem(path, f"{layer} has channels 0-{top}", channels[-1]))
+    if out:
+        return out
     count = len({str(d) for d in unions(lossy).values()}) if len(lossy) <= 12 else 2 ** len(lossy)
-    if not out and count > MAX_DAMAGES:
+    if count > MAX_DAMAGES:
         out.append(
             Problem(
                 f"{where}.actors",
