@@ -239,3 +239,55 @@ def test_the_shipped_scenario_agrees_with_its_analytic_mixture() -> None:
     rows = [r for r in json.loads(done.stdout)["comparison"] if r["figure"].startswith("acc")]
     assert len(rows) == 4
     assert all(r["inside_ci"] for r in rows), rows
+
+
+EXITS = "resnet8_exits-mnist5k-seed0-e6"
+
+
+def exits_chain(threshold: float, head: str = "exit1") -> dict[str, Any]:
+    """A chain through two exit heads of the early-exit ResNet-8, then its final classifier."""
+
+    def leave(h: str) -> dict[str, Any]:
+        return {"model": EXITS, "head": h, "threshold": threshold}
+
+    actors = {
+        "one": {"on": "a", "service": det("1ms"), "exit": leave(head)},
+        "two": {"on": "a", "after": ["one"], "service": det("1ms"), "exit": leave("exit2")},
+        "rest": {"on": "b", "after": ["two"], "service": det("1ms")},
+    }
+    raw = graph(actors, {"kind": "periodic", "rate": 20}, ["a", "b"], horizon="30s", warmup=0)
+    raw["graphs"]["g"]["accuracy"] = {"model": EXITS}
+    return raw
+
+
+def test_a_request_exits_where_its_sample_does_and_is_scored_by_that_head() -> None:
+    exits = pytest.importorskip("models.exits")
+    from sim.graph.log import exit_of
+
+    net = trained(EXITS)
+    ex = exits.exit_table(net, 0.9)
+    rep = simulate(exits_chain(0.9), 5)
+    src, sample, right = scored(rep)
+    events = rep.graphs[0].events
+    assert events is not None
+    actors = rep.graphs[0].actors
+    where = np.array([exit_of(events, rid) for rid in src.ids.tolist()])
+    head = np.full(len(where), 2)
+    head[where == actors.index("one")], head[where == actors.index("two")] = 0, 1
+    np.testing.assert_array_equal(head, ex.taken[sample])
+    assert 0 < (head == 0).mean() < 1 and (head == 1).any() and (head == 2).any()
+    final = correct(net)
+    np.testing.assert_array_equal(right, np.where(head < 2, ex.correct[sample], final[sample]))
+    up = analyze(from_dict(exits_chain(0.9), file="test.yaml", base=ROOT))["accuracy"]
+    assert up["answered"]["value"] == pytest.approx(ex.accuracy())
+
+
+def test_a_model_exit_names_an_early_head_of_the_graphs_model_and_follows_no_losses() -> None:
+    pytest.importorskip("models.exits")
+    assert bad(exits_chain(0.9, head="exit7")) == ["graphs.g.actors.one.exit.head"]
+    raw = exits_chain(0.9)
+    raw["graphs"]["g"]["actors"]["one"]["loses"] = ["stem:0"]
+    assert bad(raw) == ["graphs.g.actors.two.exit"]
+    raw = exits_chain(0.9)
+    raw["graphs"]["g"]["accuracy"]["model"] = MODEL
+    assert bad(raw) == ["graphs.g.actors.one.exit.model", "graphs.g.actors.two.exit.model"]

@@ -6,17 +6,19 @@ the actors are walked in topological order: an actor is lost when its device is 
 or cut off from its producers' devices (or, for an entry actor, from the source), or
 when its join cannot fire with the inputs left (a ``k_of_n`` with a timeout fires with
 any one). The request is answered when every sink is left and can reach the source;
-its damage is then the union of the lost actors' ``loses``, whose accuracy the damage
-table of :mod:`sim.graph.accuracy` gives. The figures are the mixtures
+its damage is then the union of the lost actors' ``loses``, whose per-sample answers the
+damage table of :mod:`sim.graph.accuracy` gives; a sample that a model exit left up
+answers is answered there. With answered(s) and right(s) the shares of test samples
+answered, and answered rightly, in state s, the figures are the mixtures
 
-* answered: Σ P(s) · answered(s) · accuracy(s) / Σ P(s) · answered(s);
-* all: Σ P(s) · answered(s) · accuracy(s) / Σ P(s);
+* answered: Σ P(s) · right(s) / Σ P(s) · answered(s);
+* all: Σ P(s) · right(s) / Σ P(s);
 * inside / outside: the same over the states with some component down / none,
 
 weighted over sources by arrival rate (Poisson arrivals see time averages). Neglected:
 requests that meet a failure in the middle of their service, slow inputs that a
 ``k_of_n`` timeout leaves out while their devices are up, queue drops and transfers
-out of attempts (the latency model's business), and early exits.
+out of attempts (the latency model's business), and exits by a probability.
 """
 
 from __future__ import annotations
@@ -52,9 +54,9 @@ def accuracy(s: Scenario, states: Sequence[State], up: Any, rate: Any) -> dict[s
         for src in g.sources:
             weight = rate(src)
             for down, p in states:
-                answered, value = _state(g, t, src, up(down), down)
+                answered, right = _state(g, t, src, up(down), down)
                 cell = sums["inside" if down else "outside"]
-                cell[0] += weight * p * answered * value
+                cell[0] += weight * p * right
                 cell[1] += weight * p * answered
                 cell[2] += weight * p
     if not scored:
@@ -70,8 +72,11 @@ def _cells(c: Sequence[float]) -> dict[str, Figure]:
     }
 
 
-def _state(g: Graph, t: Table, src: SourceSpec, up: nx.Graph, down: frozenset[str]) -> Any:
-    """(answered, accuracy) of a request from ``src`` while the components ``down`` are."""
+def _state(
+    g: Graph, t: Table, src: SourceSpec, up: nx.Graph, down: frozenset[str]
+) -> tuple[float, float]:
+    """The shares of test samples answered, and answered rightly, for a request from
+    ``src`` while the components ``down`` are down."""
     at = src.at
     assert at is not None, "graph sources are placed"
     lost: set[str] = set()
@@ -87,10 +92,15 @@ def _state(g: Graph, t: Table, src: SourceSpec, up: nx.Graph, down: frozenset[st
             fired = sum(left) >= actor.need or (timed and any(left))
         if device in down or not fired:
             lost.add(name)
-    if any(n in lost or not _linked(up, g.actors[n].device(at), at) for n in g.sinks):
-        return False, 0.0
-    gone = sum(1 << g.actors[n].index for n in lost)
-    return True, t.accuracy(gone)
+
+    def back(n: str) -> bool:
+        return n not in lost and _linked(up, g.actors[n].device(at), at)
+
+    sinks = all(back(n) for n in g.sinks)
+    exits = [a.index for n, a in g.actors.items() if a.index in t.exits and back(n)]
+    early, right = t.scores(sum(1 << g.actors[n].index for n in lost), exits)
+    answered = early | sinks
+    return float(answered.mean()), float((right & answered).mean())
 
 
 def _linked(up: nx.Graph, a: str, b: str) -> bool:

@@ -13,8 +13,11 @@ zeroed, as ``edgesim model accuracy --zero`` reads them). Then:
 * when the request is answered, its damage is the union of those actors' ``loses`` and
   the answer is ``correct(model, damage)[sample]`` (:func:`models.accuracy.correct`),
   looked up in a :class:`Table` built before the run: every union of the actors'
-  losses, each measured once with onnxruntime and cached on disk. A graph whose unions
-  number more than :data:`MAX_DAMAGES` is refused when the scenario is checked.
+  losses, each measured once with onnxruntime and cached on disk (a graph with more
+  than :data:`sim.graph.accuracy_checks.MAX_DAMAGES` of them is refused);
+* an actor's exit may be a model's head (``exit: {model, head, threshold}``): the request
+  leaves there exactly when its test sample exits at that head
+  (:func:`models.exits.exit_table`), and is then scored by that head's answer.
 
 A :class:`Scorer` per source keeps, per request, the sample and whether it was answered
 correctly (records ``all``), and always the counts the summary reports: answered,
@@ -32,8 +35,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.graph.accuracy_checks import exits_module, losses, model_exits, trained
 from sim.graph.spec import GraphSpec
-from sim.problems import Problem
 from sim.records import Change, Outcomes, Status
 
 if TYPE_CHECKING:
@@ -41,114 +44,23 @@ if TYPE_CHECKING:
     from models.training import Trained
     from sim.graph.expand import Actor, Graph
     from sim.graph.tokens import Fifo, Request
-    from sim.spec import Scenario
     from sim.world import World
 
-MAX_DAMAGES = 32
-"""At most this many distinct damages (unions of actors' losses) per graph: each is a
-pass of the model over the whole test split."""
-
-
-def trained(name: str) -> Trained:
-    """The trained model ``name``: committed in ``models/trained/``, or in the cache."""
-    from models import ModelError
-    from models.training import COMMITTED, cache_dir, read
-
-    for folder in (COMMITTED, cache_dir()):
-        path = folder / f"{name}.onnx"
-        if path.exists() and path.with_suffix(".json").exists():
-            return read(path)
-    raise ModelError(f"no trained model {name!r} (known: {', '.join(known_models())})")
-
-
-def known_models() -> list[str]:
-    """The trained models committed or cached here, by name."""
-    from models.training import COMMITTED, cache_dir
-
-    folders = [f for f in (COMMITTED, cache_dir()) if f.is_dir()]
-    return sorted({p.stem for f in folders for p in f.glob("*.onnx")})
-
-
-def losses(spec: GraphSpec) -> dict[str, tuple[str, ...]]:
-    """Per actor that loses something, its ``loses`` items."""
-    return {n: a.loses for n, a in (spec.actors or {}).items() if a.loses}
-
-
-def unions(lossy: dict[str, tuple[str, ...]]) -> dict[frozenset[str], Damage]:
-    """Every set of lossy actors, with the union of their losses."""
-    from models.accuracy import Damage
-
-    names = sorted(lossy)
-    out = {}
-    for r in range(len(names) + 1):
-        for subset in itertools.combinations(names, r):
-            out[frozenset(subset)] = Damage.parse([i for n in subset for i in lossy[n]])
-    return out
-
-
-def problems(s: Scenario) -> list[Problem]:
-    """What is wrong with the graphs' accuracy settings: an unknown model, losses that are
-    not channels of it, losses without a model, or too many damages to measure."""
-    out = []
-    for name, spec in s.graphs.items():
-        where = f"graphs.{name}"
-        lossy = losses(spec)
-        if spec.accuracy is None:
-            out += [
-                Problem(f"{where}.actors.{n}.loses", f"needs {where}.accuracy: a trained model")
-                for n in lossy
-            ]
-            continue
-        out += _model_problems(where, spec.accuracy.model, lossy)
-    return out
-
-
-def _model_problems(where: str, model: str, lossy: dict[str, tuple[str, ...]]) -> list[Problem]:
-    import onnx
-
-    from models import ModelError
-    from models.accuracy import Damage, layer_channels
-
-    try:
-        layers = layer_channels(onnx.load(trained(model).onnx_path))
-    except ModelError as exc:
-        return [Problem(f"{where}.accuracy.model", str(exc))]
-    out = []
-    for actor, items in lossy.items():
-        path = f"{where}.actors.{actor}.loses"
-        try:
-            damage = Damage.parse(list(items))
-        except ModelError as exc:
-            out.append(Problem(path, str(exc).removeprefix("--zero: ")))
-            continue
-        for layer, channels in damage.zeroed:
-            if layer not in layers:
-                known = ", ".join(layers)
-                out.append(Problem(path, f"{model} has no layer {layer!r} (layers: {known})"))
-            elif channels[-1] >= layers[layer]:
-                top = layers[layer] - 1
-                out.append(Problem(path, f"{layer} has channels 0-{top}", channels[-1]))
-    if out:
-        return out
-    count = len({str(d) for d in unions(lossy).values()}) if len(lossy) <= 12 else 2 ** len(lossy)
-    if count > MAX_DAMAGES:
-        out.append(
-            Problem(
-                f"{where}.actors",
-                f"{len(lossy)} actors with losses make {count} damages to measure "
-                f"(at most {MAX_DAMAGES}); give fewer actors losses",
-            )
-        )
-    return out
+Exit = tuple[int, np.ndarray, np.ndarray]
+"""A model exit: its head's index, and per test sample the head taken and whether rightly."""
 
 
 class Table:
     """Per set of lossy actors of one graph (a bit mask of their indices), the per-sample
-    correctness of the model damaged by their losses."""
+    correctness of the model damaged by their losses; per actor with a model exit (by
+    index), that exit."""
 
-    def __init__(self, model: Trained, by_mask: dict[int, np.ndarray]) -> None:
+    def __init__(
+        self, model: Trained, by_mask: dict[int, np.ndarray], exits: dict[int, Exit]
+    ) -> None:
         self.model = model
         self.by_mask = by_mask
+        self.exits = exits
         self.mask = functools.reduce(int.__or__, by_mask, 0)  # every lossy actor's bit
         self.samples = len(by_mask[0])
 
@@ -156,12 +68,20 @@ class Table:
         """Whether the variant left when the actors ``gone`` are missing gets ``sample``."""
         return bool(self.by_mask[gone & self.mask][sample])
 
-    def accuracy(self, gone: int) -> float:
-        """Test accuracy of the variant left when the actors ``gone`` are missing."""
-        return float(self.by_mask[gone & self.mask].mean())
+    def scores(self, gone: int, exits: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """Per test sample, whether one of the actors ``exits`` answers it, and whether the
+        answer (there, or of the variant left without the actors ``gone``) is right."""
+        right = self.by_mask[gone & self.mask].copy()
+        early = np.zeros(self.samples, bool)
+        for actor in exits:
+            head, taken, hit = self.exits[actor]
+            here = (taken == head) & ~early
+            right[here] = hit[here]
+            early |= here
+        return early, right
 
     def __repr__(self) -> str:
-        return f"Table({self.model.name}, {len(self.by_mask)} damages)"
+        return f"Table({self.model.name}, {len(self.by_mask)} damages, {len(self.exits)} exits)"
 
 
 def table(g: Graph, spec: GraphSpec) -> Table | None:
@@ -169,13 +89,19 @@ def table(g: Graph, spec: GraphSpec) -> Table | None:
     if spec.accuracy is None:
         return None
     lossy = losses(spec)
-    bits = {n: 1 << g.actors[n].index for n in lossy}
-    key = tuple(sorted((bits[n], items) for n, items in lossy.items()))
-    return _table(spec.accuracy.model, key)
+    key = tuple(sorted((1 << g.actors[n].index, items) for n, items in lossy.items()))
+    exits = tuple(
+        (g.actors[n].index, e.head, e.threshold) for n, e in sorted(model_exits(spec).items())
+    )
+    return _table(spec.accuracy.model, key, exits)
 
 
 @functools.cache
-def _table(model: str, key: tuple[tuple[int, tuple[str, ...]], ...]) -> Table:
+def _table(
+    model: str,
+    key: tuple[tuple[int, tuple[str, ...]], ...],
+    exits: tuple[tuple[int, str, float], ...],
+) -> Table:
     from models.accuracy import correct
 
     net = trained(model)
@@ -185,7 +111,11 @@ def _table(model: str, key: tuple[tuple[int, tuple[str, ...]], ...]) -> Table:
         for subset in itertools.combinations(sorted(lossy), r):
             damage = _union([lossy[b] for b in subset])
             by_mask[sum(subset)] = correct(net, damage)
-    return Table(net, by_mask)
+    found: dict[int, Exit] = {}
+    for actor, head, threshold in exits:
+        ex = exits_module().exit_table(net, threshold)
+        found[actor] = (ex.heads.index(head), ex.taken, ex.correct)
+    return Table(net, by_mask, found)
 
 
 def _union(items: Sequence[tuple[str, ...]]) -> Damage:
@@ -244,10 +174,23 @@ class Scorer:
             if not any(f is fifo for f in held):
                 req.gone |= 1 << g.actors[producer].index
 
+    def leaves(self, req: Request, actor: Actor) -> bool:
+        """Whether ``req`` leaves the graph at ``actor``: its model exit is where the
+        request's test sample exits."""
+        found = self.table.exits.get(actor.index)
+        if found is None or found[1][req.sample] != found[0]:
+            return False
+        req.exited = actor.index
+        return True
+
     def end(self, req: Request, status: Status) -> None:
-        """Score a request that ended with ``status``."""
+        """Score a request that ended with ``status``: by the exit it took, or by the
+        variant of the model its missing actors left."""
         answered = status <= Status.LATE
-        right = answered and self.table.correct(req.gone, req.sample)
+        if req.exited >= 0:
+            right = answered and bool(self.table.exits[req.exited][2][req.sample])
+        else:
+            right = answered and self.table.correct(req.gone, req.sample)
         if self.kept:
             self.rows.append((req.sample, right))
         if req.arrival >= self.start:

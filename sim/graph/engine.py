@@ -271,7 +271,8 @@ class Dataflow:
             device.meter.stop()
             device.served += 1
             note(rid, source, me, where, Event.END, env.now)
-            if actor.exit is not None and self.samplers.exit(actor)() < actor.exit:
+            leave = actor.exit is not None and self.samplers.exit(actor)() < actor.exit
+            if leave or (feed.score is not None and feed.score.leaves(req, actor)):
                 self._note(req, me, where, Event.EXIT)
                 device.release()
                 nexts, exited = [], True

@@ -105,6 +105,7 @@ class Request:
     sample: int = -1  # with accuracy: the test sample it carries
     gone: int = 0  # bit per actor index: outputs lost, or missing when a join fired
     inside: bool = False  # with accuracy: whether it arrived while a component was down
+    exited: int = -1  # with accuracy: the actor whose model exit it took
 
 
 def fires(actor: Actor, join: Join) -> bool | None:
