@@ -102,6 +102,14 @@ def test_with_a_device_down_the_accuracy_is_the_damage_tables() -> None:
     assert acc["outside"]["all"]["mean"] is None
 
 
+def test_with_both_halves_down_nothing_is_answered_and_nothing_is_correct() -> None:
+    raw = split(POISSON, horizon="20s", warmup="1s")
+    raw["failures"] = [{"at": "0s", "target": "a"}, {"at": "0s", "target": "b"}]
+    acc = summary([simulate(raw, 1)])["accuracy"]
+    assert acc["answered"]["mean"] is None
+    assert acc["all"]["mean"] == 0.0 and acc["inside"]["all"]["ci95"][1] < 0.005
+
+
 def test_each_answer_is_the_variant_that_served_it() -> None:
     """Frames every 50 ms; b is down from 20.02 s to 40.02 s: exactly the frames sent then
     are scored by the network without b's channels, the others by the intact one."""
