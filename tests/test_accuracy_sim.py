@@ -125,6 +125,19 @@ def test_each_answer_is_the_variant_that_served_it() -> None:
     assert inside[2] == down.sum() and inside[1] == expected[down].sum()
 
 
+def test_a_loss_further_up_a_branch_takes_its_channels_with_it() -> None:
+    """b's half goes through a relay on a before the gather: with b down the relay has
+    nothing to send, and the answers still lack b's channels."""
+    raw = split({"kind": "periodic", "rate": 20}, horizon="20s", warmup=0)
+    actors = raw["graphs"]["g"]["actors"]
+    actors["relay"] = {"on": "a", "after": ["half_b"], "service": det("1ms")}
+    actors["gather"]["after"] = ["half_a", "relay"]
+    raw["failures"] = [{"at": "0s", "target": "b"}]
+    src, sample, right = scored(simulate(raw, 2))
+    assert len(sample) > 300 and (src.status == 0).all()
+    np.testing.assert_array_equal(right, table(B_HALF)[sample])
+
+
 def test_an_input_left_out_by_the_timeout_takes_its_channels_with_it() -> None:
     """b answers in 100 ms, after the gather's 50 ms timeout: every answer lacks b's half."""
     raw = split({"kind": "periodic", "rate": 5}, b_service="100ms", horizon="30s", warmup=0)
@@ -146,6 +159,13 @@ def test_samples_cover_the_test_split_and_leave_the_other_draws_alone() -> None:
     assert b.accuracy is not None and a.accuracy is None
     counts = np.bincount(b.accuracy.sample, minlength=1000)
     assert counts.sum() == len(b.ids) and (counts > 0).mean() > 0.8  # ~2 draws per sample
+
+
+def test_each_source_draws_its_own_samples() -> None:
+    raw = split(POISSON, horizon="5s", warmup=0)
+    raw["graphs"]["g"]["sources"].append({"name": "t", "at": "src", "arrivals": POISSON})
+    s, t = (src.accuracy for src in simulate(raw, 4).sources)
+    assert s is not None and t is not None and (s.sample[:50] != t.sample[:50]).any()
 
 
 def test_summary_and_all_records_report_the_same_accuracy_and_the_table_its_columns(

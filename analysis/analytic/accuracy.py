@@ -90,7 +90,7 @@ def _state(
         else:
             timed = isinstance(actor.join, KOfN) and actor.join.timeout is not None
             fired = sum(left) >= actor.need or (timed and any(left))
-        if device in down or not fired:
+        if not fired:  # a device down is linked to nothing
             lost.add(name)
 
     def back(n: str) -> bool:
