@@ -28,7 +28,7 @@ from sim.loader import from_dict, load
 from sim.problems import ScenarioError
 from sim.records import Replication, SourceRecords
 from sim.run import run
-from tests.helpers import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS, chain
 from tests.test_graph_theory import graph
 from tests.test_graph_theory import run as simulate
 
@@ -319,3 +319,18 @@ def test_a_model_exit_names_an_early_head_of_the_graphs_model_and_follows_no_los
     raw = exits_chain(0.9)
     raw["graphs"]["g"]["accuracy"]["model"] = MODEL
     assert bad(raw) == ["graphs.g.actors.one.exit.model", "graphs.g.actors.two.exit.model"]
+
+
+def test_a_pipeline_run_as_a_chain_graph_is_scored_by_the_intact_model() -> None:
+    """A chain of two stages under a graph with a model, its second device crashing and
+    recovering: its requests fail then (a chain has nothing to lose and still answer),
+    and every answer is the intact model's."""
+    from tests.test_graph_chain import as_graphs
+
+    raw = as_graphs(chain([0.01, 0.01], horizon="60s"))
+    raw["devices"]["d1"] = {"failure": {"ttf": det("5s"), "ttr": det("2s")}}
+    raw["graphs"]["p"]["accuracy"] = {"model": MODEL}
+    src, sample, right = scored(simulate(raw, 0))
+    answered = src.status <= 1
+    assert answered.sum() > 500 and (~answered).sum() > 50
+    np.testing.assert_array_equal(right, answered & table()[sample])
