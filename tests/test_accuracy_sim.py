@@ -178,6 +178,10 @@ def test_summary_and_all_records_report_the_same_accuracy_and_the_table_its_colu
     folded = run(scenario, replications=2, records="summary")
     acc = summary(kept)["accuracy"]
     assert acc == summary(folded)["accuracy"]
+    for rep in folded:  # inside a failure period: the same requests as the latency split's
+        (src,) = rep.sources
+        assert src.accuracy is not None and src.tally is not None
+        np.testing.assert_array_equal(src.accuracy.counts[:, 2], src.tally.split[:, 3])
     assert acc["inside"]["answered"]["mean"] < acc["outside"]["answered"]["mean"]
     t = requests_table(kept).to_pydict()
     src = kept[0].sources[0]
@@ -215,6 +219,9 @@ def test_refused_unknown_model_bad_losses_and_too_many_damages() -> None:
     raw["graphs"]["g"]["actors"]["gather"]["after"] += list(extra)
     raw["graphs"]["g"]["actors"]["gather"]["join"]["k"] = 6
     assert bad(raw) == ["graphs.g.actors"]  # 6 actors with losses: 64 damages
+    raw = split(POISSON)
+    raw["graphs"]["g"]["actors"]["front"]["exit"] = 0.2
+    assert bad(raw) == ["graphs.g.actors.front.exit"]  # a probability has no answer to score
 
 
 def test_the_cli_refuses_an_unknown_model_in_one_line(tmp_path: Path) -> None:
@@ -243,6 +250,9 @@ def test_the_analytic_accuracy_is_the_state_weighted_damage_table() -> None:
     assert figures["all"]["value"] == pytest.approx(figures["answered"]["value"])
     assert figures["inside"]["answered"]["value"] == pytest.approx(damaged)
     assert figures["outside"]["answered"]["value"] == pytest.approx(intact)
+    assert figures["sources"]["s"]["answered"]["value"] == pytest.approx(
+        up * intact + (1 - up) * damaged
+    )
 
 
 def test_the_analytic_accuracy_counts_a_request_with_no_half_left_as_unanswered() -> None:

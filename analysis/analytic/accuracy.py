@@ -15,7 +15,8 @@ answered, and answered rightly, in state s, the figures are the mixtures
 * all: Σ P(s) · right(s) / Σ P(s);
 * inside / outside: the same over the states with some component down / none,
 
-weighted over sources by arrival rate (Poisson arrivals see time averages). Neglected:
+overall weighted over sources by arrival rate, and per source under ``sources``
+(Poisson arrivals see time averages). Neglected:
 requests that meet a failure in the middle of their service, slow inputs that a
 ``k_of_n`` timeout leaves out while their devices are up, queue drops and transfers
 out of attempts (the latency model's business), and exits by a probability.
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from analysis.analytic.network import Figure, figure
 from sim.graph.accuracy import Table, table
@@ -43,40 +45,39 @@ def accuracy(s: Scenario, states: Sequence[State], up: Any, rate: Any) -> dict[s
 
     ``up(down)``: the topology without the components ``down``; ``rate(src)``: a source's
     arrival rate."""
-    sums = {"outside": [0.0, 0.0, 0.0], "inside": [0.0, 0.0, 0.0]}  # answered·acc, answered, P
-    scored = False
+    total = np.zeros((2, 3))  # [outside, inside] x [P·right, P·answered, P], rate-weighted
+    sources = {}
     for name, spec in s.graphs.items():
         g = resolve(s, name, spec)
         t = table(g, spec)
         if t is None:
             continue
-        scored = True
         for src in g.sources:
-            weight = rate(src)
+            sums = np.zeros((2, 3))
             for down, p in states:
-                answered, right = _state(g, t, src, up(down), down)
-                cell = sums["inside" if down else "outside"]
-                cell[0] += weight * p * right
-                cell[1] += weight * p * answered
-                cell[2] += weight * p
-    if not scored:
+                answered, right = _state(g, t, src, up(down))
+                sums[int(bool(down))] += (p * right, p * answered, p)
+            sources[src.name] = _figures(sums)
+            total += rate(src) * sums
+    if not sources:
         return None
-    both = [a + b for a, b in zip(sums["outside"], sums["inside"], strict=True)]
-    return {**_cells(both), "inside": _cells(sums["inside"]), "outside": _cells(sums["outside"])}
+    return {**_figures(total), "sources": sources}
 
 
-def _cells(c: Sequence[float]) -> dict[str, Figure]:
+def _figures(sums: np.ndarray) -> dict[str, Any]:
+    return {**_cells(sums.sum(axis=0)), "inside": _cells(sums[1]), "outside": _cells(sums[0])}
+
+
+def _cells(c: np.ndarray) -> dict[str, Figure]:
     return {
-        "answered": figure(c[0] / c[1] if c[1] else None, METHOD),
-        "all": figure(c[0] / c[2] if c[2] else None, METHOD),
+        "answered": figure(float(c[0] / c[1]) if c[1] else None, METHOD),
+        "all": figure(float(c[0] / c[2]) if c[2] else None, METHOD),
     }
 
 
-def _state(
-    g: Graph, t: Table, src: SourceSpec, up: nx.Graph, down: frozenset[str]
-) -> tuple[float, float]:
+def _state(g: Graph, t: Table, src: SourceSpec, up: nx.Graph) -> tuple[float, float]:
     """The shares of test samples answered, and answered rightly, for a request from
-    ``src`` while the components ``down`` are down."""
+    ``src`` in the topology ``up`` (without the components down)."""
     at = src.at
     assert at is not None, "graph sources are placed"
     lost: set[str] = set()

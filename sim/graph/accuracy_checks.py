@@ -3,7 +3,8 @@
 :func:`problems` checks them before running (it is part of :mod:`sim.graph.checks`):
 the model named by ``accuracy`` exists; every ``loses`` item is ``LAYER:CHANNELS`` of a
 convolution or gemm layer of it; losses or model exits come with a model, exits with the
-same one and an early head of it; an exit's answer is measured on the intact network,
+same one and an early head of it (an exit by a probability has no answer to score); an
+exit's answer is measured on the intact network,
 so no actor before a model exit loses anything; and a graph's unions of losses number at
 most :data:`MAX_DAMAGES` (each is a pass of the model over the whole test split).
 """
@@ -88,6 +89,11 @@ def problems(s: Scenario) -> list[Problem]:
             continue
         found = _model(where, spec.accuracy.model, losses(spec))
         out += found or _exits(where, spec)
+        out += [
+            Problem(f"{where}.actors.{n}.exit", "a scored graph exits by a model's head: "
+                    "give {model, head, threshold}, not a probability", a.exit)
+            for n, a in (spec.actors or {}).items() if isinstance(a.exit, float)
+        ]  # fmt: skip
     return out
 
 
