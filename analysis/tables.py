@@ -3,9 +3,10 @@
 :func:`requests_table` takes each source's record arrays whole (ids, status,
 the stamp matrix, lost attempts) and lays them end to end: no Python work per
 request, so building and writing the table is linear in requests and cheap
-beside simulating them. Sources of a graph that names a trained model add ``sample``
-and ``correct`` (:class:`sim.records.Outcomes`). Strings (source, pipeline, status, real stages) are
-dictionary columns; a time that never happened is null (an empty CSV cell).
+beside simulating them. Strings (source, pipeline, status, real stages) are
+dictionary columns; a time that never happened is null (an empty CSV cell). Sources
+of a graph that names a trained model add ``sample`` and ``correct``
+(:class:`sim.records.Outcomes`), null for the other sources' requests.
 
 :data:`WRITERS` maps a file format to its writer: ``parquet`` (the default,
 ``requests.parquet``) and ``csv`` (``requests.csv``, floats written so that

@@ -21,7 +21,10 @@ do not know) and are dropped where they arrive.
 
 Each request ends in one row (id, status, [arrival, completion], attempts lost)
 of its source, kept or folded into a tally as for pipelines; every event goes
-into the :class:`sim.graph.log.Log` when records are kept.
+into the :class:`sim.graph.log.Log` when records are kept. A graph that names a
+trained model has a :class:`sim.graph.accuracy.Scorer` per source, told where a
+request arrives, fires with inputs missing, may take a model's exit and ends; a lost
+token marks its actor in ``Request.gone``.
 """
 
 from __future__ import annotations
