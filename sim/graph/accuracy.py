@@ -142,6 +142,9 @@ class Downs:
         self.seen = len(changes)
         return bool(self.down)
 
+    def __repr__(self) -> str:
+        return f"Downs(down={sorted(self.down)}, seen={self.seen})"
+
 
 class Scorer:
     """One source's requests: the sample each carries, and how each answer scored."""
