@@ -64,6 +64,11 @@ PAIRS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
     ("energy per inference", ("energy_per_inference",), ("energy_per_inference",), "J"),
 )
 
+# the accuracy figures set side by side (sim.graph.accuracy, analysis.analytic.accuracy)
+ACCURACY: tuple[tuple[str, ...], ...] = (
+    ("answered",), ("all",), ("inside", "answered"), ("outside", "answered"),
+)  # fmt: skip
+
 
 def analytic_vs_simulated(
     analytic: dict[str, Any], simulated: dict[str, Any]
@@ -76,6 +81,9 @@ def analytic_vs_simulated(
             _row("availability", analytic, ("availability",), simulated,
                  ("faults", "availability"), "")
         )  # fmt: skip
+    if "accuracy" in analytic and "accuracy" in simulated:
+        rows += [_row(f"accuracy {' '.join(path)}", analytic, ("accuracy", *path), simulated,
+                      ("accuracy", *path), "") for path in ACCURACY]  # fmt: skip
     for name in analytic["utilisation"]:
         rows.append(
             _row(f"utilisation {name}", analytic, ("utilisation", name), simulated,

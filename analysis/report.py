@@ -43,6 +43,8 @@ def table(summary: Tree, title: str) -> list[Table]:
     tables.append(_sources_table(summary["sources"]))
     if "faults" in summary:
         tables.append(_faults_table(summary["faults"]))
+    if "accuracy" in summary:
+        tables.append(_accuracy_table(summary["accuracy"]))
     if "overhead" in summary:
         tables.append(_overhead_table(summary["overhead"]))
     if summary.get("warnings"):
@@ -114,6 +116,17 @@ def _sources_table(sources: Tree) -> Table:
             _cells(src["latency_p95"], "", 1e3)[0],
             _fmt(src["deadline_miss"]["mean"], ""),
         )
+    return t
+
+
+def _accuracy_table(acc: Tree) -> Table:
+    """Correct answers over answered and over finished requests, overall and around failures."""
+    t = Table(title="accuracy (trained model, test samples)", title_justify="left")
+    for col in ("requests", "over answered", "95% interval", "over all", "95% interval "):
+        t.add_column(col, justify="left" if col == "requests" else "right")
+    for label, cells in (("all", acc), ("during failures", acc["inside"]),
+                         ("outside failures", acc["outside"])):  # fmt: skip
+        t.add_row(label, *_cells(cells["answered"], ""), *_cells(cells["all"], ""))
     return t
 
 

@@ -78,6 +78,20 @@ class Medium(_Strict):
     utilisation: Cell = Field(description="fraction of the window it was transmitting")
 
 
+class Scored(_Strict):
+    """Correct answers of a trained model, as proportions of requests."""
+
+    answered: Cell = Field(description="correct over answered (ok or late) requests")
+    all: Cell = Field(description="correct over finished requests: failed ones count as wrong")
+
+
+class Accuracy(Scored):
+    """The accuracy of the answers (sim.graph.accuracy), overall and around failures."""
+
+    inside: Scored = Field(description="requests that arrived while some component was down")
+    outside: Scored = Field(description="requests that arrived while everything was up")
+
+
 class Source(_Strict):
     arrived: Cell
     in_flight: Cell
@@ -89,6 +103,7 @@ class Source(_Strict):
     phases: dict[str, Cell] = Field(
         description="mean time per transfer{k}, wait{k}, service{k} and transfer_result"
     )
+    accuracy: Accuracy | None = Field(None, description="when its graph names a trained model")
 
 
 class DetectionDelay(_Strict):
@@ -190,6 +205,7 @@ class Summary(_Strict):
     sources: dict[str, Source]
     faults: Faults | None = None
     graphs: dict[str, Graph] | None = Field(None, description="present when there are graphs")
+    accuracy: Accuracy | None = Field(None, description="when a graph names a trained model")
     load: Load | None = None
     warnings: list[Caveat]
     overhead: dict[str, Overhead] | None = None

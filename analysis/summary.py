@@ -21,6 +21,9 @@ Only requests that arrived after the warm-up count. Definitions:
 * deadline miss: requests judged that were not ok (late, failed, dropped or
   overdue in flight), over the sources with a deadline (NaN, so null, when none
   has one);
+* accuracy (sources of a graph that names a trained model, and all of them pooled):
+  correct answers over answered requests and over finished ones (a failed or dropped
+  request is no correct answer), also split by arrival inside or outside a failure period;
 * per graph actor: firings, drops, fails and exits in the window, mean wait (first
   input's arrival to the start of service) and mean service of the firings started in it;
 * energy: idle power × idle time + busy power × busy time per device, where a
@@ -92,7 +95,21 @@ def metrics(rep: Replication) -> Tree:
         out["faults"] = faults(rep)
     if rep.graphs:
         out["graphs"] = {g.name: _graph(g) for g in rep.graphs}
+    scored = [s.accuracy.counts for s in rep.sources if s.accuracy is not None]
+    if scored:
+        out["accuracy"] = _accuracy(scored)
     return out
+
+
+def _accuracy(counts: Sequence[np.ndarray]) -> Tree:
+    """Correct answers over answered and over finished requests, overall and by whether
+    they arrived inside a failure period (:class:`sim.records.Outcomes`)."""
+    split = np.sum(counts, axis=0)  # [outside, inside] x [answered, correct, finished]
+
+    def cells(c: np.ndarray) -> Tree:
+        return {"answered": Ratio(int(c[1]), int(c[0])), "all": Ratio(int(c[1]), int(c[2]))}
+
+    return {**cells(split.sum(axis=0)), "inside": cells(split[1]), "outside": cells(split[0])}
 
 
 def _graph(g: GraphRecords) -> Tree:
@@ -407,4 +424,5 @@ def _source(src: SourceRecords, rep: Replication) -> Tree:
         "success_ratio": Ratio(int(counts[Status.OK]), judged),
         "deadline_miss": _deadline_miss([src], rep),
         "phases": _phases(src, rep.start),
+        **({} if src.accuracy is None else {"accuracy": _accuracy([src.accuracy.counts])}),
     }

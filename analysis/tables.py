@@ -6,7 +6,8 @@ request, so building and writing the table is linear in requests and cheap
 beside simulating them. Strings (source, pipeline, status, real stages) are
 dictionary columns; a time that never happened is null (an empty CSV cell).
 After the fixed columns come the registered ones (:mod:`analysis.columns`: the
-exit taken, the devices that served the request, and whatever another part adds).
+exit taken, the devices that served the request, and the accuracy columns ``sample`` and ``correct``
+(:class:`sim.records.Outcomes`), null for sources not scored).
 
 :data:`WRITERS` maps a file format to its writer: ``parquet`` (the default,
 ``requests.parquet``) and ``csv`` (``requests.csv``, floats written so that
@@ -64,7 +65,24 @@ def requests_table(reps: Sequence[Replication]) -> pa.Table:
             data[name] = _labels(name, parts)
         else:
             data[name] = _column(cols, name)
+    if any(src.accuracy is not None for _, src in parts):
+        data |= _scored([src for _, src in parts])
     return pa.Table.from_arrays(list(data.values()), names=list(data))
+
+
+def _scored(sources: Sequence[SourceRecords]) -> dict[str, pa.Array]:
+    """``sample`` (the test sample a request carried) and ``correct`` (1: answered right),
+    null for the requests of sources without a trained model."""
+    n = sum(len(s.ids) for s in sources)
+    sample, correct, null = np.zeros(n, np.int32), np.zeros(n, np.int8), np.ones(n, bool)
+    at = 0
+    for src in sources:
+        if src.accuracy is not None:
+            sample[at : at + len(src.ids)] = src.accuracy.sample
+            correct[at : at + len(src.ids)] = src.accuracy.correct
+            null[at : at + len(src.ids)] = False
+        at += len(src.ids)
+    return {"sample": numeric(sample, null), "correct": numeric(correct, null)}
 
 
 def _source_columns(rep: Replication, src: SourceRecords, width: int) -> dict[str, np.ndarray]:

@@ -54,6 +54,21 @@ class Status(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Outcomes:
+    """What a source's requests answered, scored by a trained model (:mod:`sim.graph.accuracy`).
+
+    ``sample`` and ``correct`` follow the source's rows (empty unless they were kept);
+    ``counts`` holds, for the requests that arrived after the warm-up and finished, by
+    [arrived outside, inside a failure period] × [answered, answered correctly, finished].
+    """
+
+    model: str
+    sample: np.ndarray  # int32 per row: the test sample the request carried
+    correct: np.ndarray  # bool per row: answered, and the answer was right
+    counts: np.ndarray  # int64, 2 x 3, see above
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRecords:
     """Every finished request of one source, and those still in flight at the horizon."""
 
@@ -72,6 +87,7 @@ class SourceRecords:
     pending_arrival: np.ndarray  # float64, their arrival times
     tally: Tally | None = None  # the rows' statistics when they were not kept
     extra: Mapping[str, np.ndarray] = field(default_factory=dict)  # see the module docstring
+    accuracy: Outcomes | None = None  # with a trained model to score the answers
 
     @property
     def kept(self) -> bool:

@@ -63,7 +63,7 @@ class Analyzer:
 
     def state(self, down: frozenset[str], probability: float) -> StateResult:
         s = self.s
-        up_graph = self._up_graph(down)
+        up_graph = self.up_graph(down)
         flows: list[Flow] = []
         for src in s.workload:
             if servable(s, src, down & set(s.devices), down - set(s.devices)):
@@ -96,7 +96,7 @@ class Analyzer:
         result.load = {name: st.rho for name, st in stations.items()}
         return result
 
-    def _up_graph(self, down: frozenset[str]) -> nx.Graph:
+    def up_graph(self, down: frozenset[str]) -> nx.Graph:
         g = nx.Graph()
         g.add_nodes_from(d for d in self.s.devices if d not in down)
         for i, link in enumerate(self.s.links):

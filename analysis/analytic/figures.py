@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.analytic.accuracy import accuracy
 from analysis.analytic.analyzer import Analyzer
 from analysis.analytic.network import Figure, StateResult, figure
 from analysis.availability import Component, states, undetected_fraction
@@ -32,7 +33,8 @@ SUCCESS = "delivered − undetected losses (renewal)"
 def analyze(s: Scenario) -> dict[str, Any]:
     """Every figure of the scenario, each with the method that produced it."""
     a = Analyzer(s)
-    results = [a.state(down, p) for down, p in states(a.parts)]
+    every = list(states(a.parts))
+    results = [a.state(down, p) for down, p in every]
     covered = sum(r.probability for r in results)
     gaps = unmodelled(s)
     out: dict[str, Any] = {"scenario": s.name, "states": len(results)}
@@ -50,7 +52,7 @@ def analyze(s: Scenario) -> dict[str, Any]:
 
     def mean_of(key: str) -> float | None:
         values = [sources[n][key]["value"] for n in sources]
-        if any(v is None for v in values):
+        if any(v is None for v in values) or not total:
             return None
         return float(sum(rates[n] * v for n, v in zip(sources, values, strict=True)) / total)
 
@@ -61,7 +63,9 @@ def analyze(s: Scenario) -> dict[str, Any]:
     out.update(
         {
             "availability": figure(
-                float(np.mean([v["availability"]["value"] for v in sources.values()])),
+                float(np.mean([v["availability"]["value"] for v in sources.values()]))
+                if sources
+                else math.nan,
                 _availability_method(a.parts),
             ),
             "success_ratio": figure(mean_of("success_ratio"), SUCCESS, missing["success"]),
@@ -85,6 +89,9 @@ def analyze(s: Scenario) -> dict[str, Any]:
             "neglected": gaps.neglected,
         }
     )
+    scored = accuracy(s, every, a.up_graph, lambda src: a.arrivals(src)[0])
+    if scored is not None:
+        out["accuracy"] = scored
     return out
 
 

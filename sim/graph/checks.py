@@ -16,6 +16,8 @@
   branches (a producer blocked on a full FIFO holds its device's slot), run on
   single-slot first-come first-served devices, and have one source behind them;
   the rule asks exactly that;
+* accuracy: a trained model that exists, losses that are channels of it, and few
+  enough damages to measure (:mod:`sim.graph.accuracy_checks`);
 * memory: per device, the weights of the actors placed there plus, per bounded
   input FIFO there, its capacity × the size of the tokens it holds, within the
   device's ``memory``.
@@ -30,6 +32,7 @@ from graphlib import CycleError, TopologicalSorter
 
 import networkx as nx
 
+from sim.graph import accuracy_checks
 from sim.graph.expand import Actor, Graph, feeds, resolve
 from sim.graph.spec import SOURCE, GraphSpec, KOfN
 from sim.problems import Problem
@@ -48,7 +51,7 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
             continue
         g = resolve(s, name, spec)
         problems += _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
-    return problems
+    return problems + accuracy_checks.problems(s)
 
 
 def _source_names(s: Scenario) -> list[Problem]:

@@ -21,16 +21,21 @@ do not know) and are dropped where they arrive.
 
 Each request ends in one row (id, status, [arrival, completion], attempts lost)
 of its source, kept or folded into a tally as for pipelines; every event goes
-into the :class:`sim.graph.log.Log` when records are kept.
+into the :class:`sim.graph.log.Log` when records are kept. A graph that names a
+trained model has a :class:`sim.graph.accuracy.Scorer` per source, told where a
+request arrives, fires with inputs missing, may take a model's exit and ends; a lost
+token marks its actor in ``Request.gone``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from sim.graph.accuracy import scorer
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
@@ -92,13 +97,13 @@ class Dataflow:
             if records != "all":
                 sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
             feed = Feed(spec, k, g, devices, fifos, sink, self.logs[g.name].add)
+            feed.score = scorer(self.world, g, spec.name, records == "all")
             for n, a in g.actors.items():
                 here = devices[n].name
                 feed.where[n] = self.device_index[here]
                 feed.nexts[n] = [self._edge(g.actors[m], fifos[(m, n)], here, devices[m].name,
                                             a.output_bytes) for m in g.successors[n]]  # fmt: skip
-                if a.exit is not None or not g.successors[n]:  # it may send a result back
-                    feed.back[n] = self._transfer(here, spec.at, g.result_bytes)
+                feed.back[n] = self._transfer(here, spec.at, g.result_bytes)  # sink or exit
                 feed.service[n] = self.samplers.service(a, here)
             feed.entries = [
                 self._edge(a, fifos[(n, "")], spec.at, devices[n].name, g.input_bytes)
@@ -148,6 +153,8 @@ class Dataflow:
                 yield env.timeout(t - env.now)
             req = Request(next(self._ids), feed, t, sinks)
             feed.live[req.rid] = t
+            if feed.score is not None:
+                feed.score.arrive(req)
             note((req.rid, source, -1, -1, Event.ARRIVE, t))
             compact()
             runtimes = self._runtimes(feed)
@@ -261,6 +268,8 @@ class Dataflow:
         me, where = actor.index, feed.where[actor.name]
         note, rid, source = feed.note, req.rid, feed.index  # the log's add, bound: hot path
         limit = device.queue_limit
+        if feed.score is not None and len(held) < len(actor.inputs):
+            feed.score.absent(req, actor, held)
         if not device.up or (limit is not None and len(device.queue) >= limit):
             for f in held:
                 f.free()
@@ -286,7 +295,8 @@ class Dataflow:
             device.meter.stop()
             device.served += 1
             note((rid, source, me, where, Event.END, env.now))
-            if actor.exit is not None and self.samplers.exit(actor)() < actor.exit:
+            leave = actor.exit is not None and self.samplers.exit(actor)() < actor.exit
+            if leave or (feed.score is not None and feed.score.leaves(req, actor)):
                 self._note(req, me, where, Event.EXIT)
                 device.release()
                 nexts, exited = [], True
@@ -341,6 +351,7 @@ class Dataflow:
         """``actor``'s token of ``req`` is lost: tell its successors, or end the request."""
         if req.done:
             return
+        req.gone |= 1 << actor.index
         g = req.feed.graph
         if not g.successors[actor.name]:
             self.end(req, status, None)
@@ -364,6 +375,8 @@ class Dataflow:
         feed = req.feed
         stamps = [req.arrival] if completion is None else [req.arrival, completion]
         feed.sink.append((req.rid, int(status), stamps, req.lost))
+        if feed.score is not None:
+            feed.score.end(req, status)
         del feed.live[req.rid]
         for name, join in req.joins.items():
             if not join.fired:
@@ -397,8 +410,9 @@ class Dataflow:
 
 
 def _records(feed: Feed, warmup: float) -> SourceRecords:
-    return source_records(
+    out = source_records(
         feed.sink, 2, list(feed.live.items()), warmup,
         name=feed.spec.name, pipeline=feed.graph.name, priority=feed.spec.priority,
         deadline=feed.spec.deadline, stages=(),
     )  # fmt: skip
+    return out if feed.score is None else replace(out, accuracy=feed.score.outcomes())

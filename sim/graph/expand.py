@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
 from sim.distributions import Distribution
-from sim.graph.spec import SOURCE, ActorSpec, GraphSourceSpec, GraphSpec, Join
+from sim.graph.spec import SOURCE, ActorSpec, GraphSourceSpec, GraphSpec, Join, ModelExit
 from sim.spec import ModelSpec, PipelineSpec, Scenario, SourceSpec
 
 RESULT_BYTES = 1000.0
@@ -136,7 +136,7 @@ def _actor(graph: str, spec: ActorSpec, name: str, model: ModelSpec | None) -> A
         weight_bytes=_weights(model, span, spec.weight_bytes),
         fifo=spec.fifo,
         join=spec.join,
-        exit=spec.exit,
+        exit=None if isinstance(spec.exit, ModelExit) else spec.exit,  # sim.graph.accuracy's
     )
 
 

@@ -35,6 +35,15 @@ class KOfN(Spec):
 Join = Literal["all", "first"] | KOfN
 
 
+class ModelExit(Spec):
+    """Leave here when a trained model's ``head`` is where the request's test sample exits
+    at ``threshold`` (its max softmax; models.exits), not by a probability."""
+
+    model: Name
+    head: str = Field(min_length=1, description="an early head of the model")
+    threshold: float = Field(ge=0, le=1, description="confidence a head needs to answer")
+
+
 class ActorSpec(Spec):
     """One actor: where it runs, what it does, what it waits for."""
 
@@ -58,8 +67,13 @@ class ActorSpec(Spec):
         default=None, description="tokens each input edge holds; a full one blocks its producer"
     )
     join: Join = Field(default="all", description="with several inputs: all, first or k_of_n")
-    exit: Probability | None = Field(
-        default=None, description="probability that a request leaves the graph here"
+    exit: Probability | ModelExit | None = Field(
+        default=None,
+        description="probability that a request leaves the graph here, or a model's exit head",
+    )
+    loses: tuple[str, ...] = Field(
+        default=(),
+        description="LAYER:CHANNELS of the graph's trained model zeroed when its output is missing",
     )
 
 
@@ -89,6 +103,12 @@ class GraphSourceSpec(Spec):
         return self
 
 
+class AccuracySpec(Spec):
+    """The trained model whose test samples the requests carry (sim.graph.accuracy)."""
+
+    model: Name = Field(description="a trained model, e.g. resnet8-mnist5k-seed0-e6")
+
+
 class GraphSpec(Spec):
     """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain) and its sources."""
 
@@ -102,6 +122,9 @@ class GraphSpec(Spec):
         default=None,
         ge=0,
         description="what a sink or exit sends back; default 1000 B, or the pipeline's",
+    )
+    accuracy: AccuracySpec | None = Field(
+        default=None, description="score each request by the variant of the model that served it"
     )
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -21,6 +22,9 @@ from sim.graph.log import Row
 from sim.graph.spec import KOfN
 from sim.journey import Sink, Transfer
 from sim.spec import SourceSpec
+
+if TYPE_CHECKING:
+    from sim.graph.accuracy import Scorer
 
 
 class Fifo:
@@ -78,6 +82,7 @@ class Feed:
     back: dict[str, tuple[Transfer, float | None]] = field(default_factory=dict)  # results
     service: dict[str, Callable[[], float]] = field(default_factory=dict)  # actor -> draws
     live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
+    score: Scorer | None = None  # with accuracy: its requests' samples and outcomes
 
 
 @dataclass(slots=True)
@@ -100,6 +105,10 @@ class Request:
     joins: dict[str, Join] = field(default_factory=dict)
     lost: int = 0
     done: bool = False
+    sample: int = -1  # with accuracy: the test sample it carries
+    gone: int = 0  # bit per actor index: outputs lost, or missing when a join fired
+    inside: bool = False  # with accuracy: whether it arrived while a component was down
+    exited: int = -1  # with accuracy: the actor whose model exit it took
 
 
 def fires(actor: Actor, join: Join) -> bool | None:
