@@ -308,7 +308,7 @@ class Dataflow:
             edges.append(Edge("N", "T", L.point(0.0, edges[0].law.h, POINTS)))
         if not o.exits and not complete:
             return None
-        net = Net(_useful(edges), rules)
+        net = Net(edges, rules)
         law = net.law()
         notes |= net.notes
         return law
@@ -319,19 +319,6 @@ def _rule(actor: Actor) -> Rule:
     if isinstance(join, KOfN):
         return Rule("k_of_n", join.k, join.timeout)
     return Rule(join)
-
-
-def _useful(edges: list[Edge]) -> list[Edge]:
-    """The edges on some path to the end node ``T`` (a token going nowhere adds nothing)."""
-    keep: set[str] = {"T"}
-    grew = True
-    while grew:
-        grew = False
-        for e in edges:
-            if e.head in keep and e.tail not in keep:
-                keep.add(e.tail)
-                grew = True
-    return [e for e in edges if e.head in keep]
 
 
 def _used(found: list[Outcome], g: Graph, piece: Piece) -> float:

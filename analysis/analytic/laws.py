@@ -56,9 +56,18 @@ class Law:
         return float(self.pmf[: k + 1].sum()) if k >= 0 else 0.0
 
     def quantile(self, q: float) -> float:
-        """The smallest grid value whose cumulative probability reaches ``q``."""
-        k = int(np.searchsorted(np.cumsum(self.pmf), q - 1e-12))
-        return math.inf if k >= len(self.pmf) else self.shift + k * self.h
+        """The ``q`` quantile: at a point mass (a bin ten times its neighbours) its grid
+        value; elsewhere interpolated across the bin, whose mass spreads over ±h/2."""
+        cum = np.cumsum(self.pmf)
+        k = int(np.searchsorted(cum, q - 1e-12))
+        if k >= len(self.pmf):
+            return math.inf
+        near = max(self.pmf[k - 1] if k else 0.0, self.pmf[k + 1] if k + 1 < len(cum) else 0.0)
+        if self.pmf[k] > 10 * near:
+            return self.shift + k * self.h
+        below = cum[k - 1] if k else 0.0
+        within = (q - below) / self.pmf[k] if self.pmf[k] > 0 else 0.5
+        return self.shift + (k - 0.5 + within) * self.h
 
     def scaled(self, factor: float) -> Law:
         """The law of factor × X (its cumulative function resampled on the grid)."""

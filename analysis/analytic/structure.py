@@ -29,7 +29,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 
+import numpy as np
+
 from analysis.analytic import laws as L
+
+BINS = 16
+"""Values of a fork's time a network that is not series-parallel is conditioned on."""
+DEPTH = 2
+"""Nested conditionings before the rest is evaluated node by node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +67,69 @@ class Net:
     end: str = "T"
     notes: set[str] = field(default_factory=set)
 
-    def law(self) -> L.Law:
+    def law(self, depth: int = 0) -> L.Law:
         """The law of the time from ``start`` to ``end``."""
+        self.edges = useful(self.edges, self.end)
         while self._parallel() or self._series():
             pass
         if len(self.edges) == 1:
             return self.edges[0].law
+        fork = self._fork()
+        if fork is not None and depth < DEPTH:
+            return self._conditioned(fork, depth)
         self.notes.add("not series-parallel: node by node, inputs independent")
         return self._node_by_node()
+
+    def _fork(self) -> str | None:
+        """The first node after ``start`` (in topological order) with several edges out."""
+        outs: dict[str, int] = defaultdict(int)
+        for e in self.edges:
+            outs[e.tail] += 1
+        for node in self._order():
+            if node != self.start and outs[node] > 1:
+                return node
+        return None
+
+    def _order(self) -> list[str]:
+        graph: dict[str, set[str]] = defaultdict(set)
+        for e in self.edges:
+            graph[e.head].add(e.tail)
+        return list(TopologicalSorter(graph).static_order())
+
+    def _conditioned(self, fork: str, depth: int) -> L.Law:
+        """Conditioned on the time of ``fork`` (BINS values of equal probability): given it,
+        ``fork`` is a fixed time, one copy per edge out, and the rest reduces again."""
+        self.notes.add(f"not series-parallel: conditioned on {fork}'s time ({BINS} points)")
+        before = self._ancestors(fork)
+        head = Net([e for e in self.edges if e.head in before | {fork}], dict(self.rules),
+                   self.start, fork)  # fmt: skip
+        at = head.law(depth + 1)
+        self.notes |= head.notes
+        rest = [e for e in self.edges if e.head != fork]
+        weights, laws = [], []
+        for weight, time in _bins(at):
+            point = L.point(time, at.h, len(at.pmf))
+            edges = [Edge(e.tail, e.head, e.law, e.rho, e.devices) for e in rest if e.tail != fork]
+            for i, e in enumerate(x for x in rest if x.tail == fork):
+                edges.append(Edge(self.start, f"{fork}#{i}", point))
+                edges.append(Edge(f"{fork}#{i}", e.head, e.law, e.rho, e.devices))
+            rules = self.rules | {f"{fork}#{i}": Rule("all") for i in range(len(edges))}
+            net = Net(edges, rules, self.start, self.end)
+            laws.append(net.law(depth + 1))
+            weights.append(weight)
+            self.notes |= net.notes
+        return L.mix(weights, laws)
+
+    def _ancestors(self, node: str) -> set[str]:
+        found: set[str] = set()
+        todo = [node]
+        while todo:
+            n = todo.pop()
+            for e in self.edges:
+                if e.head == n and e.tail not in found:
+                    found.add(e.tail)
+                    todo.append(e.tail)
+        return found
 
     def _series(self) -> bool:
         ins, outs = defaultdict(list), defaultdict(list)
@@ -153,6 +215,31 @@ class Net:
             else:
                 at[node] = L.maximum(arrivals)
         return at[self.end]
+
+
+def useful(edges: list[Edge], end: str) -> list[Edge]:
+    """The edges on some path to ``end`` (a token going nowhere else adds nothing)."""
+    keep = {end}
+    grew = True
+    while grew:
+        grew = False
+        for e in edges:
+            if e.head in keep and e.tail not in keep:
+                keep.add(e.tail)
+                grew = True
+    return [e for e in edges if e.head in keep]
+
+
+def _bins(law: L.Law) -> list[tuple[float, float]]:
+    """(probability, mean) of BINS slices of equal probability of ``law``."""
+    cum = np.cumsum(law.pmf)
+    cuts = np.searchsorted(cum, np.linspace(0, cum[-1], BINS + 1)[1:-1])
+    out = []
+    for chunk in np.split(np.arange(len(law.pmf)), np.unique(cuts)):
+        mass = float(law.pmf[chunk].sum())
+        if mass > 0:
+            out.append((mass, law.shift + law.h * float(np.dot(chunk, law.pmf[chunk])) / mass))
+    return out
 
 
 def _lone(rule: Rule, law: L.Law) -> L.Law:
