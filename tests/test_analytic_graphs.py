@@ -18,12 +18,13 @@ import pytest
 
 from analysis.analytic import analyze, offered_load
 from analysis.analytic import laws as L
+from analysis.compare import analytic_vs_simulated
 from analysis.summary import summary
 from sim.graph.expand import graphs
 from sim.loader import from_dict, load, revised
 from sim.run import run
 from sim.spec import Scenario
-from tests.helpers import ROOT, SCENARIOS
+from tests.helpers import ROOT, SCENARIOS, crash_recover
 
 
 def exp(mean: float) -> dict[str, Any]:
@@ -119,6 +120,24 @@ def test_exit_on_a_deterministic_graph_is_the_exact_mixture() -> None:
     assert out["utilisation"]["b"]["value"] == pytest.approx(10 * 0.7 * 0.020)
 
 
+def test_an_exit_on_a_branch_keeps_the_barrier_from_firing() -> None:
+    """Branch a (10 ms) exits with p = 0.5, branch b takes 20 ms, the barrier 5 ms: the
+    barrier fires for half the requests, and the latency is 10 ms or 25 ms, as simulated."""
+    actors = {
+        "a": {"on": "a", "service": fixed(0.010), "exit": 0.5},
+        "b": {"on": "b", "service": fixed(0.020)},
+        "join": {"on": "j", "after": ["a", "b"], "service": fixed(0.005)},
+    }
+    s = scenario(graph(actors, {"kind": "periodic", "rate": 10}, horizon="100s"))
+    out = analyze(s)
+    assert out["utilisation"]["j"]["value"] == pytest.approx(10 * 0.5 * 0.005)
+    assert value(out, "s", "latency_mean") == pytest.approx(0.0175, rel=1e-3)
+    sim = summary(run(s), s)
+    busy = sim["devices"]["j"]["utilisation"]["mean"]
+    assert abs(busy / 0.025 - 1) < 0.1, busy  # one replication: 950 requests, sd ≈ 3 %
+    assert abs(sim["latency"]["mean"]["mean"] / 0.0175 - 1) < 0.05  # sd ≈ 2 %
+
+
 def test_k_of_n_is_capped_at_its_timeout() -> None:
     """2 of {5 ms, 2 s} with a 100 ms timeout fires 100 ms after the first: 105 ms."""
     actors = {
@@ -175,6 +194,36 @@ def test_graph_load_joins_the_pipelines_at_the_same_device() -> None:
     over = scenario(shared(6.0) | {"horizon": "20s", "warmup": 0})
     assert offered_load(over)["d"] == pytest.approx(1.1)
     assert not summary(run(over), over)["load"]["stable"]
+
+
+def test_a_graph_source_is_served_while_its_devices_are_up() -> None:
+    """Device a is up 90 % of the time (MTTF 9 s, MTTR 1 s): so is the graph source, and
+    the headline availability is its."""
+    actors = {"work": {"on": "a", "service": exp(0.01)}}
+    raw = graph(actors, {"kind": "poisson", "rate": 5})
+    raw["devices"]["a"] = crash_recover(9.0, 1.0)
+    out = analyze(scenario(raw))
+    assert value(out, "s", "availability") == pytest.approx(0.9)
+    assert out["availability"]["value"] == pytest.approx(0.9)
+    assert value(out, "s", "throughput") == pytest.approx(5 * 0.9)
+
+
+def test_a_counted_graph_source_is_not_modelled() -> None:
+    """Arrivals that stop part-way have no steady state: the latency names the feature."""
+    raw = graph({"work": {"on": "a", "service": exp(0.01)}}, {"kind": "poisson", "rate": 5},
+                source={"count": 10})  # fmt: skip
+    out = analyze(scenario(raw))
+    assert out["sources"]["s"]["latency_mean"]["value"] is None
+    assert out["latency"]["mean"]["not_modelled"] == "workload[s].count"
+
+
+def test_compare_sets_each_graph_source_beside_the_simulation() -> None:
+    """--compare has a row per graph source figure, the exact fork-join mean inside."""
+    s = revised(load(SCENARIOS / "graphs" / "fork_join.yaml"), "fork_join", replications=3)
+    rows = {r["figure"]: r for r in analytic_vs_simulated(analyze(s), summary(run(s), s))}
+    assert rows["camera latency mean"]["inside_ci"]
+    assert rows["camera throughput"]["analytic"] == pytest.approx(5.0)
+    assert {"camera latency p95", "camera success ratio"} <= set(rows)
 
 
 # -- against the simulation -------------------------------------------------------------
