@@ -113,7 +113,7 @@ def _mean(parts: Sequence[Part], laws: Weighted) -> float:
     total = (wp * mixture_mean(parts) if wp > 0 else 0.0) + sum(
         w * law.mean for w, law in laws if law is not None and w > 0
     )
-    return total / (wp + wl)
+    return float(total / (wp + wl))
 
 
 def _quantile(parts: Sequence[Part], laws: Weighted, q: float) -> float:
@@ -127,7 +127,7 @@ def _quantile(parts: Sequence[Part], laws: Weighted, q: float) -> float:
         return math.inf
     known = [law for _, law in live if law is not None]
     if wp <= 0 and len(known) == 1:
-        return known[0].quantile(q)
+        return float(known[0].quantile(q))
 
     def cdf(x: float) -> float:
         inside = wp * mixture_cdf(parts, x) if wp > 0 else 0.0
@@ -138,8 +138,8 @@ def _quantile(parts: Sequence[Part], laws: Weighted, q: float) -> float:
     if not math.isfinite(hi):
         return math.inf
     if cdf(lo) >= q:
-        return lo
-    for _ in range(100):
+        return float(lo)
+    for _ in range(60):
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if cdf(mid) >= q else (mid, hi)
-    return hi
+    return float(hi)

@@ -23,6 +23,7 @@ when its device, every device its actors run on and the routes between them are 
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ import networkx as nx
 import numpy as np
 
 from analysis.analytic import laws as L
-from analysis.analytic.network import Flow, GraphSojourn, StateResult, Station, Visit
+from analysis.analytic.network import Flow, GraphSojourn, Sojourn, StateResult, Station, Visit
 from analysis.analytic.outcomes import Outcome, handed, outcomes, reach, returned
 from analysis.analytic.stations import mean_wait
 from analysis.analytic.structure import Edge, Net, Rule
@@ -61,6 +62,8 @@ class Part:
     dropped: float = 0.0
     rho: float | None = None  # the one M/M/1 station it is (for Nelson–Tantawi)
     device: str = ""
+    moved: Sojourn | None = None  # a transfer's law
+    wait: tuple[float, float] = (0.0, 0.0)  # an actor's mean wait and probability of waiting
 
 
 class Dataflow:
@@ -70,6 +73,7 @@ class Dataflow:
         self.a = a
         self.graphs = graphs(a.s)
         self.outcomes = {g.name: outcomes(g) for g in self.graphs}
+        self._done: dict[Hashable, GraphSojourn] = {}  # latency laws by signature
 
     @property
     def sources(self) -> list[tuple[Graph, SourceSpec]]:
@@ -156,8 +160,31 @@ class Dataflow:
     def latency(
         self, g: Graph, src: SourceSpec, stations: dict[str, Station], up: nx.Graph
     ) -> GraphSojourn:
-        """The latency law of the source's delivered requests in one state."""
+        """The latency law of the source's delivered requests in one state (a source alike
+        another in every part's numbers and in which parts share devices reuses its law)."""
         parts = self._parts(g, src, stations, up)
+        key = self._signature(g, src, parts)
+        if key not in self._done:
+            self._done[key] = self._latency(g, parts)
+        return self._done[key]
+
+    def _signature(self, g: Graph, src: SourceSpec, parts: dict[Piece, Part]) -> Hashable:
+        roles: dict[str, int] = {}
+        devices = [p.device for p in parts.values() if p.device]
+        out: list[Hashable] = [g.name]
+        for piece, p in parts.items():
+            noise = self.a.s.devices[p.device].service_noise if p.device else None
+            m = p.moved
+            law = m and (m.mean, m.var, m.shift, m.extra.tobytes(), m.weight.tobytes())
+            # a device of one part only is named by its role (its sources alike can share
+            # a law); one that several parts share is named, as the method names it
+            role: Hashable = roles.setdefault(p.device, len(roles)) if p.device else -1
+            if devices.count(p.device) > 1:
+                role = p.device
+            out.append((piece, p.mean, p.sd, p.delivered, p.dropped, p.rho, role, repr(noise), law))
+        return tuple(out)
+
+    def _latency(self, g: Graph, parts: dict[Piece, Part]) -> GraphSojourn:
         found = self.outcomes[g.name]
         weight = {p: _used(found, g, p) for p in parts}
         delivered = math.prod(parts[p].delivered ** weight[p] for p in parts)
@@ -167,7 +194,7 @@ class Dataflow:
         timeouts = sum(a.join.timeout or 0 for a in g.actors.values() if isinstance(a.join, KOfN))
         span = sum(p.mean + SPAN * p.sd for p in parts.values()) + timeouts
         h = max(span, 1e-9) / POINTS
-        made = {p: self._law(g, src, p, parts[p], stations, up, h) for p in parts}
+        made = {p: self._law(g, p, parts[p], h) for p in parts}
         notes: set[str] = set()
         mixed = [(o.probability, self._outcome(g, o, made, parts, notes)) for o in found]
         kept = [(w, law) for w, law in mixed if law is not None]
@@ -203,7 +230,7 @@ class Dataflow:
         self.a._transfer(f, up, frm, to, size)
         soj = self.a._sojourn(f, stations)
         spread = float(np.max(soj.extra)) if len(soj.extra) else 0.0
-        return Part(soj.total, math.sqrt(soj.var) + spread, soj.delivered, soj.dropped)
+        return Part(soj.total, math.sqrt(soj.var) + spread, soj.delivered, soj.dropped, moved=soj)
 
     def _acted(
         self, actor: Actor, src: SourceSpec, stations: dict[str, Station], rate: float
@@ -219,7 +246,8 @@ class Dataflow:
         lone = abs(st.rate - rate) <= 1e-9 * rate and abs(st.ca2 - 1) <= 1e-9
         if plain and lone and isinstance(actor.service, Exponential) and abs(st.cs2 - 1) <= 1e-9:
             rho = st.rho
-        return Part(wait + mean, math.sqrt(max(var, 0.0)), 1.0, dropped, rho, here)
+        return Part(wait + mean, math.sqrt(max(var, 0.0)), 1.0, dropped, rho, here,
+                    wait=(wait, p_wait))  # fmt: skip
 
     @staticmethod
     def _wait(st: Station, v: Visit) -> tuple[float, float, float]:
@@ -231,30 +259,14 @@ class Dataflow:
         wait, p_wait = mean_wait(st, v)
         return wait, p_wait, 0.0
 
-    def _law(
-        self,
-        g: Graph,
-        src: SourceSpec,
-        piece: Piece,
-        part: Part,
-        stations: dict[str, Station],
-        up: nx.Graph,
-        h: float,
-    ) -> L.Law:
-        if piece[0] != "act":
-            f = Flow("", 0.0, 1.0)
-            ends = self._ends(g, src, piece)
-            size = g.input_bytes if piece[0] == "in" else g.result_bytes
-            if piece[0] == "edge":
-                size = g.actors[piece[1]].output_bytes
-            self.a._transfer(f, up, *ends, size)
-            soj = self.a._sojourn(f, stations)
+    def _law(self, g: Graph, piece: Piece, part: Part, h: float) -> L.Law:
+        if part.moved is not None:
+            soj = part.moved
             made = [L.gamma(soj.mean, soj.var, h, POINTS, soj.shift + x) for x in soj.extra]
             return L.mix(list(soj.weight), made)
         actor = g.actors[piece[1]]
-        here = actor.device(src.at)
-        mean, second = self.service(actor, here)
-        wait, p_wait, _ = self._wait(stations[here], Visit(here, mean, second, src.priority))
+        here = part.device
+        wait, p_wait = part.wait
         if actor.service is not None:
             serve = L.service(actor.service, 1.0, h, POINTS)
         else:
@@ -262,14 +274,6 @@ class Dataflow:
             noise = self.a.s.devices[here].service_noise
             serve = L.service(noise, cost, h, POINTS) if noise else L.point(cost, h, POINTS)
         return L.convolve(L.wait(p_wait, wait, h, POINTS), serve)
-
-    @staticmethod
-    def _ends(g: Graph, src: SourceSpec, piece: Piece) -> tuple[str, str]:
-        if piece[0] == "in":
-            return src.at, g.actors[piece[1]].device(src.at)
-        if piece[0] == "out":
-            return g.actors[piece[1]].device(src.at), src.at
-        return g.actors[piece[1]].device(src.at), g.actors[piece[2]].device(src.at)
 
     def _outcome(
         self,

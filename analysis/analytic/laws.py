@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal, stats
+from scipy import special
 
 from sim import distributions as d
 
@@ -40,10 +39,14 @@ class Law:
     shift: float
     pmf: np.ndarray
     h: float
+    cum: np.ndarray = field(init=False, repr=False)  # P(X ≤ shift + i h)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cum", np.cumsum(self.pmf))
 
     @property
     def tail(self) -> float:
-        return max(0.0, 1.0 - float(self.pmf.sum()))
+        return max(0.0, 1.0 - float(self.cum[-1]))
 
     @property
     def mean(self) -> float:
@@ -53,12 +56,12 @@ class Law:
     def cdf(self, x: float) -> float:
         """P(X ≤ x)."""
         k = math.floor((x - self.shift) / self.h + 1e-9)
-        return float(self.pmf[: k + 1].sum()) if k >= 0 else 0.0
+        return float(self.cum[min(k, len(self.cum) - 1)]) if k >= 0 else 0.0
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile: at a point mass (a bin ten times its neighbours) its grid
         value; elsewhere interpolated across the bin, whose mass spreads over ±h/2."""
-        cum = np.cumsum(self.pmf)
+        cum = self.cum
         k = int(np.searchsorted(cum, q - 1e-12))
         if k >= len(self.pmf):
             return math.inf
@@ -72,7 +75,7 @@ class Law:
     def scaled(self, factor: float) -> Law:
         """The law of factor × X (its cumulative function resampled on the grid)."""
         n = len(self.pmf)
-        cum = np.concatenate([[0.0], np.cumsum(self.pmf)])  # P(X ≤ (i − ½) h) at i = 0 … n
+        cum = np.concatenate([[0.0], self.cum])  # P(X ≤ (i − ½) h) at i = 0 … n
         edges = (np.arange(n + 1) - 0.5) * self.h
         at = np.interp(edges / factor, edges, cum, left=0.0, right=cum[-1])
         return Law(self.shift * factor, np.diff(at), self.h)
@@ -98,8 +101,8 @@ def gamma(mean: float, var: float, h: float, n: int, shift: float = 0.0) -> Law:
     """shift + the gamma law of ``mean`` and ``var`` (a point where ``var`` is 0)."""
     if var <= 1e-18 * max(mean, 1e-300) ** 2:
         return point(shift + mean, h, n)
-    law = stats.gamma(mean**2 / var, scale=var / mean)
-    return from_cdf(law.cdf, h, n, shift)
+    k, theta = mean**2 / var, var / mean
+    return from_cdf(lambda t: special.gammainc(k, t / theta), h, n, shift)
 
 
 def wait(p_wait: float, mean: float, h: float, n: int) -> Law:
@@ -121,41 +124,38 @@ def service(dist: d.Distribution, factor: float, h: float, n: int) -> Law:
     return from_cdf(lambda t: base(t / factor), h, n)
 
 
-def _of(frozen: Any) -> Cdf:
-    """The cumulative function of a frozen scipy law."""
-    return lambda t: np.asarray(frozen.cdf(t), dtype=float)
-
-
 def _exponential(x: d.Distribution) -> Cdf:
     assert isinstance(x, d.Exponential)
-    return _of(stats.expon(scale=x.mean))
+    return lambda t: -np.expm1(-t / x.mean)
 
 
 def _uniform(x: d.Distribution) -> Cdf:
     assert isinstance(x, d.Uniform)
-    return _of(stats.uniform(x.low, max(x.high - x.low, 1e-300)))
+    width = max(x.high - x.low, 1e-300)
+    return lambda t: np.clip((t - x.low) / width, 0.0, 1.0)
 
 
 def _normal(x: d.Distribution) -> Cdf:
     assert isinstance(x, d.Normal)
-    return _of(stats.norm(x.mean, max(x.std, 1e-300)))  # below 0 counts as 0, as in the run
+    sd = max(x.std, 1e-300)
+    return lambda t: special.ndtr((t - x.mean) / sd)  # below 0 counts as 0, as in the run
 
 
 def _lognormal(x: d.Distribution) -> Cdf:
     assert isinstance(x, d.Lognormal)
-    sigma2 = math.log1p((x.std / x.mean) ** 2)
-    mu = math.log(x.mean) - sigma2 / 2
-    return _of(stats.lognorm(max(math.sqrt(sigma2), 1e-300), scale=math.exp(mu)))
+    sigma = max(math.sqrt(math.log1p((x.std / x.mean) ** 2)), 1e-300)
+    mu = math.log(x.mean) - sigma**2 / 2
+    return lambda t: special.ndtr((np.log(np.maximum(t, 1e-300)) - mu) / sigma)
 
 
 def _weibull(x: d.Distribution) -> Cdf:
     assert isinstance(x, d.Weibull)
-    return _of(stats.weibull_min(x.shape, scale=x.lam))
+    return lambda t: -np.expm1(-((t / x.lam) ** x.shape))
 
 
 def _gamma(x: d.Distribution) -> Cdf:
     assert isinstance(x, d.Gamma)
-    return _of(stats.gamma(x.k, scale=x.theta))
+    return lambda t: special.gammainc(x.k, t / x.theta)
 
 
 def _empirical(x: d.Distribution) -> Cdf:
@@ -178,8 +178,11 @@ CDFS: dict[type, Callable[[d.Distribution], Cdf]] = {
 
 def convolve(a: Law, b: Law) -> Law:
     """The law of the sum of two independent variables."""
+    for x, y in ((a, b), (b, a)):
+        if x.pmf[0] >= 1 - 1e-15:  # a point: a shift
+            return Law(x.shift + y.shift, y.pmf, a.h)
     n = len(a.pmf)
-    pmf = signal.fftconvolve(a.pmf, b.pmf)[:n]
+    pmf = np.fft.irfft(np.fft.rfft(a.pmf, 2 * n) * np.fft.rfft(b.pmf, 2 * n), 2 * n)[:n]
     return Law(a.shift + b.shift, np.clip(pmf, 0.0, None), a.h)
 
 
