@@ -164,6 +164,8 @@ def test_grid_operations_against_closed_forms() -> None:
     exact = 1 / 70 + sum(p / (70 - r) for r, p in ((10, 10 / 70), (20, 20 / 70), (40, 40 / 70)))
     assert second == pytest.approx(exact, rel=1e-3)
     assert L.convolve(a, b).mean == pytest.approx(0.15, rel=1e-4)
+    shifted = L.convolve(L.Law(0.01, a.pmf, h), L.Law(0.02, b.pmf, h))  # shifts add
+    assert shifted.mean == pytest.approx(0.18, rel=1e-4)
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -299,6 +301,20 @@ CASES = [
             horizon="400s",
         ),
         {"latency_mean": 0.04, "latency_p95": 0.08},
+    ),
+    # a periodic stream thinned by an exit (c² = 1 − q, QNA splitting exact) into an
+    # exponential server: Allen–Cunneen overstates that GI/M/1's wait (+37 %)
+    Case(
+        "exit thinning periodic arrivals",
+        graph(
+            {
+                "head": {"on": "a", "service": fixed(0.001), "exit": 0.5},
+                "tail": {"on": "b", "after": ["head"], "service": exp(0.08)},
+            },
+            {"kind": "periodic", "rate": 10},
+            horizon="400s",
+        ),
+        {"latency_mean": 0.10, "latency_p95": 0.10},
     ),
     # exit before a fork: reach 0.5 on both branches, mixture of the two outcomes
     Case(
