@@ -303,7 +303,8 @@ CASES = [
         {"latency_mean": 0.04, "latency_p95": 0.08},
     ),
     # a periodic stream thinned by an exit (c² = 1 − q, QNA splitting exact) into an
-    # exponential server: Allen–Cunneen overstates that GI/M/1's wait (+37 %)
+    # exponential server: Allen–Cunneen overstates that GI/M/1's wait (+37 %, the exact
+    # GI/M/1 root gives 25 ms)
     Case(
         "exit thinning periodic arrivals",
         graph(
@@ -314,7 +315,7 @@ CASES = [
             {"kind": "periodic", "rate": 10},
             horizon="400s",
         ),
-        {"latency_mean": 0.10, "latency_p95": 0.10},
+        {"latency_mean": 0.12, "latency_p95": 0.12},
     ),
     # exit before a fork: reach 0.5 on both branches, mixture of the two outcomes
     Case(
