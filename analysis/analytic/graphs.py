@@ -6,9 +6,11 @@ and each edge λ × the probability that its producer hands its output on at the
 media of the route between the two devices (the source's input to the entry actors,
 each sink's and each exit's result back to the source likewise). These flows join
 the pipelines' at the same stations, so utilisations, waits, the offered load and
-``load.stable`` count both. The arrival variability at every actor is the source's,
-thinned by the exits before it (QNA splitting: q c² + 1 − q); what upstream actors do
-to it is not carried.
+``load.stable`` count both. Along a chain (one producer with one successor and no
+exit) the visits are one flow, so QNA carries the arrival variability from station
+to station as for a pipeline; a flow that starts after a fork, a join or an exit
+starts with the source's variability thinned by the exits before it (QNA splitting:
+q c² + 1 − q).
 
 **Latency.** In each service state, every actor's sojourn is its device's wait (0 with
 probability 1 − P(wait), else exponential: exact for M/M/c) convolved with the law of
@@ -106,10 +108,12 @@ class Dataflow:
             out.append(f)
             return f
 
+        chains: dict[str, Flow] = {}  # actor -> the flow its chain's visits go on
         for n, actor in g.actors.items():
             here = actor.device(src.at)
             if (q := reach(found, n)) > 0:
-                f = flow(q)
+                f = self._chain(g, n, chains) or flow(q)
+                chains[n] = f
                 if len(actor.inputs) == 1:
                     self._send(f, up, g, src, (actor.inputs[0], n))
                 elif not actor.inputs:
@@ -120,8 +124,19 @@ class Dataflow:
                 if (p := handed(found, i)) > 0:
                     self._send(flow(p), up, g, src, (i, n))
             if (r := returned(found, g, n)) > 0:
-                self.a._transfer(flow(r), up, here, src.at, g.result_bytes)
+                ends = n in chains and math.isclose(r, q) and not g.successors[n]
+                self.a._transfer(chains[n] if ends else flow(r), up, here, src.at, g.result_bytes)
         return out
+
+    @staticmethod
+    def _chain(g: Graph, name: str, chains: dict[str, Flow]) -> Flow | None:
+        """The flow of the chain ``name`` continues: its one producer's, when that has no
+        other successor and no exit (the rate is the same, and QNA carries the
+        variability from visit to visit); None where a new flow starts."""
+        inputs = g.actors[name].inputs
+        if len(inputs) != 1 or len(g.successors[inputs[0]]) != 1 or g.actors[inputs[0]].exit:
+            return None
+        return chains.get(inputs[0])
 
     def _send(self, f: Flow, up: nx.Graph, g: Graph, src: SourceSpec, edge: Piece) -> None:
         u, v = g.actors[edge[0]], g.actors[edge[1]]
