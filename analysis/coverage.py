@@ -22,7 +22,8 @@ of ``repartition``), the latency of requests re-sent after a failure, the phases
 periodic sources (``offset``, graph sources' included), for Gilbert–Elliott loss the
 correlation between consecutive transfers, and what a graph's ``first`` or ``k_of_n``
 join would still deliver while a device on one of its branches is down (the graph's
-source is then counted unserved).
+source is then counted unserved), and the blocking of a graph's bounded FIFOs
+(``fifo``: the time a producer holds its slot while the next FIFO is full).
 """
 
 from __future__ import annotations
@@ -82,4 +83,6 @@ def _neglected(s: Scenario, fallible: set[str], feeds: list[SourceSpec]) -> list
         found.append("gilbert_elliott loss: correlation between consecutive transfers")
     if feeds and fallible:
         found.append("graph sources while a device they use is down: not served")
+    if any(a.fifo is not None for g in graphs(s) for a in g.actors.values()):
+        found.append("bounded graph FIFOs (fifo): blocking after service")
     return found

@@ -86,6 +86,9 @@ def test_two_branch_fork_join_is_the_exact_mean() -> None:
     exact = (12 - 0.5) / 8 / (10 - 5)
     assert value(out, "camera", "latency_mean") == pytest.approx(exact, rel=1e-6)
     assert "exact two-branch M/M/1 fork-join mean" in out["graphs"]["heads"]["method"]
+    assert "bounded graph FIFOs (fifo): blocking after service" not in out["neglected"]
+    cameras = analyze(load(SCENARIOS / "graphs" / "early_exit_cameras.yaml"))
+    assert "bounded graph FIFOs (fifo): blocking after service" in cameras["neglected"]
     assert out["utilisation"]["a"]["value"] == pytest.approx(0.5)
 
 
