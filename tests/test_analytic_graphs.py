@@ -37,7 +37,7 @@ def fixed(value: float) -> dict[str, Any]:
 
 def graph(actors: dict[str, Any], arrivals: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """One graph fed by source ``s`` at device ``src``; a zero-latency link to every device."""
-    names = sorted({a["on"] for a in actors.values()} - {"src"})
+    names = sorted({a["on"] for a in actors.values()} - {"src", "$source"})
     return {
         "name": "g",
         "horizon": extra.pop("horizon", "200s"),
@@ -218,6 +218,19 @@ def test_pipelines_written_as_chain_graphs_give_the_pipelines_figures() -> None:
         assert b["latency_p95"]["value"] == pytest.approx(a["latency_p95"]["value"], rel=0.03)
     for device, fig in pipes["utilisation"].items():
         assert chains["utilisation"][device]["value"] == pytest.approx(fig["value"], rel=1e-9)
+
+
+def test_each_source_of_a_graph_has_its_own_law() -> None:
+    """An actor on ``$source`` serves each source on its own device: M/M/1 at 2/s and 8/s
+    (μ = 10) give 1/8 s and 1/2 s; sources alike share one law, these do not."""
+    raw = graph({"work": {"on": "$source", "service": exp(0.1)}}, {"kind": "poisson", "rate": 2})
+    raw["devices"] |= {"far": {}}
+    raw["graphs"]["g"]["sources"].append(
+        {"name": "t", "at": "far", "arrivals": {"kind": "poisson", "rate": 8}}
+    )
+    out = analyze(scenario(raw))
+    assert value(out, "s", "latency_mean") == pytest.approx(1 / 8, rel=2e-3)
+    assert value(out, "t", "latency_mean") == pytest.approx(1 / 2, rel=2e-3)
 
 
 def test_a_graph_source_is_served_while_its_devices_are_up() -> None:
