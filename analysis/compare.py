@@ -68,6 +68,14 @@ PAIRS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
 ACCURACY: tuple[tuple[str, ...], ...] = (
     ("answered",), ("all",), ("inside", "answered"), ("outside", "answered"),
 )  # fmt: skip
+# (label, key of a source's figures in both, SI unit): what each graph source is compared on
+SOURCE_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("latency mean", "latency_mean", "s"),
+    ("latency p95", "latency_p95", "s"),
+    ("throughput", "throughput", "1/s"),
+    ("success ratio", "success_ratio", ""),
+    ("deadline miss", "deadline_miss", ""),
+)
 
 
 def analytic_vs_simulated(
@@ -84,6 +92,14 @@ def analytic_vs_simulated(
     if "accuracy" in analytic and "accuracy" in simulated:
         rows += [_row(f"accuracy {' '.join(path)}", analytic, ("accuracy", *path), simulated,
                       ("accuracy", *path), "") for path in ACCURACY]  # fmt: skip
+    for graph in analytic.get("graphs", {}).values():  # each graph source beside its run
+        for name in graph["sources"]:
+            rows += [
+                _row(f"{name} {label}", analytic, ("sources", name, key), simulated,
+                     ("sources", name, key), unit)
+                for label, key, unit in SOURCE_PAIRS
+                if analytic["sources"][name].get(key) is not None
+            ]  # fmt: skip
     for name in analytic["utilisation"]:
         rows.append(
             _row(f"utilisation {name}", analytic, ("utilisation", name), simulated,

@@ -3,8 +3,8 @@
 A feature with no method here makes the figures it changes say ``not modelled: FEATURE``
 instead of a number computed as if the feature were absent:
 
-* a source ``count`` (arrivals stop part-way: no steady state) — every figure but
-  availability;
+* a source ``count``, of a pipeline or a graph (arrivals stop part-way: no steady
+  state) — every figure but availability;
 * a ``slow`` injection (services longer for a while) — latency and utilisation;
 * what a stage's strategy names (:meth:`sim.strategies.base.Strategy.unmodelled`): the
   ``retry`` policy on a stage whose device can fail (re-sent requests succeed later,
@@ -19,15 +19,19 @@ short beside the failure cycle: partition reloads after a repair, and what each
 strategy lists (:meth:`sim.strategies.base.Strategy.neglected`: the load on a ``cold``
 switch-over and ``switch_back: false`` of ``failover``, the ``reconfiguration`` delay
 of ``repartition``), the latency of requests re-sent after a failure, the phases of
-periodic sources (``offset``), and for Gilbert–Elliott loss the correlation between
-consecutive transfers.
+periodic sources (``offset``, graph sources' included), for Gilbert–Elliott loss the
+correlation between consecutive transfers, and what a graph's ``first`` or ``k_of_n``
+join would still deliver while a device on one of its branches is down (the graph's
+source is then counted unserved), and the blocking of a graph's bounded FIFOs
+(``fifo``: the time a producer holds its slot while the next FIFO is full).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sim.spec import GilbertElliott, Periodic, Scenario
+from sim.graph.expand import graphs
+from sim.spec import GilbertElliott, Periodic, Scenario, SourceSpec
 from sim.strategies import strategy
 
 
@@ -43,7 +47,8 @@ class Unmodelled:
 
 def unmodelled(s: Scenario) -> Unmodelled:
     out = Unmodelled()
-    counted = [src.name for src in s.workload if src.count is not None]
+    feeds = [src for g in graphs(s) for src in g.sources]  # graph sources
+    counted = [src.name for src in [*s.workload, *feeds] if src.count is not None]
     if counted:
         reason = f"workload[{counted[0]}].count"
         out.latency = out.success = out.throughput = reason
@@ -59,11 +64,11 @@ def unmodelled(s: Scenario) -> Unmodelled:
             if feature is not None:
                 out.latency = out.latency or feature
                 out.success = out.success or feature
-    out.neglected = _neglected(s, fallible)
+    out.neglected = _neglected(s, fallible, feeds)
     return out
 
 
-def _neglected(s: Scenario, fallible: set[str]) -> list[str]:
+def _neglected(s: Scenario, fallible: set[str], feeds: list[SourceSpec]) -> list[str]:
     chosen = [strategy(s, n, k) for n, p in s.pipelines.items() for k in range(len(p.stages))]
     found = []
     if fallible:
@@ -71,9 +76,13 @@ def _neglected(s: Scenario, fallible: set[str]) -> list[str]:
     found += dict.fromkeys(note for c in chosen for note in c.neglected(fallible))
     if fallible and any(c.resends and c.spec.timeout is not None for c in chosen):
         found.append("latency of requests re-sent after fault_tolerance.timeout")
-    periodic = [src for src in s.workload if isinstance(src.arrivals, Periodic)]
+    periodic = [src for src in [*s.workload, *feeds] if isinstance(src.arrivals, Periodic)]
     if len(periodic) > 1:
         found.append("phases of periodic sources (arrivals.offset)")
     if any(isinstance(link.loss, GilbertElliott) for link in s.links):
         found.append("gilbert_elliott loss: correlation between consecutive transfers")
+    if feeds and fallible:
+        found.append("graph sources while a device they use is down: not served")
+    if any(a.fifo is not None for g in graphs(s) for a in g.actors.values()):
+        found.append("bounded graph FIFOs (fifo): blocking after service")
     return found

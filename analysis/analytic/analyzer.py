@@ -15,6 +15,7 @@ import math
 import networkx as nx
 import numpy as np
 
+from analysis.analytic.graphs import Dataflow
 from analysis.analytic.network import Flow, Sojourn, StateResult, Station, Visit
 from analysis.analytic.stations import (
     carry_variability,
@@ -42,6 +43,7 @@ class Analyzer:
         self.parts = components(s)
         self._hops: dict[int, Retransmissions | None] = {}
         self._undetected: dict[tuple[str, tuple[float, float], float], float] = {}
+        self.dataflow = Dataflow(self)  # the graph sources
 
     # -- arrivals -------------------------------------------------------------
 
@@ -70,6 +72,7 @@ class Analyzer:
                 flows += self._flows(src, down, up_graph)
             elif src.at not in down:
                 flows.append(self._partial(src, down, up_graph))
+        flows += self.dataflow.flows(down, up_graph)
         stations = self._stations(flows)
         result = StateResult(probability, {}, {}, {}, down=down)
         for flow in flows:
@@ -94,6 +97,7 @@ class Analyzer:
             if st and st.missing:
                 result.missing[d] = st.missing
         result.load = {name: st.rho for name, st in stations.items()}
+        self.dataflow.state(result, stations, down, up_graph)
         return result
 
     def up_graph(self, down: frozenset[str]) -> nx.Graph:

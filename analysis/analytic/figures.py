@@ -16,6 +16,7 @@ import numpy as np
 
 from analysis.analytic.accuracy import accuracy
 from analysis.analytic.analyzer import Analyzer
+from analysis.analytic.graph_figures import graph_methods, graph_sources, overall, weighted_laws
 from analysis.analytic.network import Figure, StateResult, figure
 from analysis.availability import Component, states, undetected_fraction
 from analysis.coverage import Unmodelled, unmodelled
@@ -41,7 +42,9 @@ def analyze(s: Scenario) -> dict[str, Any]:
     if covered < 1 - 1e-12:
         out["truncated_probability"] = 1 - covered
     sources = {src.name: _source(a, src, results, gaps) for src in s.workload}
+    sources |= graph_sources(a, results, gaps)
     rates = {src.name: a.arrivals(src)[0] for src in s.workload}
+    rates |= {src.name: a.arrivals(src)[0] for _, src in a.dataflow.sources}
     total = sum(rates.values())
     mixture = [part for src in s.workload for r in results if src.name in r.latency
                for part in r.latency[src.name].parts(r.probability * rates[src.name])]  # fmt: skip
@@ -74,7 +77,9 @@ def analyze(s: Scenario) -> dict[str, Any]:
             "throughput": figure(
                 throughput, "rate × delivered fraction, capped at saturation", missing["throughput"]
             ),
-            "latency": {
+            "latency": overall(mixture, weighted_laws(a, results, rates), m)
+            if a.dataflow.graphs
+            else {
                 "mean": figure(mixture_mean(mixture), LATENCY, m),
                 "p50": figure(quantile(mixture, 0.50), PERCENTILE, m),
                 "p95": figure(quantile(mixture, 0.95), PERCENTILE, m),
@@ -87,6 +92,7 @@ def analyze(s: Scenario) -> dict[str, Any]:
             "components": {c.name: figure(c.availability, c.method) for c in a.parts},
             "sources": sources,
             "neglected": gaps.neglected,
+            **({"graphs": graph_methods(a, results)} if a.dataflow.graphs else {}),
         }
     )
     scored = accuracy(s, every, a.up_graph, lambda src: a.arrivals(src)[0])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.analytic.laws import Law
 from analysis.mixture import Part
 from analysis.queueing import FiniteQueue, Retransmissions
 
@@ -114,6 +115,17 @@ class Sojourn:
 
 
 @dataclass(slots=True)
+class GraphSojourn:
+    """The latency law of a graph source's delivered requests in one state."""
+
+    law: Law | None  # None when a station it needs saturates
+    delivered: float
+    dropped: float
+    lost: float
+    method: str
+
+
+@dataclass(slots=True)
 class StateResult:
     probability: float
     latency: dict[str, Sojourn]
@@ -122,3 +134,4 @@ class StateResult:
     load: dict[str, float] = field(default_factory=dict)  # station -> ρ, not capped
     down: frozenset[str] = frozenset()
     missing: dict[str, str] = field(default_factory=dict)  # source or device -> feature
+    graphs: dict[str, GraphSojourn] = field(default_factory=dict)  # graph source -> its law
