@@ -15,9 +15,6 @@ Only the standard library is imported here: the work is imported when a command 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,29 +66,12 @@ def recipe(args: argparse.Namespace) -> Recipe:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from models.training import find, obtain
+    from models.training import obtain
 
     wanted = recipe(args)
-    with _training(wanted, args.quiet or (args.out is None and find(wanted) is not None)):
-        trained = obtain(wanted, args.out)
+    trained = obtain(wanted, args.out)  # says on stderr while it trains (models.notice)
     _print_card(trained)
     return 0
-
-
-@contextlib.contextmanager
-def _training(wanted: Recipe, quiet: bool) -> Iterator[None]:
-    """Say on stderr that ``wanted`` is being trained (unless ``quiet``)."""
-    text = f"training {wanted.key}: {wanted.epochs} epoch{'' if wanted.epochs == 1 else 's'}"
-    if quiet:
-        yield
-    elif sys.stderr.isatty():
-        from rich.console import Console
-
-        with Console(stderr=True).status(text):
-            yield
-    else:
-        print(f"edgesim: {text}", file=sys.stderr, flush=True)
-        yield
 
 
 def _print_card(trained: Trained) -> None:
@@ -115,11 +95,9 @@ def _trained(args: argparse.Namespace) -> Trained:
 
             raise ModelError(f"model: no file {path}")
         return read(path)
-    from models.training import find
 
     wanted = recipe(args)
-    with _training(wanted, args.quiet or find(wanted) is not None):
-        return obtain(wanted)
+    return obtain(wanted)
 
 
 def _accuracy(args: argparse.Namespace) -> int:

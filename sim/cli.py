@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="edgesim: %(message)s")
+    from models import notice
+    from sim.progress import reporter
+
+    notice.install(reporter(getattr(args, "quiet", False)))  # until the command returns
     # imported once the arguments are parsed, so that `edgesim --help` stays light
     from models import ModelError
     from models.commands import ModelInputError
@@ -62,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgesim: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        notice.install(None)
     return code
 
 

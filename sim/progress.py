@@ -19,7 +19,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -127,3 +128,17 @@ class Progress:
             self.ticker.join()
         if self.bar is not None:
             self.bar.stop()
+
+
+def reporter(
+    quiet: bool, stream: TextIO | None = None, delay: float | None = None
+) -> Callable[[str, float | None], AbstractContextManager[Callable[[float, str], None]]]:
+    """Progress for slow model work (:mod:`models.notice`): one :class:`Progress` per piece."""
+
+    @contextmanager
+    def report(what: str, total: float | None) -> Iterator[Callable[[float, str], None]]:
+        with Progress(what, total, quiet=quiet, stream=stream, delay=delay) as progress:
+            progress.phase(what, total)
+            yield progress.update
+
+    return report

@@ -74,5 +74,45 @@ def test_run_and_sweep_report_their_steps_unless_quiet(
     if quiet:
         assert run_err == "" and sweep_err == ""
     else:
-        assert run_err.splitlines() == ["edgesim: simulating: 1/2", "edgesim: simulating: 2/2"]
+        steps = [line for line in run_err.splitlines() if "building zoo model" not in line]
+        assert steps == ["edgesim: simulating: 1/2", "edgesim: simulating: 2/2"]
         assert len(sweep_err.splitlines()) == 2 and "run 2/2" in sweep_err
+
+
+def test_a_zoo_build_says_so_unless_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slow model work reports through models.notice, which edgesim points at sim.progress."""
+    from models import notice, zoo
+
+    monkeypatch.setenv("EDGESIM_CACHE", str(tmp_path))
+    for quiet, cached in ((False, "a"), (True, "b")):
+        out = io.StringIO()
+        monkeypatch.setenv("EDGESIM_CACHE", str(tmp_path / cached))
+        notice.install(progress.reporter(quiet, stream=out, delay=0))
+        try:
+            zoo.path("cnn_student", width=2)
+        finally:
+            notice.install(None)
+        said = out.getvalue().splitlines()
+        assert said == (
+            []
+            if quiet
+            else ["edgesim: building zoo model cnn_student-width2 (first use, then cached)"]
+        )
+
+
+def test_steps_of_model_work_are_lines() -> None:
+    from models import notice
+
+    out = io.StringIO()
+    notice.install(progress.reporter(False, stream=out, delay=0))
+    try:
+        with notice.working("training m", 2) as step:
+            step(1, "validation accuracy 50.0 %")
+            step(2, "validation accuracy 60.0 %")
+    finally:
+        notice.install(None)
+    assert out.getvalue().splitlines() == [
+        "edgesim: training m",
+        "edgesim: training m: 1/2 validation accuracy 50.0 %",
+        "edgesim: training m: 2/2 validation accuracy 60.0 %",
+    ]

@@ -41,6 +41,7 @@ from models import data
 from models.accuracy import outputs
 from models.ensemble import CARD, DistillRecipe, Ensemble
 from models.jaxnet import network, network_outputs, to_numpy
+from models.notice import working
 from models.profile import profile
 from models.training import Recipe, obtain
 from models.training.coactivation import partition
@@ -125,20 +126,23 @@ def distill(recipe: DistillRecipe, folder: Path) -> Ensemble:
     t_feats = t_feats / scale
     test_feats = teacher_outputs(t_model, splits.test.images)[0] / scale
     students, cards, train_feats = [], [], []
-    for k, part in enumerate(parts.parts):
-        plan = Recipe(
-            "nonn_student",
-            (("features", len(part)), ("width", recipe.width)),
-            splits.dataset.name,
-            recipe.seed + k,
-            recipe.epochs,
-        )
-        arrays = (splits.train.images, splits.train.labels, t_logits, t_feats[:, list(part)])
-        student = distil_student(plan, arrays, classes)
-        students.append(student)
-        train_feats.append(outputs(student, splits.train.images)[0])
-        cards.append(_student_card(student, splits.test, test_feats[:, list(part)], part))
-    aggregator = fit_aggregator(train_feats, splits.train.labels, recipe, classes)
+    with working(f"distilling {recipe.key}", len(parts.parts) + 1) as step:
+        for k, part in enumerate(parts.parts):
+            plan = Recipe(
+                "nonn_student",
+                (("features", len(part)), ("width", recipe.width)),
+                splits.dataset.name,
+                recipe.seed + k,
+                recipe.epochs,
+            )
+            arrays = (splits.train.images, splits.train.labels, t_logits, t_feats[:, list(part)])
+            student = distil_student(plan, arrays, classes)
+            students.append(student)
+            train_feats.append(outputs(student, splits.train.images)[0])
+            cards.append(_student_card(student, splits.test, test_feats[:, list(part)], part))
+            step(k + 1, f"student {k + 1} of {len(parts.parts)}")
+        aggregator = fit_aggregator(train_feats, splits.train.labels, recipe, classes)
+        step(len(parts.parts) + 1, "aggregator")
     joined = np.concatenate([outputs(m, splits.test.images)[0] for m in students], axis=1)
     guess = outputs(aggregator, joined)[-1].argmax(axis=1)
     card = {

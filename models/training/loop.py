@@ -31,6 +31,7 @@ import optax
 from models import data
 from models.accuracy import outputs
 from models.jaxnet import Params, network_outputs, to_numpy
+from models.notice import Step, working
 from models.profile import profile
 from models.training import OUTPUT_WEIGHTS, Recipe, Trained
 from models.zoo import BUILDERS
@@ -52,7 +53,9 @@ def build(recipe: Recipe, weights: dict[str, np.ndarray] | None = None) -> onnx.
     )
 
 
-def fit(recipe: Recipe, splits: data.Splits) -> tuple[Params, list[float]]:
+def fit(
+    recipe: Recipe, splits: data.Splits, step: Step | None = None
+) -> tuple[Params, list[float]]:
     """Trained parameters and the validation accuracy (final classifier) after each epoch.
 
     The loss is the cross-entropy of the final classifier or, for an architecture with
@@ -75,6 +78,8 @@ def fit(recipe: Recipe, splits: data.Splits) -> tuple[Params, list[float]]:
     def validate(p: Params) -> None:
         guess = np.asarray(predict(p, jnp.asarray(splits.validation.images)))
         history.append(float(np.mean(guess == splits.validation.labels)))
+        if step is not None:
+            step(len(history), f"validation accuracy {history[-1] * 100:.1f} %")
 
     arrays = (splits.train.images, splits.train.labels)
     return minimise(params, loss, arrays, recipe, validate), history
@@ -116,7 +121,8 @@ def train(recipe: Recipe, folder: Path) -> Trained:
     """Train ``recipe``, write ``KEY.onnx`` and ``KEY.json`` into ``folder`` (whole files)."""
     splits = data.load(recipe.dataset)
     started = time.perf_counter()
-    params, history = fit(recipe, splits)
+    with working(f"training {recipe.key}", recipe.epochs) as step:
+        params, history = fit(recipe, splits, step)
     seconds = time.perf_counter() - started
     model = build(recipe, to_numpy(params))
     _, apply_all = network_outputs(model)

@@ -29,6 +29,7 @@ from typing import Any
 
 import onnx
 
+from models.notice import working
 from models.zoo.cnn import mobilenet_v2, resnet18, resnet50, resnet56, ssd_mobilenet_v2
 from models.zoo.gpt2 import gpt2
 from models.zoo.small import (
@@ -64,7 +65,8 @@ def path(name: str, **params: Any) -> Path:
     target = cache_dir() / f"{name}{suffix}.onnx"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        model = BUILDERS[name](**params)
+        with working(f"building zoo model {target.stem} (first use, then cached)"):
+            model = BUILDERS[name](**params)
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         onnx.save(model, tmp)
         os.replace(tmp, target)
