@@ -133,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="with --compare: simulate beyond the event limit"
     )
     analyze.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    analyze.add_argument(
+        "--out",
+        type=Path,
+        help="with --compare: write the simulated run's folder there, with analytic.json",
+    )
+    analyze.add_argument(
+        "--report", action="store_true", help="with --compare --out: also write report.html"
+    )
     analyze.set_defaults(handler=_analyze)
 
     plan = sub.add_parser("plan", help="evaluate every split of a pipeline and mark the best")
@@ -391,28 +399,59 @@ def _overhead(scenario: Scenario, workers: int = 1) -> dict[str, Any]:
 def _analyze(args: argparse.Namespace) -> int:
     from analysis import report
     from analysis.analytic import analyze
-    from analysis.compare import analytic_vs_simulated
     from sim.loader import load
 
+    if (args.out is not None or args.report) and not args.compare:
+        raise UsageError("--out and --report: only with --compare (a simulated run to write)")
+    if args.report and args.out is None:
+        raise UsageError("--report: give --out DIR, the folder the report goes in")
     scenario = load(args.file, args.catalog)
     clock = time.perf_counter()
     figures = analyze(scenario)
     figures["wall_seconds"] = round(time.perf_counter() - clock, 4)
     if args.compare:
-        from analysis.summary import summary as summarise
-        from sim.progress import Progress
-        from sim.run import run
-
-        if not args.force:
-            within_budget(scenario, str(args.file))
-        with Progress(quiet=args.quiet) as progress:
-            reps = run(scenario, progress=progress.replications(scenario.replications))
-        figures["comparison"] = analytic_vs_simulated(figures, summarise(reps, scenario))
+        _compare(scenario, figures, args)
     if args.json:
         print(json.dumps(report.jsonable(figures), indent=2, allow_nan=False))
     else:
         report.show_analytic(figures)
     return 0
+
+
+def _compare(scenario: Scenario, figures: dict[str, Any], args: argparse.Namespace) -> None:
+    """Simulate ``scenario`` and set the run beside ``figures``; with ``--out``, the run's
+    folder with ``analytic.json`` beside its ``summary.json`` (what ``edgesim report`` draws
+    the analytic marks from)."""
+    from analysis import report
+    from analysis.compare import analytic_vs_simulated
+    from sim.progress import Progress
+    from sim.run import run
+
+    if not args.force:
+        within_budget(scenario, str(args.file))
+    started = datetime.now(UTC)
+    staging = None if args.out is None else prepare_out(args.out, "--out", args.force)
+    try:
+        with Progress(quiet=args.quiet) as progress:
+            clock = time.perf_counter()
+            reps = run(scenario, progress=progress.replications(scenario.replications))
+        summary = _summary(scenario, reps, started, time.perf_counter() - clock)
+        figures["comparison"] = analytic_vs_simulated(figures, summary)
+        if staging is not None:
+            resolved = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+            report.write(staging, summary, resolved, reps)
+            text = json.dumps(report.jsonable(figures), indent=2, allow_nan=False)
+            (staging / "analytic.json").write_text(text + "\n", encoding="utf-8")
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if staging is not None:
+        publish(staging, args.out.resolve())
+        if args.report:
+            from sim.report_cli import report as page
+
+            page(args.out)
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -349,3 +349,23 @@ def test_figures_withheld_for_an_overloaded_station_say_so(tmp_path: Path) -> No
     text = (out / "report.html").read_text(encoding="utf-8")
     assert withheld and text.count("unstable: withheld") == len(withheld)
     shown_as_in(Page(text), summary)
+
+
+def test_analyze_compare_writes_a_run_folder_with_its_analytic_figures(tmp_path: Path) -> None:
+    """`analyze --compare --out DIR --report`: the simulated run's folder, analytic.json
+    beside summary.json with the same comparison, and a page with the analytic marks."""
+    out = tmp_path / "cmp"
+    assert main(["analyze", str(SCENARIOS / "reference" / "mm1.yaml"), "--compare", "--quiet",
+                 "--out", str(out), "--report", "--json"]) == 0  # fmt: skip
+    analytic = json.loads((out / "analytic.json").read_text(encoding="utf-8"))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    row = next(r for r in analytic["comparison"] if r["figure"] == "latency mean")
+    assert row["simulated"] == summary["latency"]["mean"]["mean"]
+    assert "crosses: analytic percentiles" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_analyze_out_without_compare_is_refused(tmp_path: Path) -> None:
+    code = main(
+        ["analyze", str(SCENARIOS / "reference" / "mm1.yaml"), "--out", str(tmp_path / "x")]
+    )
+    assert code == 2 and not (tmp_path / "x").exists()
