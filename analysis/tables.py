@@ -60,7 +60,7 @@ def requests_table(reps: Sequence[Replication]) -> pa.Table:
     data: dict[str, pa.Array] = {}
     for name in names:
         if name in COLUMNS:
-            data[name] = pa.concat_arrays([COLUMNS[name].values(r, s) for r, s in parts])
+            data[name] = _joined([COLUMNS[name].values(r, s) for r, s in parts])
         elif name in ("source", "pipeline", "real_stages", "status"):
             data[name] = _labels(name, parts)
         else:
@@ -68,6 +68,18 @@ def requests_table(reps: Sequence[Replication]) -> pa.Table:
     if any(src.accuracy is not None for _, src in parts):
         data |= _scored([src for _, src in parts])
     return pa.Table.from_arrays(list(data.values()), names=list(data))
+
+
+def _joined(pieces: list[pa.Array]) -> pa.Array:
+    """One column from its sources' pieces; dictionary pieces whose codes came in
+    different integer widths are widened to int32 first (Arrow joins only equal types)."""
+    import pyarrow as pa
+
+    kinds = {p.type for p in pieces}
+    if len(kinds) > 1 and all(pa.types.is_dictionary(k) for k in kinds):
+        values = pieces[0].type.value_type
+        pieces = [p.cast(pa.dictionary(pa.int32(), values)) for p in pieces]
+    return pa.concat_arrays(pieces)
 
 
 def _scored(sources: Sequence[SourceRecords]) -> dict[str, pa.Array]:
