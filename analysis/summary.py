@@ -218,7 +218,10 @@ def faults(rep: Replication) -> Tree:
     failures = [c for c in failures_of(f.timeline) if start <= c.time < end]
     recover = [t for c in failures for t in _recoveries(rep, c)]
     return {
-        "availability": Share(np.mean(list(f.availability.values()))),
+        # graph sources have no availability yet (only pipelines' placements are tracked)
+        "availability": Share(
+            float(np.mean(list(f.availability.values()))) if f.availability else math.nan
+        ),
         "availability_by_source": {n: Share(a) for n, a in f.availability.items()},
         "components_up": {
             n: Share(1 - _overlap(down_periods(f.timeline, {n}), start, end) / window)

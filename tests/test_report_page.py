@@ -369,3 +369,19 @@ def test_analyze_out_without_compare_is_refused(tmp_path: Path) -> None:
         ["analyze", str(SCENARIOS / "reference" / "mm1.yaml"), "--out", str(tmp_path / "x")]
     )
     assert code == 2 and not (tmp_path / "x").exists()
+
+
+def test_a_scored_run_draws_accuracy_inside_and_outside_failures(
+    quick: Path, tmp_path: Path
+) -> None:
+    """A graph scored by a trained model: accuracy bars and accuracy over time are drawn,
+    and the summary's accuracy figures are on the page as summary.json has them."""
+    out = run(tmp_path / "a", "accuracy/split_channels.yaml", "--horizon", "300s",
+              "--replications", "2", "--quiet")  # fmt: skip
+    report(str(out))
+    p = page(out / "report.html")
+    assert {"accuracy_inside_outside", "accuracy_over_time"} <= set(p.figures)
+    assert "accuracy.inside.answered.mean" in {n["key"] for n in p.numbers}
+    shown_as_in(p, json.loads((out / "summary.json").read_text(encoding="utf-8")))
+    unscored = set(page(quick / "report.html").figures)
+    assert not {"accuracy_inside_outside", "accuracy_over_time"} & unscored

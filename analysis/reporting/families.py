@@ -7,13 +7,15 @@ a sweep's no requests. A new figure is a function added here.
 
 from __future__ import annotations
 
-from analysis.reporting import comparisons, faults, graphs, latency, resources, sweeps
+from analysis.reporting import accuracy, comparisons, faults, graphs, latency, resources, sweeps
 from analysis.reporting.figure import Family
 
 FAMILIES: tuple[Family, ...] = (
     latency.distribution,
     faults.latency_over_time,
     faults.states,
+    accuracy.inside_outside,
+    accuracy.over_time,
     resources.utilisation,
     resources.energy,
     resources.throughput,

@@ -50,6 +50,7 @@ class Requests:
     completion: np.ndarray
     status: np.ndarray
     latency: np.ndarray
+    correct: np.ndarray | None = None  # 1/0 per request of a scored source, NaN otherwise
 
     def __repr__(self) -> str:
         return f"Requests({len(self.latency)} rows, sources={sorted(set(self.source))})"
@@ -226,8 +227,11 @@ def _requests(path: Path) -> Requests | None:
                 None)  # fmt: skip
     if file is None:
         return None
-    cols = _columns(file, REQUEST_COLUMNS)
+    scored = "correct" in _names(file)
+    cols = _columns(file, (*REQUEST_COLUMNS, "correct") if scored else REQUEST_COLUMNS)
     floats = {n: np.asarray(cols[n], dtype=float) for n in ("arrival", "completion", "latency")}
+    if scored:  # nulls (sources not scored) as NaN
+        floats["correct"] = np.array([np.nan if v is None else float(v) for v in cols["correct"]])
     return Requests(
         replication=np.asarray(cols["replication"], dtype=int),
         source=np.asarray(cols["source"], dtype=object).astype(str),
@@ -235,6 +239,16 @@ def _requests(path: Path) -> Requests | None:
         measured=np.asarray(cols["measured"], dtype=int),
         status=np.asarray(cols["status"], dtype=object).astype(str), **floats,
     )  # fmt: skip
+
+
+def _names(path: Path) -> list[str]:
+    """A requests file's column names, without reading its rows."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with path.open(encoding="utf-8") as f:
+        return f.readline().strip().split(",")
 
 
 def _timeline(path: Path) -> list[Change] | None:
