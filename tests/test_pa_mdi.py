@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim import cli
 from sim.loader import ScenarioError, from_dict
+from sim.mdi.allocation import allocate
 from sim.mdi.rules import RULES
 from sim.records import Status
 from sim.spec import Scenario
@@ -20,16 +24,16 @@ from sim.world import World
 LAYERS = [{"name": f"l{i}", "op": "conv", "flops": 1e9, "output_bytes": "40kB"} for i in range(4)]
 
 
-def scenario(
+def raw(
     kind: str = "pa-mdi",
     devices: tuple[str, ...] = ("A", "B", "C"),
     links: tuple[tuple[str, str], ...] = (("A", "B"), ("B", "C"), ("A", "C")),
     sources: tuple[tuple[str, str, float], ...] = (("ts", "A", 25.0), ("nts", "A", 25.0)),
     horizon: float = 5.0,
     **strategy: Any,
-) -> Scenario:
+) -> dict[str, Any]:
     """Devices of 100 GFLOP/s (10 ms a layer) on 100 Mbit/s links, a 4-layer model."""
-    raw: dict[str, Any] = {
+    return {
         "name": "mdi",
         "horizon": f"{horizon}s",
         "model": {"layers": copy.deepcopy(LAYERS), "input_bytes": "40kB"},
@@ -45,7 +49,10 @@ def scenario(
             for n, at, rate in sources
         ],
     }
-    return from_dict(raw)
+
+
+def scenario(*args: Any, **kwargs: Any) -> Scenario:
+    return from_dict(raw(*args, **kwargs))
 
 
 def world(s: Scenario, seed: int = 1) -> World:
@@ -186,3 +193,67 @@ def test_weights_must_name_the_pipelines_sources() -> None:
     with pytest.raises(ScenarioError) as err:
         scenario(weights={"camera": 2})
     assert "pipelines.p.strategy.weights.camera: not a source of p (its: ts, nts)" in str(err.value)
+
+
+# -- the allocation optimiser ------------------------------------------------
+
+
+def test_the_allocation_favours_the_heavier_source_and_is_optimal() -> None:
+    s = scenario(sources=(("ts", "A", 30.0), ("nts", "C", 30.0)))
+    equal = {a.source: a for a in allocate(s, "ms-mdi")}
+    for weight in (2.0, 8.0):
+        heavier = {a.source: a for a in allocate(scenario(sources=(("ts", "A", 30.0),
+                   ("nts", "C", 30.0)), weights={"ts": weight}), "pa-mdi")}  # fmt: skip
+        assert heavier["ts"].seconds < equal["ts"].seconds
+        assert heavier["nts"].seconds > equal["nts"].seconds
+    local = allocate(s, "local")
+    assert [a.shares for a in local] == [{"A": 1.0}, {"C": 1.0}]
+
+
+def test_the_allocation_is_no_worse_than_any_other() -> None:
+    from sim.mdi.allocation import Problem, distances
+    from sim.mdi.plan import plans
+
+    s = scenario(sources=(("ts", "A", 30.0), ("nts", "C", 20.0)), weights={"ts": 3})
+    plan = plans(s)["p"]
+    sources = list(s.workload)
+    d, _, reach = distances(s, plan, sources, list(plan.workers))
+    c = np.array([0.04, 0.04, 0.04])
+    lam, w = np.array([30.0, 20.0]), np.array([3.0, 1.0])
+    problem = Problem(lam, w, c, (w * lam)[:, None] * d)
+    best = problem.cost(problem.solve(reach).ravel())
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        x = rng.dirichlet(np.ones(3), size=2)
+        if (problem.load(x, np.ones(2, dtype=bool)) < 0.99).all():
+            assert best <= problem.cost(x.ravel()) + 1e-6
+
+
+# -- the commands ------------------------------------------------------------
+
+
+def _file(tmp_path: Path) -> Path:
+    path = tmp_path / "mdi.yaml"
+    path.write_text(yaml.safe_dump(raw(horizon=2.0, weights={"ts": 4})), encoding="utf-8")
+    return path
+
+
+def test_run_analyze_and_plan_accept_the_strategy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(tmp_path)
+    assert cli.main(["run", str(path), "--json", "--out", str(tmp_path / "o")]) == 0
+    assert cli.main(["analyze", str(path)]) == 0
+    assert "not modelled: pipelines.p.strategy pa-mdi" in " ".join(capsys.readouterr().out.split())
+    assert cli.main(["plan", str(path), "--strategy", "pa-mdi"]) == 0
+    out = capsys.readouterr().out
+    assert "ts " in out and "pa-mdi" in out and "%" in out
+
+
+def test_plan_with_an_unknown_rule_exits_2_naming_the_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plan", str(_file(tmp_path)), "--strategy", "pa"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["edgesim: --strategy: unknown rule 'pa'; choose one of pa-mdi, ms-mdi, "
+                   "ar-mdi, local"]  # fmt: skip

@@ -49,6 +49,17 @@ def workers(s: Scenario, spec: MdiSpec) -> tuple[str, ...]:
     return spec.workers if spec.workers is not None else tuple(s.devices)
 
 
+def with_rule(s: Scenario, kind: str) -> Scenario:
+    """``s`` with every MDI pipeline's rule replaced by ``kind`` (a key of the rules)."""
+    pipelines = {
+        name: p
+        if p.strategy is None
+        else p.model_copy(update={"strategy": p.strategy.model_copy(update={"kind": kind})})
+        for name, p in s.pipelines.items()
+    }
+    return s.model_copy(update={"pipelines": pipelines})
+
+
 def plans(s: Scenario, streams: Streams | None = None) -> dict[str, Plan]:
     """Every pipeline with a strategy, by name; checked beforehand by :mod:`sim.mdi.checks`."""
     out = {}
