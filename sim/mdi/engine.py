@@ -22,14 +22,15 @@ one row (id, status, [arrival, completion], attempts lost) of its source.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from sim.failures import Component
 from sim.journey import Sink, Transfer, carry
-from sim.mdi.handshake import Grant, Handshake
+from sim.links import Hop
+from sim.mdi.handshake import Grant, Handshake, Request
 from sim.mdi.plan import Plan, plans
 from sim.mdi.rules import Offer
 from sim.mdi.state import SERVING, Exchange, Worker
@@ -172,51 +173,58 @@ class Mdi:
         rule = task.feed.plan.rule
         tried: set[str] = set()
         while True:
-            for name in self.ranked(task, here, tried):
+            for name, limit in self.ranked(task, here, tried):
                 if name == here.name:
                     self._decided(task, here.name)
                     return (yield from self._serve(task, here, None, None))
-                outcome = yield from self._offload(task, here, self.workers[name])
+                outcome = yield from self._offload(task, here, self.workers[name], limit)
                 if outcome != AGAIN:
                     return outcome
                 tried.add(name)
                 if not rule.handshake:
                     break  # time has passed: rank again
 
-    def ranked(self, task: Task, here: Worker, tried: set[str]) -> list[str]:
-        """The candidates for the task's next partition, best first."""
+    def ranked(self, task: Task, here: Worker, tried: set[str]) -> list[tuple[str, float]]:
+        """The candidates for the task's next partition, best first, each with the most
+        backlog at which it still beats keeping the task."""
         feed = task.feed
-        plan, rank, now = feed.plan, feed.rank, self.env.now
+        rule, rank = feed.plan.rule, feed.rank
         names = [here.name]
-        if plan.rule.offloads:
+        if rule.offloads:
             names += [n for n in here.neighbours if n not in tried]
         scored = []
         for n in names:
             hop = here.neighbours.get(n) if n != here.name else None
-            offer = Offer(
-                n,
-                0.0 if hop is None else hop.latency + plan.sizes[task.k] / hop.rate,
-                now - task.born,
-                plan.costs[task.k][n],
-                here.backlog(rank, None if hop is None else n),
-            )
-            scored.append((plan.rule.score(offer, feed.gamma, feed.alpha), hop is not None, n))
-        return [n for *_, n in sorted(scored)]
+            offer = self._offer(task, n, hop, here.backlog(rank, None if hop is None else n))
+            scored.append((rule.score(offer, feed.gamma, feed.alpha), hop is not None, n, offer))
+        scored.sort(key=lambda x: x[:3])
+        mine = next(x[0] for x in scored if x[2] == here.name)
+        out = []
+        for _, _, n, offer in scored:
+            empty = rule.score(replace(offer, backlog=0.0), feed.gamma, feed.alpha)
+            slope = rule.score(replace(offer, backlog=1.0), feed.gamma, feed.alpha) - empty
+            out.append((n, (mine - empty) / slope))
+        return out
+
+    def _offer(self, task: Task, n: str, hop: Hop | None, backlog: float) -> Offer:
+        plan = task.feed.plan
+        comm = 0.0 if hop is None else hop.latency + plan.sizes[task.k] / hop.rate
+        return Offer(n, comm, self.env.now - task.born, plan.costs[task.k][n], backlog)
 
     def _decided(self, task: Task, to: str) -> None:
         if self.keep:
             self.decisions.append((task.rid, task.k, task.at, to, self.env.now))
 
     def _offload(
-        self, task: Task, here: Worker, to: Worker
+        self, task: Task, here: Worker, to: Worker, limit: float
     ) -> Generator[simpy.Event, Any, Outcome]:
-        rule = task.feed.plan.rule
-        there = here.neighbours[to.name]
+        rule, feed = task.feed.plan.rule, task.feed
+        there, back = here.neighbours[to.name], to.neighbours[here.name]
         grant = None
         if rule.handshake:
-            grant = yield from self.handshake.ask(
-                there, to.neighbours[here.name], to, task.feed.rank
-            )
+            seconds = feed.plan.costs[task.k][to.name]
+            request = Request(task.rid, feed.rank, seconds, limit)
+            grant = yield from self.handshake.ask(there, back, to, request)
             if grant is None:
                 return AGAIN
         self._decided(task, to.name)
@@ -227,6 +235,7 @@ class Mdi:
             return AGAIN if rule.resends else Status.FAILED
         task.lost += lost
         if grant is not None and not self.handshake.valid(grant):
+            grant.worker.work.pop(task.rid, None)
             return AGAIN if rule.resends else Status.FAILED
         timeout = task.feed.plan.spec.timeout if rule.resends else None
         outcome = yield from self._serve(task, to, grant, timeout)
@@ -237,7 +246,7 @@ class Mdi:
     ) -> Generator[simpy.Event, Any, Outcome]:
         """Queue (unless a slot was granted) and serve the next partition on ``w``."""
         env, device, feed = self.env, w.device, task.feed
-        if grant is None:
+        if grant is None or not grant.slot:
             if not device.up:
                 return Status.FAILED
             limit = device.queue_limit
@@ -248,14 +257,14 @@ class Mdi:
         device.occupants[process] = None
         w.work[task.rid] = (feed.rank, feed.plan.costs[task.k][w.name])
         try:
-            if grant is None:
+            if grant is None or not grant.slot:
                 granted = device.acquire(feed.rank)
                 if granted is not None:
                     yield granted if timeout is None else granted | env.timeout(timeout)
                     if not granted.triggered:
                         device.withdraw(granted)
                         return AGAIN
-            taken = env.now if grant is None else grant.at
+            taken = grant.at if grant is not None and grant.slot else env.now
             w.work[task.rid] = (SERVING, feed.plan.costs[task.k][w.name])
             device.meter.start()
             yield env.timeout(feed.plan.service(task.k, w.name) + device.slowdown)
