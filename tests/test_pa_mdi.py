@@ -76,6 +76,28 @@ def test_pa_mdi_moves_tasks_and_completes_them() -> None:
     assert w.mdi.exchange.delivered > 0 and w.mdi.handshake.granted > 0
 
 
+def test_state_messages_cross_the_links_and_cost_bytes() -> None:
+    # one quiet source: nothing is offloaded, so the links carry the state alone
+    s = scenario(devices=("A", "B"), links=(("A", "B"),), sources=(("ts", "A", 1.0),),
+                 horizon=2.0, state_period=0.05, state_bytes=100)  # fmt: skip
+    w = world(s)
+    assert w.mdi is not None and w.mdi.handshake.asked == 0
+    assert w.mdi.exchange.sent == 2 * 39  # each way, every 50 ms before the horizon
+    assert w.links[0].bytes == 100 * w.mdi.exchange.sent
+    assert w.mdi.exchange.delivered == w.mdi.exchange.sent  # 1 ms each, all in by t = 2 s
+    quiet = world(scenario("local", devices=("A", "B"), links=(("A", "B"),),
+                           sources=(("ts", "A", 1.0),), horizon=2.0))  # fmt: skip
+    assert quiet.links[0].bytes == 0
+
+
+def test_rows_kept_or_only_their_statistics_agree() -> None:
+    s = scenario(weights={"ts": 4})
+    kept = World(s, Streams(1, 0)).run()
+    folded = World(s, Streams(1, 0), records="summary").run()
+    for a, b in zip(kept.sources, folded.sources, strict=True):
+        assert b.tally is not None and int(b.tally.counts.sum()) == len(a.status)
+
+
 def test_equal_weights_decide_as_ms_mdi() -> None:
     pa = world(scenario("pa-mdi", weights={"ts": 3, "nts": 3}))
     ms = world(scenario("ms-mdi", weights={"ts": 3, "nts": 3}))
