@@ -30,6 +30,7 @@ from sim.world import World
 ROOT = Path(__file__).resolve().parent.parent
 TESTBEDS = {
     "mesh5": ("5 Xavier, single-hop mesh, ResNet-50", (75.3, 73.2)),
+    "mesh5_gpt2": ("5 Xavier, single-hop mesh, GPT-2", (56.4, 34.8)),
     "multihop6": ("3 Xavier + 3 Nano, multi-hop, ResNet-56", (71.4, 61.0)),
     "colosseum5": ("5 CPU nodes, lossy ring (Colosseum stand-in), ResNet-50", (None, None)),
 }
