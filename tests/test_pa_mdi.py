@@ -201,6 +201,15 @@ def test_a_crashed_worker_fails_pa_mdi_tasks_and_ar_mdi_re_offloads_them() -> No
     assert failed("ar-mdi") < failed("pa-mdi")
 
 
+def test_lost_attempts_on_lossy_links_show_in_the_rows() -> None:
+    lossy = scenario(weights={"ts": 4}).model_dump(mode="json", exclude_none=True)
+    for link in lossy["links"]:
+        link |= {"loss": 0.2, "retransmit_timeout": 0.005}
+    records = world(from_dict(lossy))._records().sources
+    assert sum(int(r.lost.sum()) for r in records) > 10
+    assert all((r.status == Status.OK).all() for r in records)  # 11 attempts: none run out
+
+
 # -- inputs ------------------------------------------------------------------
 
 

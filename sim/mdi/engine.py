@@ -247,11 +247,11 @@ class Mdi:
         """Queue (unless a slot was granted) and serve the next partition on ``w``."""
         env, device, feed = self.env, w.device, task.feed
         if grant is None or not grant.slot:
-            if not device.up:
-                return Status.FAILED
             limit = device.queue_limit
-            if limit is not None and len(device.queue) >= limit:
-                return Status.DROPPED
+            full = limit is not None and len(device.queue) >= limit
+            if not device.up or full:
+                w.work.pop(task.rid, None)  # a queue place cleared for it, if any
+                return Status.DROPPED if device.up else Status.FAILED
         process = env.active_process
         assert process is not None
         device.occupants[process] = None
