@@ -5,6 +5,8 @@ instead of a number computed as if the feature were absent:
 
 * a source ``count``, of a pipeline or a graph (arrivals stop part-way: no steady
   state) — every figure but availability;
+* a pipeline's MDI ``strategy`` (tasks placed hop by hop at run time, docs/pa-mdi.md) —
+  every figure but availability; ``edgesim plan --strategy`` has its own model;
 * a ``slow`` injection (services longer for a while) — latency and utilisation;
 * what a stage's strategy names (:meth:`sim.strategies.base.Strategy.unmodelled`): the
   ``retry`` policy on a stage whose device can fail (re-sent requests succeed later,
@@ -52,6 +54,11 @@ def unmodelled(s: Scenario) -> Unmodelled:
     if counted:
         reason = f"workload[{counted[0]}].count"
         out.latency = out.success = out.throughput = reason
+    mdi = [
+        f"pipelines.{n}.strategy {p.strategy.kind}" for n, p in s.pipelines.items() if p.strategy
+    ]
+    if mdi:  # tasks placed at run time by a decentralised rule: named before the rest
+        out.latency = out.success = out.throughput = mdi[0]
     slow = [f.target for f in s.failures if f.mode == "slow"]
     if slow:
         out.latency = out.latency or f"failures mode slow on {slow[0]}"

@@ -43,7 +43,7 @@ import numpy as np
 from analysis import caveats
 from analysis.stats import Estimate, fraction, nonnegative, proportion
 from sim.records import GraphRecords, LinkUsage, Replication, SourceRecords, Status, phase_names
-from sim.spec import Scenario
+from sim.spec import Scenario, SourceSpec
 from sim.streaming import Failure, Sketch, Tally, down_periods, failures_of
 
 PERCENTILES = (50, 90, 95, 99)
@@ -147,7 +147,19 @@ def load(scenario: Scenario, links: Tree) -> Tree:
     from analysis.analytic import offered_load
 
     bounded = {n for n, d in scenario.devices.items() if d.queue_limit is not None}
+    static = tuple(src for src in scenario.workload if not _placed_at_run_time(scenario, src))
+    if len(static) < len(scenario.workload):  # their stages are not where their tasks go
+        if not static and not scenario.graphs:
+            return _load({}, links, bounded)
+        scenario = scenario.model_copy(update={"workload": static})
     return _load(offered_load(scenario), links, bounded)
+
+
+def _placed_at_run_time(s: Scenario, src: SourceSpec) -> bool:
+    """Whether a pipeline source's tasks are placed hop by hop as they run (an MDI
+    strategy, :mod:`sim.mdi`): its static stages say nothing about the load it offers."""
+    pipeline = s.pipelines.get(src.pipeline)
+    return pipeline is not None and pipeline.strategy is not None
 
 
 def _load(offered: dict[str, float], links: Tree, bounded: set[str]) -> Tree:

@@ -13,6 +13,7 @@ import networkx as nx
 
 from models.cost import memory_needed
 from sim.graph import checks as graph_checks
+from sim.mdi import checks as mdi_checks
 from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import Scenario
@@ -30,6 +31,7 @@ def check(scenario: Scenario, full: bool = True) -> list[Problem]:
     problems += _check_links(scenario)
     problems += _check_pipelines(scenario)
     problems += _check_workload(scenario)
+    problems += mdi_checks.check(scenario)
     problems += _check_fault_tolerance(scenario)
     problems += _check_failures(scenario)
     problems += _check_injections(scenario)

@@ -160,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--keep", type=int, default=8, help="with --place: candidates evaluated analytically"
     )
+    plan.add_argument(
+        "--strategy",
+        metavar="RULE",
+        help="the allocation per source of the MDI pipelines under RULE: pa-mdi, ms-mdi, "
+        "ar-mdi or local (docs/pa-mdi.md)",
+    )
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     plan.set_defaults(handler=_plan)
@@ -467,6 +473,14 @@ def _plan(args: argparse.Namespace) -> int:
         raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
     if args.place:
         return _place(scenario, args)
+    if args.strategy is not None:
+        from sim.mdi.allocation import command
+
+        try:
+            print(command(scenario, args.strategy, args.json))
+        except ValueError as exc:
+            raise UsageError(f"--strategy: {exc}") from None
+        return 0
     try:
         options = plan(scenario, args.pipeline)
     except ValueError as exc:

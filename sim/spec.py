@@ -262,6 +262,9 @@ class PipelineSpec(Spec):
     stages: tuple[StageSpec, ...] = Field(min_length=1)
     result_bytes: Bytes = Field(default=1000.0, ge=0)
     fault_tolerance: FaultToleranceSpec | None = None
+    strategy: MdiSpec | None = Field(
+        default=None, description="its sources' tasks allocated hop by hop (docs/pa-mdi.md)"
+    )
 
 
 class Periodic(Spec):
@@ -405,5 +408,7 @@ class Scenario(Spec):
 
 
 from sim.graph.spec import GraphSpec  # noqa: E402  (graph specs are built of this module's)
+from sim.mdi.spec import MdiSpec  # noqa: E402  (so is the MDI strategy)
 
+PipelineSpec.model_rebuild()
 Scenario.model_rebuild()

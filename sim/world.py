@@ -21,6 +21,7 @@ from sim.distributions import Normal
 from sim.graph.engine import Dataflow
 from sim.journey import RealService, Route, Step, Transfer, journey
 from sim.links import Hop, Link, Medium
+from sim.mdi.engine import Mdi
 from sim.records import RECORDS, Change, DeviceUsage, LinkUsage, Records, Replication, SourceRecords
 from sim.resilience import Resilience
 from sim.resilience import needed as resilience_needed
@@ -70,9 +71,13 @@ class World:
                 r.done = Stream(len(r.steps), scenario.warmup, self._timeline(), size)
                 r.extra = None
         for src, r in zip(scenario.workload, self.routes, strict=True):
+            if scenario.pipelines[src.pipeline].strategy is not None:
+                continue  # the MDI engine's (its route is what failures see of it)
             times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._source(r, times))
         self.dataflow = Dataflow(self, records) if scenario.graphs else None
+        mdi = any(p.strategy is not None for p in scenario.pipelines.values())
+        self.mdi = Mdi(self, records) if mdi else None
         self.env.process(self._warmup())
 
     def route(self, source: str) -> Route:
@@ -257,10 +262,13 @@ class World:
             )
             for link in self.links
         )
-        sources = tuple(_source_records(r, s.warmup) for r in self.routes)
+        piped = [r for r in self.routes if s.pipelines[r.pipeline].strategy is None]
+        sources = tuple(_source_records(r, s.warmup) for r in piped)
         flow = self.dataflow
         if flow is not None:
             sources += flow.sources(s.warmup)
+        if self.mdi is not None:
+            sources += self.mdi.sources(s.warmup)
         graphs = () if flow is None else flow.records()
         faults = None if self.resilience is None else self.resilience.records(s.warmup, end)
         return Replication(
