@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,6 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    plan.add_argument(
+        "--strategy", choices=sorted(PLANNERS), help="print a system's plan (grouping, placement)"
+    )
+    plan.add_argument(
+        "--min-group", type=_positive, default=1, help="with --strategy rocoin: f + 1"
+    )
+    plan.add_argument(
+        "--target", type=float, help="with --strategy rocoin: P(every group answers) at least"
+    )
     plan.set_defaults(handler=_plan)
 
     from hil.commands import register as register_hil
@@ -417,6 +426,8 @@ def _plan(args: argparse.Namespace) -> int:
     from sim.loader import load
 
     scenario = load(args.file, args.catalog)
+    if args.strategy is not None:
+        return PLANNERS[args.strategy](scenario, args)
     if args.pipeline is not None and args.pipeline not in scenario.pipelines:
         known = ", ".join(scenario.pipelines)
         raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
@@ -433,6 +444,23 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         report.show_plan(options, best, args.objective, scenario.name)
     return 0
+
+
+def _rocoin(scenario: Scenario, args: argparse.Namespace) -> int:
+    from analysis.rocoin_show import show
+
+    if args.target is not None and not 0 < args.target <= 1:
+        raise UsageError(f"--target: a probability in (0, 1] (got {args.target})")
+    objective = "p95" if args.objective == "p95" else "mean"
+    try:
+        print(show(scenario, args.min_group, args.target, objective, args.json))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+PLANNERS: dict[str, Callable[[Scenario, argparse.Namespace], int]] = {"rocoin": _rocoin}
+"""``edgesim plan --strategy KIND``: each system's planner."""
 
 
 def _place(scenario: Scenario, args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def resolve(s: Scenario, name: str, spec: GraphSpec) -> Graph:
     by_name = {a.name: a for a in actors}
     ordered = {n: replace(by_name[n], index=i) for i, n in enumerate(order)}
     successors = {n: tuple(m for m, a in ordered.items() if n in a.inputs) for n in ordered}
-    given = spec.input_bytes
+    given = spec.input_bytes if spec.input_bytes is not None else systems.input_bytes(spec)
     return Graph(
         name=name,
         actors=ordered,

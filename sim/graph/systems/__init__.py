@@ -5,8 +5,9 @@ or through a system: a small object of :data:`SYSTEMS`, found by the spec's ``ki
 with its ``spec`` class, ``problems(scenario, graph, spec)`` (what keeps it from
 building, located at ``graphs.NAME.system...``), ``actors(scenario, graph, spec)``
 (the actors it builds, which every other check, the engine and the analytic model
-then take as hand-written ones) and ``scoring(spec)`` (the trained model or ensemble
-that scores its requests, or None). :func:`actor_specs` is the one entry point.
+then take as hand-written ones), ``scoring(spec)`` (the trained model or ensemble
+that scores its requests, or None) and ``input_bytes(spec)`` (what a source sends
+unless the graph says, or None). :func:`actor_specs` is the one entry point.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class System(Protocol):
     def problems(self, s: Scenario, graph: str, spec: Any) -> list[Problem]: ...
     def actors(self, s: Scenario, graph: str, spec: Any) -> dict[str, ActorSpec]: ...
     def scoring(self, spec: Any) -> str | None: ...
+    def input_bytes(self, spec: Any) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,9 @@ class _Rocoin:
 
     def scoring(self, spec: Any) -> str | None:
         return str(spec.ensemble_name())
+
+    def input_bytes(self, spec: Any) -> float | None:
+        return rocoin.input_bytes(spec)
 
 
 SYSTEMS: dict[str, System] = {"rocoin": _Rocoin()}
@@ -70,3 +75,8 @@ def scoring(spec: GraphSpec) -> str | None:
     if spec.accuracy is not None:
         return spec.accuracy.model
     return SYSTEMS[spec.system.kind].scoring(spec.system) if spec.system is not None else None
+
+
+def input_bytes(spec: GraphSpec) -> float | None:
+    """What a source of a system's graph sends unless the graph says (None: no system)."""
+    return SYSTEMS[spec.system.kind].input_bytes(spec.system) if spec.system is not None else None

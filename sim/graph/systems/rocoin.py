@@ -155,6 +155,13 @@ def actors(s: Scenario, graph: str, spec: RocoinSpec) -> dict[str, ActorSpec]:
     return out
 
 
+def input_bytes(spec: RocoinSpec) -> float:
+    """What the source sends to every device: the students' input."""
+    found = find(spec.ensemble_name())
+    assert found is not None, "checked by problems()"
+    return _profile(found.student(0))[1]
+
+
 def service(device: DeviceSpec, onnx_path: Path) -> dict[str, object]:
     """A model's service on ``device``: its roofline cost times the device's noise."""
     cost = model_cost(device, onnx_path)
