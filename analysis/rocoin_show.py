@@ -1,7 +1,7 @@
 """``edgesim plan FILE --strategy rocoin``: RoCoIn's chosen grouping beside the baselines.
 
 For each RoCoIn graph of the scenario: the plan of :func:`analysis.rocoin.choose` over
-the K of the ensembles at hand (exact up to :data:`analysis.rocoin.EXACT_UP_TO`
+the K ≥ 2 of the ensembles at hand (K = 1 is the full-replication baseline) (exact up to :data:`analysis.rocoin.EXACT_UP_TO`
 devices, the heuristic beyond), the ``groups:`` line that deploys it, and the
 baselines of :func:`analysis.rocoin_plan.baselines`, each with its latency law's mean
 and 95th percentile given an answer and the probabilities that every and that some
@@ -35,7 +35,7 @@ def _rows(s: Scenario, c: Cluster, rules: Rules) -> dict[str, Any]:
     found = instances(s, c)
     if not found:
         raise ValueError(f"graphs.{c.graph}: no distilled ensemble at hand (edgesim model distill)")
-    plan = choose(found, rules)
+    plan = choose({k: inst for k, inst in found.items() if k > 1}, rules)
     designs = [
         {"design": b.name, "layout": b.layout, **_score(b.score)}
         for b in baselines(s, c, plan, rules)
@@ -58,7 +58,7 @@ def _score(score: Score | None) -> dict[str, float | None]:
 
 
 def _text(row: dict[str, Any], rules: Rules) -> str:
-    head = f"graphs.{row['graph']}: RoCoIn over K in {row['ensembles']}, groups of at least "
+    head = f"graphs.{row['graph']}: ensembles K = {row['ensembles']}; RoCoIn (K >= 2), groups of at least "
     head += f"{rules.min_group}" + (f", P(every group) >= {rules.target}" if rules.target else "")
     lines = [head + f", by {rules.objective}"]
     chosen = row["rocoin"]
