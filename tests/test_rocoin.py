@@ -18,6 +18,7 @@ import pytest
 
 from analysis.analytic import analyze
 from analysis.rocoin import Instance, Rules, evaluate, exact, heuristic, partitions
+from analysis.rocoin_plan import instances, rocoin_graphs
 from analysis.stats import wilson
 from models.ensemble import DistillRecipe, correct, obtain
 from sim.graph.log import Event
@@ -100,9 +101,12 @@ def test_with_no_failure_every_answer_is_the_all_students_answer() -> None:
 def test_the_probability_that_every_group_answers_matches_the_product_formula() -> None:
     fail = {"a": 0.3, "b": 0.3, "c": 0.2, "d": 0.25}
     raw = cluster([["a", "b"], ["c", "d"]], fail, horizon="400s")
-    rep = simulate(raw)
-    ok, total = every_group(rep, 2, 1.0)
-    expected = (1 - 0.3 * 0.3) * (1 - 0.2 * 0.25)
+    scenario = from_dict(raw)
+    c = rocoin_graphs(scenario)[0]
+    law = evaluate(instances(scenario, c)[2], ((0, 1), (2, 3)))  # the planner's law
+    expected = law.every
+    assert expected == pytest.approx((1 - 0.3 * 0.3) * (1 - 0.2 * 0.25))
+    ok, total = every_group(run(scenario, records="all")[0], 2, 1.0)
     low, high = wilson(ok, total)
     assert total > 5000
     # requests are not independent (a down period spans many): widen by the renewal
