@@ -19,7 +19,9 @@ answers. :func:`exact` enumerates every grouping (set partitions into K blocks, 
 block given each student: for N devices and K students the Stirling number S(N, K)
 times K!; use it up to about 9 devices); :func:`heuristic` deals the devices, fastest
 first, into the groups in snake order and then moves or swaps single devices while
-that lowers the objective (a local search: its gap to :func:`exact` is measured by
+that lowers the objective, counting first how far a grouping is from feasible (groups
+short of f + 1, devices a student does not fit, the target missed), so that the search
+walks out of an infeasible deal (a local search: its gap to :func:`exact` is measured by
 ``bench/rocoin_study.py --gap`` and tabled in docs/rocoin.md). :func:`choose` runs
 either over the K of the ensembles at hand.
 """
@@ -123,20 +125,13 @@ def evaluate(inst: Instance, groups: Groups) -> Score:
     return Score(mean, p95, every, some)
 
 
-def feasible(inst: Instance, groups: Groups, rules: Rules) -> bool:
-    """Memory, group sizes and the target probability that every group answers."""
-    if any(len(g) < rules.min_group for g in groups):
-        return False
-    if not all(inst.fits[n, k] for k, g in enumerate(groups) for n in g):
-        return False
-    return rules.target is None or evaluate(inst, groups).every >= rules.target
-
-
-def _key(inst: Instance, groups: Groups, rules: Rules) -> tuple[bool, float]:
-    """Smaller is better: feasible first, then the objective."""
-    if not feasible(inst, groups, rules):
-        return (True, math.inf)
-    return (False, evaluate(inst, groups).objective(rules.objective))
+def _key(inst: Instance, groups: Groups, rules: Rules) -> tuple[float, float]:
+    """Smaller is better: how far from feasible (0: feasible), then the objective."""
+    short = sum(max(0, rules.min_group - len(g)) for g in groups)
+    misfits = sum(not inst.fits[n, k] for k, g in enumerate(groups) for n in g)
+    score = evaluate(inst, groups)
+    below = max(0.0, rules.target - score.every) if rules.target is not None else 0.0
+    return (short + misfits + below, score.objective(rules.objective))
 
 
 def partitions(items: Sequence[int], blocks: int, least: int) -> Iterator[list[list[int]]]:
@@ -158,12 +153,12 @@ def partitions(items: Sequence[int], blocks: int, least: int) -> Iterator[list[l
 def exact(inst: Instance, rules: Rules) -> Plan | None:
     """The best feasible grouping by enumeration, or None when none is feasible."""
     n, k = inst.size
-    best: tuple[tuple[bool, float], Groups] | None = None
+    best: tuple[tuple[float, float], Groups] | None = None
     for blocks in partitions(list(range(n)), k, rules.min_group):
         for order in itertools.permutations(blocks):
             groups = tuple(tuple(b) for b in order)
             key = _key(inst, groups, rules)
-            if not key[0] and (best is None or key < best[0]):
+            if key[0] == 0 and (best is None or key < best[0]):
                 best = (key, groups)
     if best is None:
         return None
@@ -190,7 +185,7 @@ def heuristic(inst: Instance, rules: Rules) -> Plan | None:
             if found < key:
                 current, key, improved = candidate, found, True
                 break
-    if key[0]:
+    if key[0] > 0:
         return None
     return Plan(current, evaluate(inst, current), "heuristic (snake deal + local search)")
 
