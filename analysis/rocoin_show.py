@@ -1,12 +1,13 @@
 """``edgesim plan FILE --strategy rocoin``: RoCoIn's chosen grouping beside the baselines.
 
 For each RoCoIn graph of the scenario: the plan of :func:`analysis.rocoin.choose` over
-the K ≥ 2 of the ensembles at hand (K = 1 is the full-replication baseline) (exact up to :data:`analysis.rocoin.EXACT_UP_TO`
-devices, the heuristic beyond), the ``groups:`` line that deploys it, and the
-baselines of :func:`analysis.rocoin_plan.baselines`, each with its latency law's mean
-and 95th percentile given an answer and the probabilities that every and that some
-group answers (the law of :func:`analysis.rocoin.evaluate`: idle devices, independent
-failures; the simulation adds queues, noise and the aggregator's timeout).
+the K ≥ 2 of the ensembles at hand (K = 1 is the full-replication baseline; exact up to
+:data:`analysis.rocoin.EXACT_UP_TO` devices, the heuristic beyond), the ``groups:``
+line that deploys it, and the baselines of :func:`analysis.rocoin_plan.baselines`, each
+with its latency law's mean and 95th percentile given an answer and the probabilities
+that every and that some group answers (the law of :func:`analysis.rocoin.evaluate`:
+idle devices, independent failures; the simulation adds queues, noise and the
+aggregator's timeout).
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def _score(score: Score | None) -> dict[str, float | None]:
 
 
 def _text(row: dict[str, Any], rules: Rules) -> str:
-    head = f"graphs.{row['graph']}: ensembles K = {row['ensembles']}; RoCoIn (K >= 2), groups of at least "
-    head += f"{rules.min_group}" + (f", P(every group) >= {rules.target}" if rules.target else "")
+    head = f"graphs.{row['graph']}: ensembles K = {row['ensembles']}; RoCoIn (K >= 2), "
+    head += f"groups of at least {rules.min_group}"
+    head += f", P(every group) >= {rules.target}" if rules.target else ""
     lines = [head + f", by {rules.objective}"]
     chosen = row["rocoin"]
     if chosen is None:
