@@ -11,11 +11,13 @@ Each row: latency mean and p95 and accuracy over all requests (a lost request is
 wrong), each with its 95 % interval over the replications, and the share of requests
 answered.
 
-``--gap`` measures instead the heuristic's optimality gap against the exact optimiser
-on random instances. ``--write`` puts the tables into docs/rocoin.md (between the
-``<!-- study -->`` / ``<!-- gap -->`` markers).
+``--stragglers`` varies the devices' noise instead (cv 0, 0.3, 1 at p = 0.1); ``--gap``
+measures the heuristic's optimality gap against the exact optimiser on random
+instances. ``--write`` puts the table into docs/rocoin.md (between the ``<!-- study
+-->``, ``<!-- stragglers -->`` or ``<!-- gap -->`` markers). The baselines' K = 1 and
+K = 8 ensembles are distilled into the cache first when missing.
 
-    python bench/rocoin_study.py [--replications 3] [--quick] [--gap] [--write]
+    python bench/rocoin_study.py [--replications 5] [--quick] [--stragglers | --gap] [--write]
 """
 
 from __future__ import annotations
@@ -40,18 +42,22 @@ from sim.spec import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "scenarios" / "rocoin"
-CLUSTERS = ("homogeneous", "moderate", "high")
+CLUSTERS = ("homogeneous", "moderate", "high", "large")
+NOISES = (0.0, 0.3, 1.0)
+"""Straggling: the cv of every cluster device's lognormal service noise (``--stragglers``)."""
 PROBABILITIES = (0.0, 0.1, 0.2, 0.3)
 REPAIR = 2.0
 RULES = Rules(min_group=2)
 
 
-def raw_cluster(name: str, p: float) -> dict[str, Any]:
-    """The cluster file with every device down a share ``p`` of the time."""
+def raw_cluster(name: str, p: float, cv: float = 0.3) -> dict[str, Any]:
+    """The cluster file with every device down a share ``p`` of the time, its service
+    noise of coefficient of variation ``cv``."""
     raw: dict[str, Any] = yaml.safe_load((FOLDER / f"{name}.yaml").read_text(encoding="utf-8"))
     for key, device in raw["devices"].items():
         if key == "hub":
             continue
+        device["service_noise"] = {"kind": "lognormal", "mean": 1, "cv": cv}
         device.pop("failure", None)
         if p > 0:
             ttf = {"kind": "exponential", "mean": REPAIR * (1 - p) / p}
@@ -63,17 +69,30 @@ def load(raw: dict[str, Any]) -> Scenario:
     return from_dict(raw, file="study", base=FOLDER)
 
 
-def designs(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The five designs of one cluster at one p, as scenarios."""
+def ensure() -> None:
+    """The K = 1 and K = 8 ensembles of the baselines, distilled into the cache if missing
+    (needs the ``edgesim[train]`` extra; 40-260 s each)."""
+    from models.ensemble import DistillRecipe, obtain
+
+    for k in (1, 8):
+        obtain(DistillRecipe(k))
+
+
+def designs(raw: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """The five designs of one cluster at one p, as scenarios (None: no ensemble for it)."""
     s = load(raw)
     c = rocoin_graphs(s)[0]
     found = instances(s, c)
     plan = choose({k: i for k, i in found.items() if k > 1}, RULES)
-    assert plan is not None, "8 devices in groups of 2 always fit"
+    assert plan is not None, "the clusters have room for two groups of two"
     names = list(c.names)
-    out = {f"rocoin K={plan.students}": _system(raw, plan.named(names))}
+    out: dict[str, dict[str, Any] | None] = {
+        f"rocoin K={plan.students}": _system(raw, plan.named(names))
+    }
     out["teacher"] = _teacher(raw, s)
-    out[f"nonn K={len(names)}"] = _system(raw, [[n] for n in names])
+    out[f"nonn K={len(names)}"] = (
+        _system(raw, [[n] for n in names]) if len(names) in found else None
+    )
     rand = random_groups(len(names), plan.students, RULES.min_group, seed=1)
     out[f"random K={plan.students}"] = _system(raw, [[names[i] for i in g] for g in rand])
     out["replicate K=1"] = _system(raw, [names])
@@ -127,18 +146,22 @@ def _cell(figure: dict[str, Any], scale: float = 1e3, digits: int = 2) -> str:
     return f"{mean * scale:.{digits}f} ({low * scale:.{digits}f}–{high * scale:.{digits}f})"
 
 
-def study(replications: int, clusters: tuple[str, ...], ps: tuple[float, ...]) -> str:
-    head = "| cluster | p | design | latency mean ms | latency p95 ms | accuracy (all) % | answered % |"
+def study(replications: int, cases: list[tuple[str, float, float]], axis: str) -> str:
+    """One row per (cluster, p, noise cv) case and design; ``axis`` names the varied column."""
+    head = f"| cluster | {axis} | design | latency mean ms | latency p95 ms | accuracy (all) % | answered % |"
     lines = [head, "|---|---|---|---|---|---|---|"]
-    for name in clusters:
-        for p in ps:
-            for design, raw in designs(raw_cluster(name, p)).items():
-                f = measure(raw, replications)
-                lines.append(
-                    f"| {name} | {p:.1f} | {design} | {_cell(f['mean'])} | {_cell(f['p95'])} | "
-                    f"{_cell(f['accuracy'], 100, 1)} | {f['answered']['mean'] * 100:.1f} |"
-                )
-                print(lines[-1], flush=True)
+    for name, p, cv in cases:
+        for design, raw in designs(raw_cluster(name, p, cv)).items():
+            value = f"{p:.1f}" if axis == "p" else f"{cv:.1f}"
+            if raw is None:
+                lines.append(f"| {name} | {value} | {design} | no ensemble | | | |")
+                continue
+            f = measure(raw, replications)
+            lines.append(
+                f"| {name} | {value} | {design} | {_cell(f['mean'])} | {_cell(f['p95'])} | "
+                f"{_cell(f['accuracy'], 100, 1)} | {f['answered']['mean'] * 100:.1f} |"
+            )
+            print(lines[-1], flush=True)
     return "\n".join(lines)
 
 
@@ -193,13 +216,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one cluster, p = 0 and 0.3")
     parser.add_argument("--gap", action="store_true", help="the heuristic's optimality gap")
     parser.add_argument("--instances", type=int, default=20, help="with --gap: per (N, K)")
+    parser.add_argument(
+        "--stragglers", action="store_true", help="vary the noise's cv instead, at p = 0.1"
+    )
     parser.add_argument("--write", action="store_true", help="into docs/rocoin.md")
     args = parser.parse_args()
     if args.gap:
         table, marker = gap(args.instances), "gap"
+    elif args.stragglers:
+        ensure()
+        cases = [(name, 0.1, cv) for name in ("moderate", "high") for cv in NOISES]
+        table, marker = study(args.replications, cases, "noise cv"), "stragglers"
     else:
+        ensure()
         clusters, ps = (CLUSTERS[:1], (0.0, 0.3)) if args.quick else (CLUSTERS, PROBABILITIES)
-        table, marker = study(args.replications, clusters, ps), "study"
+        cases = [(name, p, 0.3) for name in clusters for p in ps]
+        table, marker = study(args.replications, cases, "p"), "study"
     if args.write:
         write(marker, table)
 
