@@ -207,6 +207,10 @@ def test_validate_names_the_systems_problems() -> None:
     text = str(exc.value)
     assert "graphs.g.system.groups[1][1]: unknown device" in text
     assert "graphs.g.system.groups[2][0]: a device is in one group only" in text
+    raw["graphs"]["g"]["system"]["groups"] = [["a", "b"], ["c", "d"]]
+    raw["devices"]["d"] = {}  # nothing to price a student with
+    with pytest.raises(ScenarioError, match=r"groups\[1\]\[1\]: needs gflops and mem_bandwidth"):
+        from_dict(raw)
 
 
 def test_a_group_count_without_an_ensemble_is_refused() -> None:

@@ -92,7 +92,8 @@ def find(name: str) -> Ensemble | None:
 
 
 def problems(s: Scenario, graph: str, spec: RocoinSpec) -> list[Problem]:
-    """What keeps ``spec`` from building: unknown devices, a device twice, no ensemble."""
+    """What keeps ``spec`` from building: unknown devices, devices the cost model cannot
+    price, a device in two groups, no ensemble with that many students."""
     from sim.problems import Problem
 
     where = f"graphs.{graph}.system"
@@ -100,6 +101,9 @@ def problems(s: Scenario, graph: str, spec: RocoinSpec) -> list[Problem]:
     out = []
     if spec.aggregator not in s.devices:
         message = f"unknown device (known: {known})"
+        out.append(Problem(f"{where}.aggregator", message, spec.aggregator))
+    elif s.devices[spec.aggregator].compute() is None:
+        message = "needs gflops and mem_bandwidth (or a type)"
         out.append(Problem(f"{where}.aggregator", message, spec.aggregator))
     seen: set[str] = set()
     for k, members in enumerate(spec.groups):
@@ -109,6 +113,8 @@ def problems(s: Scenario, graph: str, spec: RocoinSpec) -> list[Problem]:
             path = f"{where}.groups[{k}][{j}]"
             if device not in s.devices:
                 out.append(Problem(path, f"unknown device (known: {known})", device))
+            elif s.devices[device].compute() is None:
+                out.append(Problem(path, "needs gflops and mem_bandwidth (or a type)", device))
             elif device in seen:
                 out.append(Problem(path, "a device is in one group only", device))
             seen.add(device)
