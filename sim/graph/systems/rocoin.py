@@ -146,9 +146,8 @@ def actors(s: Scenario, graph: str, spec: RocoinSpec) -> dict[str, ActorSpec]:
                 weight_bytes=weights,
             )
         names = tuple(member(k, d) for d in members)
-        join = "first" if len(names) > 1 else "all"
         out[group(k)] = ActorSpec(
-            on=spec.aggregator, after=names, join=join, loses=(f"{STUDENT}{k}",)
+            on=spec.aggregator, after=names, join="first", loses=(f"{STUDENT}{k}",)
         )
     heads = tuple(group(k) for k in range(len(spec.groups)))
     out[AGGREGATE] = ActorSpec(
