@@ -206,8 +206,9 @@ def gap(count: int) -> str:
 def write(marker: str, table: str) -> None:
     doc = ROOT / "docs" / "rocoin.md"
     text = doc.read_text(encoding="utf-8")
-    pattern = re.compile(rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)", re.S)
-    doc.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), text), encoding="utf-8")
+    pattern = re.compile(rf"(<!-- {marker} -->\n).*?(<!-- /{marker} -->)", re.S)
+    found = pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text)
+    doc.write_text(found, encoding="utf-8")
 
 
 def main() -> None:
