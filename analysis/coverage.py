@@ -8,6 +8,9 @@ instead of a number computed as if the feature were absent:
 * a pipeline's MDI ``strategy`` (tasks placed hop by hop at run time, docs/pa-mdi.md) —
   every figure but availability; ``edgesim plan --strategy`` has its own model;
 * a ``slow`` injection (services longer for a while) — latency and utilisation;
+* a graph join that fires while a device on one of its branches is down (``first``,
+  or ``k_of_n`` with a timeout, as RoCoIn builds) — latency and success (the graph
+  model counts the source unserved in that state; the accuracy mixture covers it);
 * what a stage's strategy names (:meth:`sim.strategies.base.Strategy.unmodelled`): the
   ``retry`` policy on a stage whose device can fail (re-sent requests succeed later,
   with the timeouts in their latency) — latency and success.
@@ -33,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sim.graph.expand import graphs
+from sim.graph.spec import KOfN
 from sim.spec import GilbertElliott, Periodic, Scenario, SourceSpec
 from sim.strategies import strategy
 
@@ -71,8 +75,26 @@ def unmodelled(s: Scenario) -> Unmodelled:
             if feature is not None:
                 out.latency = out.latency or feature
                 out.success = out.success or feature
+    redundant = _redundant(s, fallible)
+    if redundant is not None:
+        out.latency = out.latency or redundant
+        out.success = out.success or redundant
     out.neglected = _neglected(s, fallible, feeds)
     return out
+
+
+def _redundant(s: Scenario, fallible: set[str]) -> str | None:
+    """A graph join that still fires while a device on one of its branches is down
+    (``first``, or ``k_of_n`` with a timeout: RoCoIn's groups and aggregator): the graph
+    model counts its source unserved in such a state, so its success and latency are
+    not modelled (its accuracy is: :mod:`analysis.analytic.accuracy` walks the joins)."""
+    for g in graphs(s):
+        for name, actor in g.actors.items():
+            timed = isinstance(actor.join, KOfN) and actor.join.timeout is not None
+            redundant = len(actor.inputs) > 1 and (actor.join == "first" or timed)
+            if redundant and any(g.actors[p].on in fallible for p in actor.inputs):
+                return f"graphs.{g.name}.actors.{name}.join over a device that fails"
+    return None
 
 
 def _neglected(s: Scenario, fallible: set[str], feeds: list[SourceSpec]) -> list[str]:

@@ -35,7 +35,9 @@ RECIPES = (
 )
 """The models tests and examples use: the teacher, two students, the teacher with exits."""
 
-ENSEMBLES = tuple(DistillRecipe(k) for k in (2, 3, 4))
+ENSEMBLES = tuple(
+    DistillRecipe(k) for k in (1, 2, 3, 4, 8)
+)  # 1 and 8: the RoCoIn study's baselines
 """The distilled RoCoIn ensembles (of the committed teacher), width 8."""
 
 

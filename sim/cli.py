@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,12 +162,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--strategy",
-        metavar="RULE",
-        help="the allocation per source of the MDI pipelines under RULE: pa-mdi, ms-mdi, "
-        "ar-mdi or local (docs/pa-mdi.md)",
+        metavar="KIND",
+        help="print a system's plan: rocoin (the grouping, docs/rocoin.md), or the allocation "
+        "per source of the MDI pipelines under pa-mdi, ms-mdi, ar-mdi or local (docs/pa-mdi.md)",
     )
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
+    plan.add_argument(
+        "--min-group", type=_positive, default=1, help="with --strategy rocoin: f + 1"
+    )
+    plan.add_argument(
+        "--target", type=float, help="with --strategy rocoin: P(every group answers) at least"
+    )
     plan.set_defaults(handler=_plan)
 
     from hil.commands import register as register_hil
@@ -468,19 +474,16 @@ def _plan(args: argparse.Namespace) -> int:
     from sim.loader import load
 
     scenario = load(args.file, args.catalog)
+    if args.strategy is not None:
+        if args.strategy not in PLANNERS:
+            known = ", ".join(PLANNERS)
+            raise UsageError(f"--strategy: unknown kind {args.strategy!r}; choose one of {known}")
+        return PLANNERS[args.strategy](scenario, args)
     if args.pipeline is not None and args.pipeline not in scenario.pipelines:
         known = ", ".join(scenario.pipelines)
         raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
     if args.place:
         return _place(scenario, args)
-    if args.strategy is not None:
-        from sim.mdi.allocation import command
-
-        try:
-            print(command(scenario, args.strategy, args.json))
-        except ValueError as exc:
-            raise UsageError(f"--strategy: {exc}") from None
-        return 0
     try:
         options = plan(scenario, args.pipeline)
     except ValueError as exc:
@@ -492,6 +495,36 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         report.show_plan(options, best, args.objective, scenario.name)
     return 0
+
+
+def _rocoin(scenario: Scenario, args: argparse.Namespace) -> int:
+    from analysis.rocoin_show import show
+
+    if args.target is not None and not 0 < args.target <= 1:
+        raise UsageError(f"--target: a probability in (0, 1] (got {args.target})")
+    objective = "p95" if args.objective == "p95" else "mean"
+    try:
+        print(show(scenario, args.min_group, args.target, objective, args.json))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _mdi(scenario: Scenario, args: argparse.Namespace) -> int:
+    from sim.mdi.allocation import command
+
+    try:
+        print(command(scenario, args.strategy, args.json))
+    except ValueError as exc:
+        raise UsageError(f"--strategy: {exc}") from None
+    return 0
+
+
+PLANNERS: dict[str, Callable[[Scenario, argparse.Namespace], int]] = {
+    "rocoin": _rocoin,
+    **dict.fromkeys(("pa-mdi", "ms-mdi", "ar-mdi", "local"), _mdi),
+}
+"""``edgesim plan --strategy KIND``: each system's planner."""
 
 
 def _place(scenario: Scenario, args: argparse.Namespace) -> int:

@@ -33,7 +33,8 @@ from tests.helpers import ROOT, SCENARIOS
 FILES = sorted(
     p
     for p in SCENARIOS.rglob("*.yaml")
-    if "model:" not in p.read_text(encoding="utf-8") and p.parent.name not in ("hil", "sweeps")
+    if not any(key in p.read_text(encoding="utf-8") for key in ("model:", "catalog:"))
+    and p.parent.name not in ("hil", "sweeps", "catalogs")
 )
 ORIGINALS = {p: yaml.safe_load(p.read_text(encoding="utf-8")) for p in FILES}
 

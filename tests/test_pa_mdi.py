@@ -290,8 +290,8 @@ def test_plan_with_an_unknown_rule_exits_2_naming_the_choices(
 ) -> None:
     assert cli.main(["plan", str(_file(tmp_path)), "--strategy", "pa"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["edgesim: --strategy: unknown rule 'pa'; choose one of pa-mdi, ms-mdi, "
-                   "ar-mdi, local"]  # fmt: skip
+    assert err == ["edgesim: --strategy: unknown kind 'pa'; choose one of rocoin, pa-mdi, "
+                   "ms-mdi, ar-mdi, local"]  # fmt: skip
 
 
 def test_a_run_judges_its_load_without_the_static_stages_of_mdi_pipelines(

@@ -15,7 +15,7 @@ from sim.schema import schema_text
 from tests.helpers import ROOT, SCENARIOS, assert_conserved
 
 # sweep files name a scenario and what to vary; tests/test_sweep.py runs them
-FILES = sorted(p for p in SCENARIOS.rglob("*.yaml") if "sweeps" not in p.parts)
+FILES = sorted(p for p in SCENARIOS.rglob("*.yaml") if not {"sweeps", "catalogs"} & set(p.parts))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SCENARIOS)))

@@ -49,7 +49,7 @@ def accuracy(s: Scenario, states: Sequence[State], up: Any, rate: Any) -> dict[s
     sources = {}
     for name, spec in s.graphs.items():
         g = resolve(s, name, spec)
-        t = table(g, spec)
+        t = table(s, g)
         if t is None:
             continue
         for src in g.sources:

@@ -14,7 +14,9 @@ zeroed, as ``edgesim model accuracy --zero`` reads them). Then:
   the answer is ``correct(model, damage)[sample]`` (:func:`models.accuracy.correct`),
   looked up in a :class:`Table` built before the run: every union of the actors'
   losses, each measured once with onnxruntime and cached on disk (a graph with more
-  than :data:`sim.graph.accuracy_checks.MAX_DAMAGES` of them is refused);
+  than :data:`sim.graph.accuracy_checks.MAX_DAMAGES` of them is refused); a distilled
+  ensemble as the model (RoCoIn) loses whole students instead (``student:K``), and the
+  answer is the aggregator's with the students left (:mod:`models.ensemble`);
 * an actor's exit may be a model's head (``exit: {model, head, threshold}``): the request
   leaves there exactly when its test sample exits at that head
   (:func:`models.exits.exit_table`), and is then scored by that head's answer.
@@ -35,15 +37,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.graph.accuracy_checks import exits_module, losses, model_exits, trained
-from sim.graph.spec import GraphSpec
+from sim.graph import systems
+from sim.graph.accuracy_checks import exits_module, kind_of, losses, model_exits
+from sim.graph.accuracy_checks import trained as trained  # re-exported
 from sim.records import Change, Outcomes, Status
 
 if TYPE_CHECKING:
-    from models.accuracy import Damage
+    from models.ensemble import Ensemble
     from models.training import Trained
     from sim.graph.expand import Actor, Graph
     from sim.graph.tokens import Fifo, Request
+    from sim.spec import Scenario
     from sim.world import World
 
 Exit = tuple[int, np.ndarray, np.ndarray]
@@ -56,7 +60,7 @@ class Table:
     index), that exit."""
 
     def __init__(
-        self, model: Trained, by_mask: dict[int, np.ndarray], exits: dict[int, Exit]
+        self, model: Trained | Ensemble, by_mask: dict[int, np.ndarray], exits: dict[int, Exit]
     ) -> None:
         self.model = model
         self.by_mask = by_mask
@@ -84,16 +88,19 @@ class Table:
         return f"Table({self.model.name}, {len(self.by_mask)} damages, {len(self.exits)} exits)"
 
 
-def table(g: Graph, spec: GraphSpec) -> Table | None:
-    """The damage table of a resolved graph, or None when it names no model."""
-    if spec.accuracy is None:
+def table(s: Scenario, g: Graph) -> Table | None:
+    """The damage table of the resolved graph ``g`` of ``s``, or None when it names no model."""
+    spec = s.graphs[g.name]
+    model = systems.scoring(spec)
+    if model is None:
         return None
-    lossy = losses(spec)
+    actors = systems.actor_specs(s, g.name, spec)
+    lossy = losses(actors)
     key = tuple(sorted((1 << g.actors[n].index, items) for n, items in lossy.items()))
     exits = tuple(
-        (g.actors[n].index, e.head, e.threshold) for n, e in sorted(model_exits(spec).items())
+        (g.actors[n].index, e.head, e.threshold) for n, e in sorted(model_exits(actors).items())
     )
-    return _table(spec.accuracy.model, key, exits)
+    return _table(model, key, exits)
 
 
 @functools.cache
@@ -102,26 +109,18 @@ def _table(
     key: tuple[tuple[int, tuple[str, ...]], ...],
     exits: tuple[tuple[int, str, float], ...],
 ) -> Table:
-    from models.accuracy import correct
-
-    net = trained(model)
+    kind = kind_of(model)
+    net = kind.load(model)
     lossy = dict(key)
     by_mask = {}
     for r in range(len(lossy) + 1):
         for subset in itertools.combinations(sorted(lossy), r):
-            damage = _union([lossy[b] for b in subset])
-            by_mask[sum(subset)] = correct(net, damage)
+            by_mask[sum(subset)] = kind.measure(net, [lossy[b] for b in subset])
     found: dict[int, Exit] = {}
     for actor, head, threshold in exits:
         ex = exits_module().exit_table(net, threshold)
         found[actor] = (ex.heads.index(head), ex.taken, ex.correct)
     return Table(net, by_mask, found)
-
-
-def _union(items: Sequence[tuple[str, ...]]) -> Damage:
-    from models.accuracy import Damage
-
-    return Damage.parse([i for part in items for i in part])
 
 
 class Downs:
@@ -210,7 +209,7 @@ class Scorer:
 
 def scorer(world: World, g: Graph, name: str, kept: bool) -> Scorer | None:
     """The scorer of the source ``name`` of ``g``, or None when the graph names no model."""
-    found = table(g, world.scenario.graphs[g.name])
+    found = table(world.scenario, g)
     if found is None:
         return None
     resilience = world.resilience

@@ -7,21 +7,35 @@ same one and an early head of it (an exit by a probability has no answer to scor
 exit's answer is measured on the intact network,
 so no actor before a model exit loses anything; and a graph's unions of losses number at
 most :data:`MAX_DAMAGES` (each is a pass of the model over the whole test split).
+
+The scoring model is of one of the :data:`KINDS` of damage: a trained model whose
+actors' losses zero channels (``LAYER:CHANNELS``), or a distilled ensemble
+(:mod:`models.ensemble`, RoCoIn's students) whose actors' losses are whole students
+(``student:K``): the answer is then the aggregator's with the other students only.
 """
 
 from __future__ import annotations
 
 import importlib
 import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sim.graph.spec import GraphSpec, ModelExit
+import numpy as np
+
+from sim.graph import systems
+from sim.graph.spec import ActorSpec, ModelExit
+from sim.graph.systems.rocoin import STUDENT, find
 from sim.problems import Problem
 
 if TYPE_CHECKING:
     from models.accuracy import Damage
+    from models.ensemble import Ensemble
     from models.training import Trained
     from sim.spec import Scenario
+
+Actors = Mapping[str, ActorSpec]
 
 MAX_DAMAGES = 32
 """At most this many distinct damages (unions of actors' losses) per graph."""
@@ -52,14 +66,14 @@ def exits_module() -> Any:
     return importlib.import_module("models.exits")
 
 
-def losses(spec: GraphSpec) -> dict[str, tuple[str, ...]]:
+def losses(actors: Actors) -> dict[str, tuple[str, ...]]:
     """Per actor that loses something, its ``loses`` items."""
-    return {n: a.loses for n, a in (spec.actors or {}).items() if a.loses}
+    return {n: a.loses for n, a in actors.items() if a.loses}
 
 
-def model_exits(spec: GraphSpec) -> dict[str, ModelExit]:
+def model_exits(actors: Actors) -> dict[str, ModelExit]:
     """Per actor whose exit is a model's head, that exit."""
-    return {n: a.exit for n, a in (spec.actors or {}).items() if isinstance(a.exit, ModelExit)}
+    return {n: a.exit for n, a in actors.items() if isinstance(a.exit, ModelExit)}
 
 
 def unions(lossy: dict[str, tuple[str, ...]]) -> dict[frozenset[str], Damage]:
@@ -79,20 +93,31 @@ def problems(s: Scenario) -> list[Problem]:
     out = []
     for name, spec in s.graphs.items():
         where = f"graphs.{name}"
-        used = [(f"{n}.loses", "losses") for n in losses(spec)]
-        used += [(f"{n}.exit", "a model exit") for n in model_exits(spec)]
-        if spec.accuracy is None:
+        if systems.problems(s, name, spec):
+            continue  # reported by sim.graph.checks
+        actors = systems.actor_specs(s, name, spec)
+        used = [(f"{n}.loses", "losses") for n in losses(actors)]
+        used += [(f"{n}.exit", "a model exit") for n in model_exits(actors)]
+        model = systems.scoring(spec)
+        if model is None:
             out += [
                 Problem(f"{where}.actors.{path}", f"{what} needs {where}.accuracy: a model")
                 for path, what in used
             ]
             continue
-        found = _model(where, spec.accuracy.model, losses(spec))
-        out += found or _exits(where, spec)
+        kind = kind_of(model)
+        found = kind.check(where, model, losses(actors))
+        if found or kind is not CHANNELS:
+            out += found or [
+                Problem(f"{where}.actors.{n}.exit", f"{model} is an ensemble: it has no exits")
+                for n in model_exits(actors)
+            ]
+        else:
+            out += _exits(where, model, actors)
         out += [
             Problem(f"{where}.actors.{n}.exit", "a scored graph exits by a model's head: "
                     "give {model, head, threshold}, not a probability", a.exit)
-            for n, a in (spec.actors or {}).items() if isinstance(a.exit, float)
+            for n, a in actors.items() if isinstance(a.exit, float)
         ]  # fmt: skip
     return out
 
@@ -125,18 +150,20 @@ def _model(where: str, model: str, lossy: dict[str, tuple[str, ...]]) -> list[Pr
     if out:
         return out
     count = len({str(d) for d in unions(lossy).values()}) if len(lossy) <= 12 else 2 ** len(lossy)
-    if count > MAX_DAMAGES:
-        message = f"{len(lossy)} actors with losses make {count} damages to measure"
-        out.append(Problem(f"{where}.actors", f"{message} (at most {MAX_DAMAGES})"))
-    return out
+    return _count(where, len(lossy), count, MAX_DAMAGES)
 
 
-def _exits(where: str, spec: GraphSpec) -> list[Problem]:
-    found = model_exits(spec)
+def _count(where: str, lossy: int, count: int, limit: int) -> list[Problem]:
+    if count <= limit:
+        return []
+    message = f"{lossy} actors with losses make {count} damages to measure"
+    return [Problem(f"{where}.actors", f"{message} (at most {limit})")]
+
+
+def _exits(where: str, model: str, actors: Actors) -> list[Problem]:
+    found = model_exits(actors)
     if not found:
         return []
-    assert spec.accuracy is not None and spec.actors is not None, "checked by the caller"
-    model = spec.accuracy.model
     try:
         module = exits_module()
     except ImportError:
@@ -144,11 +171,11 @@ def _exits(where: str, spec: GraphSpec) -> list[Problem]:
     import onnx
 
     early = [h.name for h in module.heads(onnx.load(trained(model).onnx_path))[:-1]]
-    lossy = set(losses(spec))
+    lossy = set(losses(actors))
     out = []
     for actor, ex in found.items():
         path = f"{where}.actors.{actor}.exit"
-        before = _ancestors(spec, actor) & lossy
+        before = _ancestors(actors, actor) & lossy
         if ex.model != model:
             out.append(Problem(f"{path}.model", f"must be the graph's model {model!r}", ex.model))
         elif ex.head not in early:
@@ -161,8 +188,7 @@ def _exits(where: str, spec: GraphSpec) -> list[Problem]:
     return out
 
 
-def _ancestors(spec: GraphSpec, name: str) -> set[str]:
-    actors = spec.actors or {}
+def _ancestors(actors: Actors, name: str) -> set[str]:
     seen: set[str] = set()
     stack = list(actors[name].after)
     while stack:
@@ -171,3 +197,73 @@ def _ancestors(spec: GraphSpec, name: str) -> set[str]:
             seen.add(n)
             stack.extend(actors[n].after)
     return seen
+
+
+def students(items: Sequence[str]) -> set[int]:
+    """The students ``student:K`` items name (``ValueError`` on any other item)."""
+    out = set()
+    for item in items:
+        index = item.removeprefix(STUDENT)
+        if item == index or not index.isdigit():
+            raise ValueError(f"{item!r} is no {STUDENT}K item")
+        out.add(int(index))
+    return out
+
+
+def _students(where: str, model: str, lossy: dict[str, tuple[str, ...]]) -> list[Problem]:
+    ensemble = find(model)
+    assert ensemble is not None, "an ensemble kind owns only ensembles that exist"
+    top = ensemble.size - 1
+    out = []
+    for actor, items in lossy.items():
+        path = f"{where}.actors.{actor}.loses"
+        try:
+            bad = sorted(k for k in students(items) if k > top)
+        except ValueError as exc:
+            out.append(Problem(path, f"{exc}: an ensemble loses {STUDENT}0-{top}"))
+            continue
+        if bad:
+            out.append(Problem(path, f"{model} has students 0-{top}", bad[0]))
+    return out or _count(where, len(lossy), 2 ** len(lossy), MAX_STUDENT_DAMAGES)
+
+
+def _zeroed(model: Trained, items: Sequence[tuple[str, ...]]) -> np.ndarray:
+    from models.accuracy import Damage, correct
+
+    return correct(model, Damage.parse([i for part in items for i in part]))
+
+
+def _alive(model: Ensemble, items: Sequence[tuple[str, ...]]) -> np.ndarray:
+    from models.ensemble import correct
+
+    lost = students([i for part in items for i in part])
+    return correct(model, frozenset(range(model.size)) - lost)
+
+
+def _ensemble(name: str) -> Ensemble:
+    found = find(name)
+    assert found is not None, "checked"
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class DamageKind:
+    """What a scoring model is, and how the actors' losses damage it."""
+
+    owns: Callable[[str], bool]
+    load: Callable[[str], Any]  # the model (with its name) from its name
+    check: Callable[[str, str, dict[str, tuple[str, ...]]], list[Problem]]
+    measure: Callable[[Any, Sequence[tuple[str, ...]]], np.ndarray]  # per test sample: right?
+
+
+MAX_STUDENT_DAMAGES = 256
+"""Subsets of students measured per graph (each is one pass of the small aggregator)."""
+CHANNELS = DamageKind(lambda name: True, trained, _model, _zeroed)
+STUDENTS = DamageKind(lambda name: find(name) is not None, _ensemble, _students, _alive)
+KINDS = (STUDENTS, CHANNELS)
+"""The damage kinds, the first that owns a model's name scoring it."""
+
+
+def kind_of(model: str) -> DamageKind:
+    """The damage kind of the scoring model ``model``."""
+    return next(k for k in KINDS if k.owns(model))

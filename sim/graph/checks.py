@@ -22,6 +22,9 @@
   input FIFO there, its capacity × the size of the tokens it holds, within the
   device's ``memory``.
 
+A graph built by a system (:mod:`sim.graph.systems`) is checked first by its system
+(``graphs.NAME.system…``), then by these rules on the actors it builds.
+
 Each rule reports every problem it finds, located at ``graphs.NAME…``.
 """
 
@@ -32,7 +35,7 @@ from graphlib import CycleError, TopologicalSorter
 
 import networkx as nx
 
-from sim.graph import accuracy_checks
+from sim.graph import accuracy_checks, systems
 from sim.graph.expand import Actor, Graph, feeds, resolve
 from sim.graph.spec import SOURCE, GraphSpec, KOfN
 from sim.problems import Problem
@@ -45,7 +48,8 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
     are right (and ``full``)."""
     problems = _source_names(s)
     for name, spec in s.graphs.items():
-        found = _names(s, name, spec) + _acyclic(name, spec)
+        found = systems.problems(s, name, spec)
+        found = found or _names(s, name, spec) + _acyclic(s, name, spec)
         if found or not full:
             problems += found
             continue
@@ -81,7 +85,7 @@ def _names(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
             path = f"{where}.sources[{i}]." + ("at" if src.at is not None else f"for_each[{j}]")
             if at not in s.devices:
                 problems.append(_unknown_device(path, str(at), s))
-    actors = spec.actors or {}
+    actors = systems.actor_specs(s, name, spec)
     names = [layer.name for layer in s.table.layers] if s.table else []
     for a, actor in actors.items():
         at = f"{where}.actors.{a}"
@@ -123,8 +127,8 @@ def _work(
     return []
 
 
-def _acyclic(name: str, spec: GraphSpec) -> list[Problem]:
-    actors = spec.actors or {}
+def _acyclic(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
+    actors = systems.actor_specs(s, name, spec)
     order = TopologicalSorter({a: [b for b in x.after if b in actors] for a, x in actors.items()})
     try:
         order.prepare()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from graphlib import TopologicalSorter
 
 from sim.distributions import Distribution
+from sim.graph import systems
 from sim.graph.spec import SOURCE, ActorSpec, GraphSourceSpec, GraphSpec, Join, ModelExit
 from sim.spec import ModelSpec, PipelineSpec, Scenario, SourceSpec
 
@@ -78,14 +79,14 @@ def resolve(s: Scenario, name: str, spec: GraphSpec) -> Graph:
         actors = chain(spec.pipeline, pipeline, model)
         result = pipeline.result_bytes
     else:
-        assert spec.actors is not None, "a graph has actors or a pipeline"
-        actors = [_actor(name, a, n, model) for n, a in spec.actors.items()]
+        specs = systems.actor_specs(s, name, spec)  # by hand, or built by its system
+        actors = [_actor(name, a, n, model) for n, a in specs.items()]
         result = RESULT_BYTES
     order = TopologicalSorter({a.name: a.inputs for a in actors}).static_order()
     by_name = {a.name: a for a in actors}
     ordered = {n: replace(by_name[n], index=i) for i, n in enumerate(order)}
     successors = {n: tuple(m for m, a in ordered.items() if n in a.inputs) for n in ordered}
-    given = spec.input_bytes
+    given = spec.input_bytes if spec.input_bytes is not None else systems.input_bytes(spec)
     return Graph(
         name=name,
         actors=ordered,
