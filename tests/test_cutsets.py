@@ -1,0 +1,91 @@
+"""Cut sets of DAG models: every one of SSD's, and its backbone/heads split, chain back."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from models import cutsets as cs
+from models import zoo
+from models.cuts import cut_points
+from models.profile import profile
+from tests.helpers import ROOT
+
+HEADS = [f"head{i}" for i in range(6)]
+
+
+@functools.cache
+def ssd() -> tuple[onnx.ModelProto, cs.Flow, dict[str, np.ndarray], list[np.ndarray]]:
+    model = zoo.load("ssd_mobilenet_v2")
+    x = {"input": np.random.default_rng(7).standard_normal((1, 3, 300, 300)).astype(np.float32)}
+    full = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return model, cs.flow(model), x, list(full.run(None, x))
+
+
+def test_every_cut_set_of_ssd_determines_the_outputs() -> None:
+    """Run node by node keeping only each cut set: the outputs are the model's (≤ 1e-4)."""
+    model, f, x, full = ssd()
+    out, sets = cs.states(model, f, x)
+    assert len(sets) == len(model.graph.node) - 1
+    assert max(len(c.tensors) for c in sets) == 12  # six heads' box and class outputs
+    for a, b in zip(full, out, strict=True):
+        assert np.abs(a - b).max() <= 1e-4
+
+
+def test_backbone_and_heads_split_as_a_dag() -> None:
+    """Backbone, one part per head, the concatenations: each edge carries its own tensors."""
+    model, f, x, full = ssd()
+    after = ["extra4.expand.relu6", *(f"{h}.cls.flat" for h in HEADS)]
+    ps = cs.parts(f, after, ["backbone", *HEADS, "post"])
+    links = cs.edges(f, ps)
+    taps = ["b13.expand.relu6", "head.relu6", *(f"extra{i}.expand.relu6" for i in range(1, 5))]
+    for head, tap in zip(HEADS, taps, strict=True):
+        assert links[("backbone", head)] == (tap,)
+        assert links[(head, "post")] == (f"{head}.box.flat", f"{head}.cls.flat")
+    assert ("backbone", "post") not in links and links[("post", "")] == ("boxes", "scores")
+    sizes = cs.edge_bytes(f, ps)
+    assert sizes[("backbone", "head0")] == 19 * 19 * 576 * 4
+    values = cs.run(ps, cs.extract(model, ps), x)
+    for a, name in zip(full, f.outputs, strict=True):
+        assert np.abs(a - values[name]).max() <= 1e-4
+
+
+def test_single_tensor_cuts_are_cut_sets_of_one() -> None:
+    model = zoo.load("resnet56")
+    singles = {c.tensors[0] for c in cs.cut_sets(cs.flow(model)) if len(c.tensors) == 1}
+    assert {c.name for c in cut_points(model, profile(model))} == singles
+
+
+def test_cli_lists_and_writes_cut_set_parts(tmp_path: Path) -> None:
+    """`model cuts --sets` lists them; `partition --sets` writes parts and edges; a bad name exits 2."""
+
+    def edgesim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sim", "model", *args],
+                              capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
+
+    done = edgesim("cuts", "ssd_mobilenet_v2", "--sets")
+    assert done.returncode == 0 and "extra4.expand.relu6" in done.stdout
+    done = edgesim("partition", "ssd_mobilenet_v2", "--sets", "--cuts", "extra4.expand.relu6",
+                   "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "edges.json").read_text())
+    middle = next(r for r in rows if r["from"] == "part0" and r["to"] == "part1")
+    assert len(middle["tensors"]) == 6 and middle["bytes"] == 1408768
+    done = edgesim("partition", "ssd_mobilenet_v2", "--sets", "--cuts", "scores",
+                   "--out", str(tmp_path / "x"))  # fmt: skip
+    assert done.returncode == 2 and "'scores'" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("bad", ["nope", "scores"])
+def test_a_cut_set_after_no_layer_is_refused(bad: str) -> None:
+    with pytest.raises(KeyError):
+        cs.parts(ssd()[1], [bad])
