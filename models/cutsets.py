@@ -204,3 +204,46 @@ def _nbytes(value: onnx.ValueInfoProto) -> int:
         np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize if t.elem_type else 4
     )
     return int(np.prod(dims)) * size
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What the actors of a graph, each running a span of nodes, hand each other."""
+
+    sends: dict[str, dict[str, int]]  # actor -> successor part -> bytes of the tensors it takes
+    out: dict[str, int]  # actor -> bytes of every tensor it hands on (to any successor)
+    missing: dict[str, list[str]]  # actor -> why a tensor it needs does not reach it
+
+
+def wiring(
+    f: Flow, spans: Mapping[str, range], after: Mapping[str, Sequence[str]], parts: set[str]
+) -> Wiring:
+    """For each actor of ``parts`` (a cut-set part), the bytes it sends to each successor
+    part and in all, and the tensors it needs that none of its ``after`` actors makes.
+    ``spans`` holds every actor that runs layers; ``after`` every actor's producers."""
+    sends: dict[str, dict[str, int]] = {}
+    out: dict[str, int] = {}
+    missing: dict[str, list[str]] = {}
+    for name in parts:
+        span = spans[name]
+        handed = part(f, name, span).outputs
+        out[name] = sum(f.bytes[t] for t in handed if t not in f.outputs)
+        nxt = [m for m, before in after.items() if name in before and m in parts]
+        sends[name] = {
+            m: sum(f.bytes[t] for t in handed if any(c in spans[m] for c in _uses(f, t)))
+            for m in nxt
+        }
+        why = [_unmet(f, t, after[name], spans) for t in part(f, name, span).inputs]
+        missing[name] = [w for w in why if w]
+    return Wiring(sends, out, missing)
+
+
+def _unmet(f: Flow, tensor: str, before: Sequence[str], spans: Mapping[str, range]) -> str:
+    made = f.producer[tensor]
+    if made < 0:
+        return (
+            "" if not before else f"needs the model's input {tensor!r}, sent only to entry actors"
+        )
+    if any(made in spans[b] for b in before if b in spans):
+        return ""
+    return f"needs {tensor!r} (layer {f.names[made]}), which none of its after actors runs"
