@@ -15,8 +15,8 @@ from analysis.report import _fmt
 def show(placements: Sequence[Placement], objective: str, title: str, method: str) -> None:
     """Candidates best first (marked *), the best's per-source and per-class figures."""
     console = Console()
-    t = Table(title=f"{title}: placements (best by {objective} marked *; {method})",
-              title_justify="left")  # fmt: skip
+    t = Table(title=f"{title}: placements (best by {objective} marked *)", title_justify="left",
+              caption=f"search: {method}", caption_justify="left")  # fmt: skip
     for col in ("", "actor@place", "unloaded ms", "latency ms", "p95 ms", "endpoint J", "kB sent"):
         left = col in ("", "actor@place")
         t.add_column(col, justify="left" if left else "right", no_wrap=col == "actor@place")
