@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -17,7 +18,8 @@ from models import cutsets as cs
 from models import zoo
 from models.cuts import cut_points
 from models.profile import profile
-from tests.helpers import ROOT
+from sim.problems import ScenarioError
+from tests.helpers import ROOT, load_dict
 
 HEADS = [f"head{i}" for i in range(6)]
 
@@ -89,3 +91,71 @@ def test_cli_lists_and_writes_cut_set_parts(tmp_path: Path) -> None:
 def test_a_cut_set_after_no_layer_is_refused(bad: str) -> None:
     with pytest.raises(KeyError):
         cs.parts(ssd()[1], [bad])
+
+
+def _graph(actors: dict[str, Any], model: Any = "ssd_mobilenet_v2") -> dict[str, Any]:
+    return {
+        "name": "parts", "horizon": "10s", "model": model,
+        "devices": {"cam": {"type": "rpi4"}, "srv": {"type": "edge-cpu"}},
+        "links": [{"ends": ["cam", "srv"], "bandwidth": "100Mbps"}],
+        "graphs": {"g": {"sources": [{"name": "cam", "at": "cam",
+                                      "arrivals": {"kind": "periodic", "rate": "1/s"}}],
+                         "actors": actors}},
+    }  # fmt: skip
+
+
+BACKBONE = {"on": "cam", "part": ["stem", "b13.add"]}
+REST = {"on": "cam", "after": ["front"], "part": ["b14.expand", "extra4.expand.relu6"]}
+
+
+def test_the_loader_wires_each_parts_own_tensors() -> None:
+    """A part with two successor parts sends each the tensors it takes; in all, both."""
+    heads = {"on": "srv", "after": ["front", "rest"], "part": ["head0.box.dw", "scores"]}
+    s = load_dict(_graph({"front": BACKBONE, "rest": REST, "heads": heads}))
+    front = s.graphs["g"].actors["front"]  # type: ignore[index]
+    assert front.sends == {"rest": 19 * 19 * 96 * 4, "heads": 19 * 19 * 576 * 4}
+    assert front.output_bytes == 19 * 19 * (96 + 576) * 4
+
+
+@pytest.mark.parametrize(
+    ("actors", "model", "message"),
+    [
+        (
+            {
+                "front": BACKBONE,
+                "rest": REST,
+                "heads": {"on": "srv", "after": ["rest"], "part": ["head0.box.dw", "scores"]},
+            },
+            "ssd_mobilenet_v2",
+            "graphs.g.actors.heads.part: needs 'b13.expand.relu6' (layer b13.expand.relu6), "
+            "which none of its after actors runs",
+        ),
+        (
+            {"front": dict(BACKBONE, layers=["stem", "stem"])},
+            "ssd_mobilenet_v2",
+            "graphs.g.actors.front.part: give part, layers or service: one of them",
+        ),
+        (
+            {"front": dict(BACKBONE, part=["stem", "nope"])},
+            "ssd_mobilenet_v2",
+            "graphs.g.actors.front.part: unknown layer 'nope'",
+        ),
+        (
+            {"front": dict(BACKBONE, sends={"heads": 10})},
+            "ssd_mobilenet_v2",
+            "graphs.g.actors.front.sends: names 'heads', which does not follow it",
+        ),
+        (
+            {"front": {"on": "cam", "part": ["l0", "l0"]}},
+            {
+                "input_bytes": 10,
+                "layers": [{"name": "l0", "op": "conv", "flops": 1, "output_bytes": 1}],
+            },
+            "graphs.g.actors.front.part: needs a zoo or ONNX model",
+        ),
+    ],
+)
+def test_a_bad_part_is_named(actors: dict[str, Any], model: Any, message: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_dict(_graph(actors, model))
+    assert any(message in p.line("") for p in err.value.problems), err.value.problems
