@@ -141,6 +141,12 @@ def cost(p: Problem, places: Sequence[str]) -> tuple[float, float, float]:
     return total[0], total[1], total[2]
 
 
+def costed(p: Problem, places: Sequence[str]) -> Placement:
+    """The placement ``places`` (one per actor, in topological order) with its unloaded figures."""
+    latency, energy, sent = cost(p, places)
+    return Placement(tuple(places), tuple(p.graph.actors), latency, energy, sent)
+
+
 def search(p: Problem, objective: str = "latency", keep: int = KEEP) -> list[Placement]:
     """The ``keep`` best placements by the unloaded figure of ``objective`` (latency for
     p95), exactly, by branch and bound."""
@@ -170,13 +176,13 @@ def search(p: Problem, objective: str = "latency", keep: int = KEEP) -> list[Pla
 
     visit(())
     chosen = sorted(best, key=lambda e: (-e[0], -e[1], e[2]))
-    return [_placement(p, e[2]) for e in chosen]
+    return [costed(p, e[2]) for e in chosen]
 
 
 def brute(p: Problem, objective: str = "latency") -> list[Placement]:
     """Every placement, best first by the unloaded figure (for tests and small graphs)."""
     key = 1 if objective == "energy" else 2 if objective == "bytes" else 0
-    every = [_placement(p, places) for places in itertools.product(*p.choices)]
+    every = [costed(p, places) for places in itertools.product(*p.choices)]
     figure = ("unloaded", "energy", "bytes_sent")[key]
     return sorted(every, key=lambda x: (_nan_last(getattr(x, figure)), x.unloaded, x.places))
 
@@ -194,6 +200,7 @@ def evaluate(s: Scenario, p: Problem, candidates: list[Placement]) -> list[Place
         figures = analyze(variant)["sources"]
         c.per_source = {
             src.name: {
+                "unloaded": _one(p, c.places, src, complete=True)[0],
                 "latency": _value(figures[src.name]["latency_mean"]),
                 "p95": _value(figures[src.name]["latency_p95"]),
                 "energy": _one(p, c.places, src, complete=True)[1],
@@ -230,7 +237,7 @@ def place(
     count = math.prod(len(c) for c in p.choices)
     analytic = objective in ("latency", "p95")
     if analytic and count <= EXACT:
-        candidates = [_placement(p, places) for places in itertools.product(*p.choices)]
+        candidates = [costed(p, places) for places in itertools.product(*p.choices)]
     else:
         candidates = search(p, objective, keep)
     done = evaluate(s, p, candidates)
@@ -316,11 +323,6 @@ def _join(actor: Actor, arrivals: list[float]) -> float:
 
 def _index(g: Graph, name: str) -> int:
     return g.actors[name].index
-
-
-def _placement(p: Problem, places: Sequence[str]) -> Placement:
-    latency, energy, sent = cost(p, places)
-    return Placement(tuple(places), tuple(p.graph.actors), latency, energy, sent)
 
 
 def _classes(p: Problem, c: Placement) -> dict[int, dict[str, float]]:
