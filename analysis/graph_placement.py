@@ -1,28 +1,14 @@
 """Placement of a dataflow graph's actors on devices, under each objective.
 
-A **placement** gives every actor of a graph a place: ``$source`` (the device of the
-source whose request it serves) or a device. Candidates are ``$source`` and every
-device that can run layers, is reachable, and is no source's own device (another
-camera is not a server); ``devices`` narrows them.
-
-**Unloaded cost** (no queueing), per source: an actor finishes at its join over its
-inputs (``all``: the latest, ``first``: the earliest, ``k_of_n``: the k-th) of each
-input's finish plus the transfer of what that input sends it (a cut-set part sends each
-successor its own tensors, :meth:`sim.graph.expand.Actor.bytes_to`), plus its own
-seconds on its device; the request ends when every sink's result is back. Transfers
-cost ``size × 8 / bandwidth`` plus propagation and mean jitter per hop of the
-lowest-latency route. Exits are ignored (every actor fires). The source device's busy
-seconds × its busy power give the **energy**, what leaves it the **bytes**; a graph's
-figure is its sources' rate-weighted mean.
-
-**Search.** :func:`search` is a branch and bound over actors in topological order: a
-partial placement's bound takes every unplaced actor at its fastest candidate and its
-transfers as free, which never exceeds the cost of a completion (every join is
-monotone), so the ``keep`` best placements by unloaded latency, energy or bytes are
-exact. **Latency and p95** are the analytic model's (:func:`analysis.analytic.analyze`
-on the whole scenario with the placement applied): with at most ``EXACT`` placements
-every one is evaluated (exact); beyond, the ``keep`` best by unloaded latency are
-evaluated and the best of them chosen (the heuristic, its gap in docs/planning.md).
+The unloaded cost of a placement is :mod:`analysis.graph_costs`'s. **Search.**
+:func:`search` is a branch and bound over actors in topological order: a partial
+placement's bound never exceeds the cost of a completion (every join is monotone), so the
+``keep`` best placements by unloaded latency, energy or bytes are exact. **Latency and
+p95** are the analytic model's (:func:`analysis.analytic.analyze` on the whole scenario
+with the placement applied): with at most ``EXACT`` placements every one is evaluated
+(exact); beyond, :func:`heuristic`: the ``keep`` best by unloaded latency are evaluated,
+then the best of them improved by moving one actor at a time while the objective improves
+(its gap against the exact search in docs/planning.md).
 """
 
 from __future__ import annotations
@@ -30,48 +16,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from analysis.analytic import analyze
-from analysis.analytic.graphs import span_cost
-from analysis.placement import _route_cost
-from sim.graph.expand import Actor, Graph, graphs, resolve
-from sim.graph.spec import SOURCE, KOfN
+from analysis.graph_costs import Problem, cost, figures, problem
 from sim.loader import ScenarioError, revised
-from sim.routes import topology
-from sim.spec import Scenario, SourceSpec
+from sim.spec import Scenario
 
 OBJECTIVES = ("latency", "p95", "energy", "bytes")
 EXACT = 256
 """Placements evaluated one by one by the analytic model; beyond, the heuristic."""
 KEEP = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A graph's placement problem, costed per source: seconds of each actor on each
-    candidate device, and the transfer cost between devices."""
-
-    graph: Graph
-    choices: tuple[tuple[str, ...], ...]  # per actor in topological order: its places
-    sources: tuple[SourceSpec, ...]
-    weights: tuple[float, ...]  # each source's share of the graph's requests
-    seconds: dict[tuple[str, str], float]  # (actor, device) -> unloaded seconds
-    hop: dict[tuple[str, str], tuple[float, float]]  # (a, b) -> (s per byte, fixed s)
-    power: dict[str, float]  # device -> busy power (nan when unset)
-
-    def device(self, place: str, src: SourceSpec) -> str:
-        return src.at if place == SOURCE else place
-
-    def transfer(self, a: str, b: str, size: float) -> float:
-        """Unloaded seconds to move ``size`` bytes from ``a`` to ``b`` (no route: inf)."""
-        if (a, b) not in self.hop:
-            return math.inf
-        per_byte, fixed = self.hop[(a, b)]
-        return size * per_byte + fixed
 
 
 @dataclass(slots=True)
@@ -102,45 +58,6 @@ class Placement:
         return ", ".join(f"{n}@{p}" for n, p in zip(self.names, self.places, strict=True))
 
 
-def problem(s: Scenario, graph: str, devices: Sequence[str] | None = None) -> Problem:
-    """The placement problem of ``graph`` (its actors from ``s.graphs``)."""
-    spec = s.graphs[graph]
-    if spec.actors is None:
-        raise ValueError(f"graph {graph!r} chains a pipeline: plan it with --place")
-    g = resolve(s, graph, spec)
-    net = topology(list(s.devices), s.links)
-    homes = {src.at for src in s.workload} | {src.at for h in graphs(s) for src in h.sources}
-    pool = _pool(s, devices, homes)
-    reach = [d for d in pool if all(nx.has_path(net, src.at, d) for src in g.sources)]
-    places = (SOURCE, *reach)
-    fixed = {a.on for a in g.actors.values() if a.on != SOURCE}
-    ends = sorted({*reach, *fixed, *(src.at for src in g.sources)})
-    seconds = {(n, d): _seconds(s, a, d) for n, a in g.actors.items() for d in ends}
-    rates = [_rate(src) for src in g.sources]
-    return Problem(
-        graph=g,
-        choices=tuple(places if _movable(a) else (a.on,) for a in g.actors.values()),
-        sources=g.sources,
-        weights=tuple(r / sum(rates) for r in rates),
-        seconds=seconds,
-        hop={
-            (a, b): _route_cost(s, net, a, b) for a in ends for b in ends if nx.has_path(net, a, b)
-        },
-        power={d: _power(s, d) for d in ends},
-    )
-
-
-def cost(p: Problem, places: Sequence[str]) -> tuple[float, float, float]:
-    """(unloaded latency, source-device energy, bytes leaving the source device), each the
-    rate-weighted mean over the graph's sources."""
-    total = [0.0, 0.0, 0.0]
-    for src, w in zip(p.sources, p.weights, strict=True):
-        figures = _one(p, places, src, complete=True)
-        for i in range(3):
-            total[i] += w * figures[i]
-    return total[0], total[1], total[2]
-
-
 def costed(p: Problem, places: Sequence[str]) -> Placement:
     """The placement ``places`` (one per actor, in topological order) with its unloaded figures."""
     latency, energy, sent = cost(p, places)
@@ -156,13 +73,13 @@ def search(p: Problem, objective: str = "latency", keep: int = KEEP) -> list[Pla
     def bound(places: tuple[str, ...]) -> float:
         total = 0.0
         for src, w in zip(p.sources, p.weights, strict=True):
-            total += w * _one(p, places, src, complete=False)[key]
+            total += w * figures(p, places, src, complete=False)[key]
         return total
 
     def visit(places: tuple[str, ...]) -> None:
         if len(places) == len(p.choices):
-            figures = cost(p, places)
-            entry = (-_nan_last(figures[key]), -figures[0], places)
+            total = cost(p, places)
+            entry = (-_nan_last(total[key]), -total[0], places)
             if len(best) < keep:
                 heapq.heappush(best, entry)
             elif entry[:2] > best[0][:2]:
@@ -197,17 +114,17 @@ def evaluate(s: Scenario, p: Problem, candidates: list[Placement]) -> list[Place
         except ScenarioError as exc:
             refused.append(exc.problems[0].line(""))
             continue
-        figures = analyze(variant)["sources"]
-        c.per_source = {
-            src.name: {
-                "unloaded": _one(p, c.places, src, complete=True)[0],
-                "latency": _value(figures[src.name]["latency_mean"]),
-                "p95": _value(figures[src.name]["latency_p95"]),
-                "energy": _one(p, c.places, src, complete=True)[1],
-                "bytes": _one(p, c.places, src, complete=True)[2],
+        analytic = analyze(variant)["sources"]
+        c.per_source = {}
+        for src in p.sources:
+            unloaded, energy, sent = figures(p, c.places, src, complete=True)
+            c.per_source[src.name] = {
+                "unloaded": unloaded,
+                "latency": _value(analytic[src.name]["latency_mean"]),
+                "p95": _value(analytic[src.name]["latency_p95"]),
+                "energy": energy,
+                "bytes": sent,
             }
-            for src in p.sources
-        }
         c.latency = sum(
             w * c.per_source[src.name]["latency"]
             for src, w in zip(p.sources, p.weights, strict=True)
@@ -234,15 +151,38 @@ def place(
     if graph not in s.graphs:
         raise ValueError(f"--graph: unknown graph {graph!r} (known: {', '.join(s.graphs)})")
     p = problem(s, graph, devices)
-    count = math.prod(len(c) for c in p.choices)
-    analytic = objective in ("latency", "p95")
-    if analytic and count <= EXACT:
-        candidates = [costed(p, places) for places in itertools.product(*p.choices)]
-    else:
-        candidates = search(p, objective, keep)
-    done = evaluate(s, p, candidates)
-    done.sort(key=lambda x: (not math.isfinite(x.latency), x.score(objective), x.unloaded))
-    return done[:keep] if analytic else done
+    if objective not in ("latency", "p95"):
+        return sorted(evaluate(s, p, search(p, objective, keep)), key=_order(objective))
+    if math.prod(len(c) for c in p.choices) > EXACT:
+        return heuristic(s, p, objective, keep)[:keep]
+    every = [costed(p, places) for places in itertools.product(*p.choices)]
+    return sorted(evaluate(s, p, every), key=_order(objective))[:keep]
+
+
+def heuristic(s: Scenario, p: Problem, objective: str, keep: int = KEEP) -> list[Placement]:
+    """The ``keep`` best by unloaded latency, evaluated; then, from the best of them, one
+    actor moved at a time to another place while that improves ``objective`` (first
+    improvement, until no move does). Everything evaluated, best first."""
+    rank = _order(objective)
+    done = sorted(evaluate(s, p, search(p, objective, keep)), key=rank)
+    seen = {c.places for c in done}
+    current, moved = done[0], True
+    while moved:
+        moved = False
+        for k, choices in enumerate(p.choices):
+            for place in choices:
+                places = (*current.places[:k], place, *current.places[k + 1 :])
+                if places in seen:
+                    continue
+                seen.add(places)
+                try:
+                    (tried,) = evaluate(s, p, [costed(p, places)])
+                except ValueError:  # refused by the scenario's checks
+                    continue
+                done.append(tried)
+                if rank(tried) < rank(current):
+                    current, moved = tried, True
+    return sorted(done, key=rank)
 
 
 def problem_size(
@@ -254,7 +194,10 @@ def problem_size(
         return f"exact: branch and bound over {count} placements"
     if count <= EXACT:
         return f"exact: all {count} placements evaluated"
-    return f"heuristic: the {keep} best of {count} by unloaded latency evaluated"
+    return (
+        f"heuristic: the {keep} best of {count} by unloaded latency, then one actor moved at "
+        "a time while the analytic figure improves"
+    )
 
 
 def apply(s: Scenario, graph: str, c: Placement) -> Scenario:
@@ -269,60 +212,6 @@ def apply(s: Scenario, graph: str, c: Placement) -> Scenario:
 
 
 # -- the pieces ----------------------------------------------------------------
-
-
-def _one(
-    p: Problem, places: Sequence[str], src: SourceSpec, complete: bool
-) -> tuple[float, float, float]:
-    """One source's (latency, energy, bytes) for ``places``; with ``complete`` false, a lower
-    bound over every completion of a partial placement."""
-    g = p.graph
-    finish: dict[str, float] = {}
-    energy = sent = 0.0
-    for k, (name, actor) in enumerate(g.actors.items()):
-        here = p.device(places[k], src) if k < len(places) else None
-        arrivals = []
-        for q in actor.inputs or ("",):
-            if q:
-                kq = _index(g, q)
-                there = p.device(places[kq], src) if kq < len(places) else None
-                size, ready = g.actors[q].bytes_to(name), finish[q]
-            else:
-                there, size, ready = src.at, g.input_bytes, 0.0
-            move = 0.0
-            if there is not None and here is not None:
-                move = p.transfer(there, here, size)
-                sent += size if there == src.at and here != src.at else 0.0
-            arrivals.append(ready + move)
-        work = (
-            p.seconds[(name, here)]
-            if here is not None
-            else min(p.seconds[(name, p.device(c, src))] for c in p.choices[k])
-        )
-        finish[name] = _join(actor, arrivals) + work
-        if here == src.at:
-            energy += work * p.power[src.at]
-    ends = []
-    for n in g.sinks:
-        k = _index(g, n)
-        back = (
-            p.transfer(p.device(places[k], src), src.at, g.result_bytes) if k < len(places) else 0.0
-        )
-        ends.append(finish[n] + back)
-    return max(ends), energy, sent
-
-
-def _join(actor: Actor, arrivals: list[float]) -> float:
-    ordered = sorted(arrivals)
-    if actor.join == "first":
-        return ordered[0]
-    if isinstance(actor.join, KOfN):
-        return ordered[actor.join.k - 1]
-    return ordered[-1]
-
-
-def _index(g: Graph, name: str) -> int:
-    return g.actors[name].index
 
 
 def _classes(p: Problem, c: Placement) -> dict[int, dict[str, float]]:
@@ -340,45 +229,13 @@ def _classes(p: Problem, c: Placement) -> dict[int, dict[str, float]]:
     return out
 
 
-def _pool(s: Scenario, devices: Sequence[str] | None, homes: set[str]) -> list[str]:
-    if devices is None:
-        return [d for d in s.devices if _costed(s, d) and d not in homes]
-    for d in devices:
-        if d not in s.devices:
-            raise ValueError(f"--devices: unknown device {d!r} (known: {', '.join(s.devices)})")
-        if not _costed(s, d):
-            raise ValueError(f"--devices: {d!r} cannot run layers (no gflops or profile)")
-    return list(devices)
+def _order(objective: str) -> Callable[[Placement], tuple[bool, float, float]]:
+    """Stable placements first (a finite analytic latency), then by ``objective``."""
 
+    def key(c: Placement) -> tuple[bool, float, float]:
+        return (not math.isfinite(c.latency), c.score(objective), c.unloaded)
 
-def _movable(actor: Actor) -> bool:
-    """Actors that do work can move; routers and joins without work stay where they are."""
-    return bool(actor.span) or actor.service is not None
-
-
-def _seconds(s: Scenario, actor: Actor, device: str) -> float:
-    if actor.service is not None:
-        return actor.service.mean
-    if not actor.span:
-        return 0.0
-    if not _costed(s, device):
-        return math.inf
-    return span_cost(s, actor.span, device)
-
-
-def _costed(s: Scenario, device: str) -> bool:
-    spec = s.devices[device]
-    return spec.profile is not None or spec.compute() is not None
-
-
-def _power(s: Scenario, device: str) -> float:
-    power = s.devices[device].power_busy
-    return math.nan if power is None else power
-
-
-def _rate(src: SourceSpec) -> float:
-    rate = getattr(src.arrivals, "rate", None)
-    return float(rate) if rate else 1.0
+    return key
 
 
 def _nan_last(x: float) -> float:
@@ -388,3 +245,6 @@ def _nan_last(x: float) -> float:
 def _value(fig: dict[str, float | None]) -> float:
     value = fig["value"]
     return math.nan if value is None else value
+
+
+__all__ = ["problem"]

@@ -1,8 +1,14 @@
 """The graph planner: its branch and bound is exhaustive search, its unloaded cost is the
-graph's critical path, and its choice on the SSD scenario is not beaten in simulation."""
+graph's critical path, and its choice on the SSD scenario is not beaten in simulation.
+
+``python -m tests.test_graph_placement [INSTANCES]`` prints the heuristic's gap against the
+exact search on random small instances (docs/planning.md).
+"""
 
 from __future__ import annotations
 
+import math
+import random
 import subprocess
 import sys
 from typing import Any
@@ -11,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analysis import graph_placement
 from analysis.analytic.graphs import span_cost
-from analysis.graph_placement import apply, brute, place, problem, search
+from analysis.graph_placement import apply, brute, evaluate, heuristic, place, problem, search
 from analysis.summary import summary
 from sim import document
 from sim.loader import from_dict, load, revised
@@ -140,6 +147,43 @@ def test_the_choice_is_not_worse_in_simulation_than_another_candidate() -> None:
     assert min(m for m, _, _ in cells) == pytest.approx(cells[0][0], rel=0.05)
 
 
+def test_beyond_the_exact_limit_the_heuristic_finds_the_ssd_choice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With enumeration switched off, the heuristic's choice is the exact search's."""
+    s = load(SSD)
+    exact = place(s, "split_pi4_wifi", keep=1)[0]
+    monkeypatch.setattr(graph_placement, "EXACT", 1)
+    for keep in (1, 2):
+        found = place(s, "split_pi4_wifi", keep=keep)
+        assert found[0].places == exact.places
+        assert found[0].latency == pytest.approx(exact.latency, rel=1e-12)
+
+
+def test_the_heuristics_moves_leave_a_saturated_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two 80 ms actors at 10 requests/s: together on one fast server (the unloaded best)
+    they saturate it; the moves spread them over both servers, as the exact search does."""
+    fast = {"gflops": 50, "mem_bandwidth": "10GB/s"}
+    layers = [{"name": f"l{i}", "op": "conv", "flops": 4e9, "output_bytes": 1e3} for i in (0, 1)]
+    raw = {
+        "name": "spread", "horizon": "10s", "model": {"input_bytes": 1e3, "layers": layers},
+        "devices": {"cam": {"gflops": 1, "mem_bandwidth": "1GB/s"}, "s1": fast, "s2": fast},
+        "links": [{"ends": list(e), "bandwidth": "1Gbps", "latency": "1ms"}
+                  for e in (("cam", "s1"), ("cam", "s2"), ("s1", "s2"))],
+        "graphs": {"g": {"sources": [{"name": "cam", "at": "cam",
+                                      "arrivals": {"kind": "poisson", "rate": "10/s"}}],
+                         "actors": {"a": {"on": "s1", "layers": ["l0", "l0"]},
+                                    "b": {"on": "s1", "after": ["a"], "layers": ["l1", "l1"]}}}},
+    }  # fmt: skip
+    s = load_dict(raw)
+    exact = place(s, "g", keep=1)[0]
+    assert math.isfinite(exact.latency) and len(set(exact.places)) == 2
+    p = problem(s, "g")
+    assert not math.isfinite(evaluate(s, p, search(p, "latency", keep=1))[0].latency)
+    monkeypatch.setattr(graph_placement, "EXACT", 1)
+    assert place(s, "g", keep=1)[0].latency == pytest.approx(exact.latency, rel=1e-12)
+
+
 def test_energy_and_bytes_rank_by_their_own_figures() -> None:
     s = load(SSD)
     for objective, figure in (("energy", "energy"), ("bytes", "bytes_sent")):
@@ -174,3 +218,61 @@ def test_the_cli_names_a_bad_option(args: tuple[str, ...], message: str) -> None
     done = _plan(*args)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def _instance(rng: random.Random) -> dict[str, Any]:
+    """A random placement problem: 3-4 actors in a DAG, a source and 2 other devices, and
+    a Poisson load under which a device that takes every actor may queue or saturate."""
+    devices = {f"d{i}": {"gflops": rng.choice([5, 20, 50, 100]), "mem_bandwidth": "10GB/s"}
+               for i in range(3)}  # fmt: skip
+    links = [{"ends": [f"d{rng.randrange(i)}", f"d{i}"],
+              "bandwidth": f"{rng.choice([20, 100, 1000])}Mbps",
+              "latency": f"{rng.choice([0, 1, 5])}ms"} for i in range(1, 3)]  # fmt: skip
+    k = rng.randint(3, 4)
+    layers = [{"name": f"l{i}", "op": "conv", "flops": rng.choice([1e8, 3e8, 1e9]),
+               "output_bytes": rng.choice([1e3, 3e4, 1e5])} for i in range(k)]  # fmt: skip
+    actors: dict[str, Any] = {}
+    for i in range(k):
+        after = (
+            sorted(rng.sample([f"a{j}" for j in range(i)], rng.randint(1, min(i, 2)))) if i else []
+        )
+        actors[f"a{i}"] = {"on": "$source", "after": after, "layers": [f"l{i}", f"l{i}"]}
+    rate = rng.choice([5, 10, 20])
+    return {"name": "gap", "horizon": "10s", "devices": devices, "links": links,
+            "model": {"input_bytes": 3e4, "layers": layers},
+            "graphs": {"g": {"actors": actors, "sources": [
+                {"name": "src", "at": "d0", "arrivals": {"kind": "poisson", "rate": f"{rate}/s"}}]}}}  # fmt: skip
+
+
+def gap(instances: int, seed: int = 1) -> None:
+    """The heuristic against the exact search (every placement evaluated) on random small
+    instances: its start alone (the `keep` best by unloaded latency, analytic best of them)
+    and with its one-actor moves."""
+    rng = random.Random(seed)
+    keeps = (1, 2, 4, 8)
+    rows: dict[tuple[str, int], list[tuple[float, int]]] = {}
+    for _ in range(instances):
+        s = load_dict(_instance(rng))
+        p = problem(s, "g", ["d1", "d2"])
+        exact = min(c.latency for c in evaluate(s, p, brute(p)))
+        for k in keeps:
+            start = evaluate(s, p, search(p, "latency", keep=k))
+            moved = heuristic(s, p, "latency", keep=k)
+            for what, found in (("start", start), ("moves", moved)):
+                best = min(c.latency for c in found)
+                error = best / exact - 1 if math.isfinite(best) else math.inf
+                rows.setdefault((what, k), []).append((error, len(found)))
+    print(
+        "| heuristic | keep | exact choice | mean gap (finite) | worst gap | unstable | placements evaluated |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for (what, k), cells in rows.items():
+        errors = [e for e, _ in cells]
+        finite = [e for e in errors if math.isfinite(e)]
+        print(f"| {what} | {k} | {sum(e < 1e-9 for e in errors)} of {len(errors)} | "
+              f"{100 * sum(finite) / max(len(finite), 1):.2f} % | {100 * max(finite, default=0):.1f} % | "
+              f"{len(errors) - len(finite)} | {sum(n for _, n in cells) / len(cells):.1f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    gap(int(sys.argv[1]) if len(sys.argv) > 1 else 100)
