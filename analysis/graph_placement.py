@@ -8,7 +8,8 @@ p95** are the analytic model's (:func:`analysis.analytic.analyze` on the whole s
 with the placement applied): with at most ``EXACT`` placements every one is evaluated
 (exact); beyond, :func:`heuristic`: the ``keep`` best by unloaded latency are evaluated,
 then the best of them improved by moving one actor at a time while the objective improves
-(its gap against the exact search in docs/planning.md).
+(an unstable placement, one that saturates a station, by lowering its busiest station's
+offered load); its gap against the exact search in docs/planning.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from analysis.analytic import analyze
+from analysis.analytic import analyze, offered_load
 from analysis.graph_costs import Problem, cost, figures, problem
 from sim.loader import ScenarioError, revised
 from sim.spec import Scenario
@@ -41,6 +42,7 @@ class Placement:
     bytes_sent: float
     latency: float = math.nan
     p95: float = math.nan
+    load: float = math.nan  # an unstable placement's busiest station's offered load
     per_source: dict[str, dict[str, float]] = field(default_factory=dict)
     per_class: dict[int, dict[str, float]] = field(default_factory=dict)
 
@@ -115,6 +117,8 @@ def evaluate(s: Scenario, p: Problem, candidates: list[Placement]) -> list[Place
             refused.append(exc.problems[0].line(""))
             continue
         analytic = analyze(variant)["sources"]
+        if not all(math.isfinite(_value(analytic[src.name]["latency_mean"])) for src in p.sources):
+            c.load = max(offered_load(variant).values())
         c.per_source = {}
         for src in p.sources:
             unloaded, energy, sent = figures(p, c.places, src, complete=True)
@@ -230,10 +234,12 @@ def _classes(p: Problem, c: Placement) -> dict[int, dict[str, float]]:
 
 
 def _order(objective: str) -> Callable[[Placement], tuple[bool, float, float]]:
-    """Stable placements first (a finite analytic latency), then by ``objective``."""
+    """Stable placements first (a finite analytic latency) by ``objective``, then unstable
+    ones by their busiest station's offered load (so moves go towards stability)."""
 
     def key(c: Placement) -> tuple[bool, float, float]:
-        return (not math.isfinite(c.latency), c.score(objective), c.unloaded)
+        stable = math.isfinite(c.latency)
+        return (not stable, c.score(objective) if stable else _nan_last(c.load), c.unloaded)
 
     return key
 

@@ -60,6 +60,20 @@ def test_backbone_and_heads_split_as_a_dag() -> None:
         assert np.abs(a - values[name]).max() <= 1e-4
 
 
+def test_inside_resnet_blocks_two_tensors_cross_and_suffice() -> None:
+    """ResNet-56 split inside its residual blocks: the cut set there is the shortcut and
+    the branch, and every cut set determines the outputs (≤ 1e-4)."""
+    model = zoo.load("resnet56")
+    f = cs.flow(model)
+    x = {"input": np.random.default_rng(7).standard_normal((1, 3, 32, 32)).astype(np.float32)}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (full,) = session.run(None, x)
+    (out,), sets = cs.states(model, f, x)
+    inside = next(c for c in sets if c.after == "s2.b3.conv1.relu")
+    assert set(inside.tensors) == {"s2.b2.add.relu", "s2.b3.conv1.relu"}
+    assert np.abs(full - out).max() <= 1e-4
+
+
 def test_single_tensor_cuts_are_cut_sets_of_one() -> None:
     model = zoo.load("resnet56")
     singles = {c.tensors[0] for c in cs.cut_sets(cs.flow(model)) if len(c.tensors) == 1}
