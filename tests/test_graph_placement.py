@@ -251,10 +251,14 @@ def gap(instances: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     keeps = (1, 2, 4, 8)
     rows: dict[tuple[str, int], list[tuple[float, int]]] = {}
+    infeasible = 0
     for _ in range(instances):
         s = load_dict(_instance(rng))
         p = problem(s, "g", ["d1", "d2"])
         exact = min(c.latency for c in evaluate(s, p, brute(p)))
+        if not math.isfinite(exact):  # every placement saturates a station
+            infeasible += 1
+            continue
         for k in keeps:
             start = evaluate(s, p, search(p, "latency", keep=k))
             moved = heuristic(s, p, "latency", keep=k)
@@ -262,6 +266,7 @@ def gap(instances: int, seed: int = 1) -> None:
                 best = min(c.latency for c in found)
                 error = best / exact - 1 if math.isfinite(best) else math.inf
                 rows.setdefault((what, k), []).append((error, len(found)))
+    print(f"{infeasible} of {instances} instances have no stable placement; over the rest:\n")
     print(
         "| heuristic | keep | exact choice | mean gap (finite) | worst gap | unstable | placements evaluated |"
     )
