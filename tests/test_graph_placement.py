@@ -7,10 +7,12 @@ exact search on random small instances (docs/planning.md).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,9 +194,19 @@ def test_energy_and_bytes_rank_by_their_own_figures() -> None:
         assert values == sorted(values) and values[0] == 0.0  # everything on the server
 
 
-def _plan(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sim", "plan", str(SSD), *args],
+def _plan(*args: str, file: Path = SSD) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sim", "plan", str(file), *args],
                           capture_output=True, text=True, cwd=ROOT, check=False)  # fmt: skip
+
+
+def test_the_cli_writes_json_and_refuses_a_chain_graph() -> None:
+    done = _plan("--graph", "split_nano_eth", "--keep", "2", "--objective", "p95", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert len(rows) == 2 and rows[0]["best"] and rows[0]["p95"] <= rows[1]["p95"]
+    assert set(rows[0]["per_source"]) == {"nano_eth"} and "0" in rows[0]["per_class"]
+    done = _plan("--graph", "p_as_graph", file=ROOT / "scenarios" / "graphs" / "chain.yaml")
+    assert done.returncode == 2 and "chains a pipeline: plan it with --place" in done.stderr
 
 
 def test_the_cli_prints_placements_per_source_and_class() -> None:
