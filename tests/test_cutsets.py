@@ -173,3 +173,28 @@ def test_a_bad_part_is_named(actors: dict[str, Any], model: Any, message: str) -
     with pytest.raises(ScenarioError) as err:
         load_dict(_graph(actors, model))
     assert any(message in p.line("") for p in err.value.problems), err.value.problems
+
+
+def test_a_parts_fifo_holds_only_the_tensors_it_takes() -> None:
+    """The memory check counts each bounded FIFO's tokens at the bytes its producer sends
+    that part: 100 places of the heads' two inputs fit where whole outputs would not."""
+    heads = {
+        "on": "srv",
+        "after": ["front", "rest"],
+        "part": ["head0.box.dw", "scores"],
+        "fifo": 100,
+    }
+    raw = _graph({"front": BACKBONE, "rest": REST, "heads": heads})
+    s = load_dict(raw)
+    actors, table = s.graphs["g"].actors, s.table
+    assert actors is not None and table is not None
+    taken = sum((actors[p].sends or {})["heads"] for p in ("front", "rest"))
+    whole = sum(actors[p].output_bytes or 0.0 for p in ("front", "rest"))
+    start = [x.name for x in table.layers].index("head0.box.dw")
+    weights = sum((x.weight_bytes for x in table.layers[start:]), 0.0)
+    assert whole - taken == 19 * 19 * 96 * 4  # block 13's output goes to rest only
+    raw["devices"]["srv"]["memory"] = weights + 100 * (taken + whole) / 2
+    load_dict(raw)  # fits
+    raw["devices"]["srv"]["memory"] = weights + 100 * taken - 1
+    with pytest.raises(ScenarioError, match="too little memory for actors heads"):
+        load_dict(raw)

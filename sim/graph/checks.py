@@ -289,7 +289,7 @@ def _memory(s: Scenario, g: Graph) -> list[Problem]:
             if (device, name) in {(d, n) for d, ns in who.items() for n in ns}:
                 continue
             who.setdefault(device, []).append(name)
-            token = [g.actors[p].output_bytes for p in actor.inputs] or [g.input_bytes]
+            token = [g.actors[p].bytes_to(name) for p in actor.inputs] or [g.input_bytes]
             need[device] = (
                 need.get(device, 0.0) + actor.weight_bytes + (actor.fifo or 0) * sum(token)
             )
