@@ -28,9 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p = verbs.add_parser(verb, help=text)
         p.add_argument("model", metavar="MODEL")
         p.set_defaults(handler=handler)
+        if verb == "cuts":
+            p.add_argument("--sets", action="store_true", help="every cut set (tensors crossing)")
     part = verbs.add_parser("partition", help="write the sub-models between cut points")
     part.add_argument("model", metavar="MODEL")
     part.add_argument("--cuts", required=True, help="comma-separated cut tensors")
+    part.add_argument(
+        "--sets", action="store_true", help="--cuts names layers a cut set follows (DAG models)"
+    )
     part.add_argument("--out", required=True, type=Path)
     part.set_defaults(handler=_partition)
     prof = verbs.add_parser("profile", help="measure the model per layer with onnxruntime here")
@@ -129,6 +134,24 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _cuts(args: argparse.Namespace) -> int:
     from models.cuts import cut_points
+    from models.cutsets import cut_sets, flow
+
+    if args.sets:
+        name, model = open_model(args.model)
+        table = _table(f"{name}: cut sets (every tensor that crosses after a layer)")
+        for col in ("after layer", "#", "tensors", "kB crossing", "tensors crossing"):
+            table.add_column(
+                col, justify="left" if col in ("after layer", "tensors crossing") else "right"
+            )
+        for c in cut_sets(flow(model)):
+            shown = ", ".join(c.tensors[:3]) + (
+                f", … ({len(c.tensors) - 3} more)" if len(c.tensors) > 3 else ""
+            )
+            table.add_row(
+                c.after, str(c.index), str(len(c.tensors)), f"{c.bytes / 1e3:,.1f}", shown
+            )
+        _show(table, width=120)
+        return 0
     from models.profile import profile
 
     name, model = open_model(args.model)
@@ -155,6 +178,8 @@ def _partition(args: argparse.Namespace) -> int:
 
     name, model = open_model(args.model)
     wanted = [c.strip() for c in args.cuts.split(",") if c.strip()]
+    if args.sets:
+        return _partition_sets(name, model, wanted, args.out)
     known = [c.name for c in cut_points(model, profile(model))]
     for cut in wanted:
         if cut not in known:
@@ -164,6 +189,33 @@ def _partition(args: argparse.Namespace) -> int:
     paths = save(partitions(model, order), args.out)
     for path in paths:
         print(path)
+    return 0
+
+
+def _partition_sets(name: str, model: onnx.ModelProto, after: list[str], out: Path) -> int:
+    """Parts between cut sets, ``partK.onnx``, and ``edges.json``: each edge's tensors."""
+    import onnx
+
+    from models.cutsets import edge_bytes, edges, extract, flow, parts
+
+    f = flow(model)
+    try:
+        ps = parts(f, after)
+    except KeyError as exc:
+        hint = f"see: edgesim model cuts {name} --sets"
+        message = f"{exc.args[0]!r} is no layer of {name} a cut set can follow ({hint})"
+        raise ModelInputError(f"--cuts: {message}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    for p, sub in zip(ps, extract(model, ps), strict=True):
+        onnx.save(sub, out / f"{p.name}.onnx")
+        print(out / f"{p.name}.onnx")
+    sizes = edge_bytes(f, ps)
+    rows = [
+        {"from": a or "input", "to": b or "output", "tensors": list(t), "bytes": sizes[(a, b)]}
+        for (a, b), t in edges(f, ps).items()
+    ]
+    (out / "edges.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    print(out / "edges.json")
     return 0
 
 

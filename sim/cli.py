@@ -155,10 +155,13 @@ def _parser() -> argparse.ArgumentParser:
         help="search cuts and placements: any number of parts, each on any device",
     )
     plan.add_argument(
-        "--devices", help="with --place: the devices to place on, comma-separated (default: all)"
+        "--devices", help="with --place or --graph: the devices to place on, comma-separated"
     )
     plan.add_argument(
-        "--keep", type=int, default=8, help="with --place: candidates evaluated analytically"
+        "--keep", type=int, default=8, help="with --place or --graph: candidates kept"
+    )
+    plan.add_argument(
+        "--graph", help="place the actors of this graph on devices (docs/planning.md)"
     )
     plan.add_argument(
         "--strategy",
@@ -482,6 +485,8 @@ def _plan(args: argparse.Namespace) -> int:
     if args.pipeline is not None and args.pipeline not in scenario.pipelines:
         known = ", ".join(scenario.pipelines)
         raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
+    if args.graph is not None:
+        return _place_graph(scenario, args)
     if args.place:
         return _place(scenario, args)
     try:
@@ -545,6 +550,29 @@ def _place(scenario: Scenario, args: argparse.Namespace) -> int:
         print(json.dumps(report.jsonable(rows), indent=2, allow_nan=False))
     else:
         report.show_placement(plans, args.objective, scenario.name)
+    return 0
+
+
+def _place_graph(scenario: Scenario, args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from analysis import report
+    from analysis.graph_placement import place, problem_size
+    from analysis.graph_plan_view import show
+
+    if args.keep < 1:
+        raise UsageError(f"--keep: give at least 1 (got {args.keep})")
+    devices = args.devices.split(",") if args.devices else None
+    try:
+        found = place(scenario, args.graph, devices, args.objective, args.keep)
+        method = problem_size(scenario, args.graph, devices, args.objective, args.keep)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        rows = [asdict(c) | {"placement": c.label, "best": i == 0} for i, c in enumerate(found)]
+        print(json.dumps(report.jsonable(rows), indent=2, allow_nan=False))
+    else:
+        show(found, args.objective, f"{scenario.name}, graph {args.graph}", method)
     return 0
 
 

@@ -26,6 +26,7 @@ from sim import catalog as catalog_mod
 from sim import document, templates
 from sim.catalog import CatalogEntry
 from sim.checks import check
+from sim.graph.spec import ActorSpec, GraphSpec
 from sim.problems import UNSET, Problem, ScenarioError
 from sim.spec import DeviceSpec, LayerSpec, ModelSpec, Scenario, ZooModel
 
@@ -359,9 +360,50 @@ def _resolve_model(s: Scenario, base: Path, file: str) -> Scenario:
                 stage.model_copy(update={"layers": (layers[first].name, layers[last].name)})
             )
         pipelines[pname] = pipeline.model_copy(update={"stages": tuple(stages)})
-    if problems:
-        raise ScenarioError(file, problems)
-    return s.model_copy(update={"model": table, "pipelines": pipelines})
+    graphs, wrong = _graph_parts(s, graph, [x.name for x in layers])
+    if problems or wrong:
+        raise ScenarioError(file, problems + wrong)
+    return s.model_copy(update={"model": table, "pipelines": pipelines, "graphs": graphs})
+
+
+def _graph_parts(
+    s: Scenario, model: Any, names: list[str]
+) -> tuple[dict[str, GraphSpec], list[Problem]]:
+    """Graph actors that run a cut-set ``part`` of the model: the bytes each sends to its
+    successor parts (``sends``) and in all (``output_bytes``, unless given), and the
+    tensors its layers need that none of its ``after`` actors makes (problems)."""
+    from models.cutsets import flow, wiring
+
+    index = {n: i for i, n in enumerate(names)}
+    graphs, problems, f = dict(s.graphs), [], None
+    for gname, g in s.graphs.items():
+        actors = g.actors or {}
+        spans = {
+            a: range(index[r[0]], index[r[1]] + 1)
+            for a, x in actors.items()
+            if (r := x.part or x.layers) is not None and r[0] in index and r[1] in index
+        }
+        chosen = {a for a, x in actors.items() if x.part is not None and a in spans}
+        if not chosen:
+            continue
+        f = f or flow(model)
+        w = wiring(f, spans, {a: x.after for a, x in actors.items()}, chosen)
+        for a in sorted(chosen):
+            problems += [Problem(f"graphs.{gname}.actors.{a}.part", why) for why in w.missing[a]]
+        updated = {
+            a: x.model_copy(update=_part_bytes(x, w.sends[a], w.out[a])) if a in chosen else x
+            for a, x in actors.items()
+        }
+        graphs[gname] = g.model_copy(update={"actors": updated})
+    return graphs, problems
+
+
+def _part_bytes(actor: ActorSpec, sends: dict[str, int], out: int) -> dict[str, Any]:
+    given = actor.output_bytes
+    return {
+        "sends": {k: float(v) for k, v in sends.items()} | (actor.sends or {}),
+        "output_bytes": float(out) if given is None else given,
+    }
 
 
 def _resolve_devices(

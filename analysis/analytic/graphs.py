@@ -140,7 +140,7 @@ class Dataflow:
 
     def _send(self, f: Flow, up: nx.Graph, g: Graph, src: SourceSpec, edge: Piece) -> None:
         u, v = g.actors[edge[0]], g.actors[edge[1]]
-        self.a._transfer(f, up, u.device(src.at), v.device(src.at), u.output_bytes)
+        self.a._transfer(f, up, u.device(src.at), v.device(src.at), u.bytes_to(v.name))
 
     def service(self, actor: Actor, device: str) -> tuple[float, float]:
         """Mean and second moment of ``actor``'s service time on ``device``."""
@@ -233,7 +233,7 @@ class Dataflow:
             out[("act", n)] = self._acted(actor, src, stations, self.a.arrivals(src)[0] * q)
             for m in g.successors[n] if handed(found, n) > 0 else ():
                 there = g.actors[m].device(src.at)
-                out[("edge", n, m)] = self._moved(here, there, actor.output_bytes, stations, up)
+                out[("edge", n, m)] = self._moved(here, there, actor.bytes_to(m), stations, up)
             if returned(found, g, n) > 0:
                 out[("out", n)] = self._moved(here, src.at, g.result_bytes, stations, up)
         return out

@@ -1,8 +1,10 @@
 """The design rules of dataflow graphs, checked before running (as Edge-PRUNE's allow).
 
 * names: actors on known devices, ``after`` naming actors of the graph, layers of
-  the model, work that can be costed, sources at known devices, a ``pipeline`` that
-  exists, a ``k_of_n`` join with at most as many inputs as it has;
+  the model (a cut-set ``part`` over a model with tensors; what it needs is checked
+  when the loader wires it), ``sends`` naming successors, work that can be costed,
+  sources at known devices, a ``pipeline`` that exists, a ``k_of_n`` join with at
+  most as many inputs as it has;
 * acyclic: the actors and their ``after`` form a DAG (a cycle is named, in order);
 * routes: every edge, every source to its entry actors and every sink back to its
   source has a route;
@@ -37,7 +39,7 @@ import networkx as nx
 
 from sim.graph import accuracy_checks, systems
 from sim.graph.expand import Actor, Graph, feeds, resolve
-from sim.graph.spec import SOURCE, GraphSpec, KOfN
+from sim.graph.spec import SOURCE, ActorSpec, GraphSpec, KOfN
 from sim.problems import Problem
 from sim.routes import route, topology
 from sim.spec import LayerSpec, Scenario
@@ -98,6 +100,7 @@ def _names(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
                     Problem(f"{at}.after[{k}]", f"unknown actor {before!r} (known: {known})")
                 )
         problems += _work(s, at, actor.layers, actor.service is not None, names)
+        problems += _part(s, at, actor, names, [m for m, x in actors.items() if a in x.after])
         if isinstance(actor.join, KOfN) and actor.join.k > len(actor.after):
             problems.append(
                 Problem(f"{at}.join.k", f"more than its {len(actor.after)} inputs", actor.join.k)
@@ -106,25 +109,51 @@ def _names(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
 
 
 def _work(
-    s: Scenario, at: str, layers: tuple[str, str] | None, service: bool, names: list[str]
+    s: Scenario,
+    at: str,
+    layers: tuple[str, str] | None,
+    service: bool,
+    names: list[str],
+    key: str = "layers",
 ) -> list[Problem]:
     if layers is None:
         return []
     if service:
-        return [Problem(f"{at}.layers", "give layers or service, not both")]
+        return [Problem(f"{at}.{key}", "give layers or service, not both")]
     if s.table is None:
-        return [Problem(f"{at}.layers", "names layers but the scenario has no model", list(layers))]
+        return [Problem(f"{at}.{key}", "names layers but the scenario has no model", list(layers))]
     missing = [n for n in layers if n not in names]
     if missing:
         return [
             Problem(
-                f"{at}.layers",
+                f"{at}.{key}",
                 f"unknown layer {missing[0]!r} (model has {names[0]} ... {names[-1]})",
             )
         ]
     if names.index(layers[0]) > names.index(layers[1]):
-        return [Problem(f"{at}.layers", "first layer comes after last", list(layers))]
+        return [Problem(f"{at}.{key}", "first layer comes after last", list(layers))]
     return []
+
+
+def _part(
+    s: Scenario, at: str, actor: ActorSpec, names: list[str], successors: list[str]
+) -> list[Problem]:
+    """A cut-set part: alone of its kind of work, over a model with tensors; ``sends``
+    naming its successors."""
+    problems = [
+        Problem(f"{at}.sends", f"names {m!r}, which does not follow it (after)")
+        for m in actor.sends or {}
+        if m not in successors
+    ]
+    if actor.part is None:
+        return problems
+    if actor.layers is not None or actor.service is not None:
+        return [*problems, Problem(f"{at}.part", "give part, layers or service: one of them")]
+    source = s.table.source if s.table is not None else None
+    if s.table is not None and not (source or "").startswith(("zoo:", "onnx:")):
+        message = "needs a zoo or ONNX model: an inline layer table has no tensors"
+        return [*problems, Problem(f"{at}.part", message)]
+    return problems + _work(s, at, actor.part, False, names, "part")
 
 
 def _acyclic(s: Scenario, name: str, spec: GraphSpec) -> list[Problem]:
@@ -264,7 +293,7 @@ def _memory(s: Scenario, g: Graph) -> list[Problem]:
             if (device, name) in {(d, n) for d, ns in who.items() for n in ns}:
                 continue
             who.setdefault(device, []).append(name)
-            token = [g.actors[p].output_bytes for p in actor.inputs] or [g.input_bytes]
+            token = [g.actors[p].bytes_to(name) for p in actor.inputs] or [g.input_bytes]
             need[device] = (
                 need.get(device, 0.0) + actor.weight_bytes + (actor.fifo or 0) * sum(token)
             )

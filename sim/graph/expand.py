@@ -1,5 +1,7 @@
 """From specs to resolved graphs: actors in topological order, sources one per device.
 
+An actor's ``layers`` or cut-set ``part`` becomes the range of the model's layers it
+runs; a part's ``sends`` (filled in by the loader) the bytes it hands each successor.
 A graph's ``for_each`` source becomes one source per device listed, ``$source``
 in its name replaced by the device's. A graph that names a pipeline becomes the
 chain of its stages: actor ``stage{k}`` on the stage's device, after
@@ -39,7 +41,12 @@ class Actor:
     fifo: int | None
     join: Join
     exit: float | None
+    sends: tuple[tuple[str, float], ...] = ()  # bytes to the successors named; others: output
     index: int = -1  # its place in the graph's topological order (the log's actor column)
+
+    def bytes_to(self, successor: str) -> float:
+        """What it sends to ``successor``: a cut-set part sends each part its own tensors."""
+        return dict(self.sends).get(successor, self.output_bytes)
 
     def device(self, at: str) -> str:
         """The device it runs on for a request from a source at ``at``."""
@@ -123,9 +130,10 @@ def chain(pname: str, pipeline: PipelineSpec, model: ModelSpec | None) -> list[A
 
 def _actor(graph: str, spec: ActorSpec, name: str, model: ModelSpec | None) -> Actor:
     span = range(0)
-    if model is not None and spec.layers is not None:
+    layers = spec.layers or spec.part
+    if model is not None and layers is not None:
         index = {layer.name: i for i, layer in enumerate(model.layers)}
-        span = range(index[spec.layers[0]], index[spec.layers[1]] + 1)
+        span = range(index[layers[0]], index[layers[1]] + 1)
     return Actor(
         name=name,
         key=f"{graph}.{name}",
@@ -138,6 +146,7 @@ def _actor(graph: str, spec: ActorSpec, name: str, model: ModelSpec | None) -> A
         fifo=spec.fifo,
         join=spec.join,
         exit=None if isinstance(spec.exit, ModelExit) else spec.exit,  # sim.graph.accuracy's
+        sends=tuple((spec.sends or {}).items()),
     )
 
 

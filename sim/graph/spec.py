@@ -55,8 +55,18 @@ class ActorSpec(Spec):
     layers: tuple[str, str] | None = Field(
         default=None, description="[first, last] layer names of the model it runs"
     )
+    part: tuple[str, str] | None = Field(
+        default=None,
+        description="[first, last] layers of a DAG model as a cut-set part: it takes the "
+        "tensors its layers need from its after actors and sends each successor part its own",
+    )
     service: Distribution | None = Field(
         default=None, description="service time; replaces the cost model"
+    )
+    sends: dict[Name, Annotated[Bytes, Field(ge=0)]] | None = Field(
+        default=None,
+        description="bytes to each successor named (a part's: filled in by the loader); "
+        "others get output_bytes",
     )
     output_bytes: Bytes | None = Field(
         default=None, ge=0, description="bytes it sends on; default its last layer's output, or 0"
