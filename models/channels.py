@@ -49,6 +49,7 @@ class Conv:
     flops: float  # of one output channel: 2 x multiply-accumulates, plus the bias
     weight_bytes: float  # of one filter and its bias
     output_bytes: float  # of one channel of its output feature map
+    input_bytes: float  # of its whole input (every device reads all of it)
     importance: tuple[float, ...]  # per filter, its L1 norm
 
     def ranked(self) -> list[int]:
@@ -60,7 +61,7 @@ def convs(model: onnx.ModelProto) -> list[Conv]:
     """The model's convolutions in graph order, with their per-channel figures."""
     inferred = shape_inference.infer_shapes(model)
     shapes = {v.name: _dims(v) for v in inferred.graph.value_info}
-    shapes.update({v.name: _dims(v) for v in inferred.graph.output})
+    shapes.update({v.name: _dims(v) for v in (*inferred.graph.output, *inferred.graph.input)})
     weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     out = []
     for node in model.graph.node:
@@ -78,10 +79,24 @@ def convs(model: onnx.ModelProto) -> list[Conv]:
                 flops=spatial * (2 * per_filter + bias),
                 weight_bytes=FLOAT_BYTES * (per_filter + bias),
                 output_bytes=FLOAT_BYTES * spatial,
+                input_bytes=FLOAT_BYTES * float(np.prod(shapes[node.input[0]][1:])),
                 importance=tuple(float(v) for v in l1),
             )
         )
     return out
+
+
+def classifier(model: onnx.ModelProto) -> tuple[float, float]:
+    """FLOPs and weight bytes of the model's gemm layers (its classifier, after the
+    convolutions: not split)."""
+    weights = {t.name: t.dims for t in model.graph.initializer}
+    flops = size = 0.0
+    for node in model.graph.node:
+        if node.op_type == "Gemm":
+            dims = weights[node.input[1]]
+            flops += 2.0 * dims[0] * dims[1] + dims[0]
+            size += FLOAT_BYTES * (dims[0] * dims[1] + dims[0])
+    return flops, size
 
 
 def _tensor(name: str, shape: Sequence[int | str | None] | None) -> onnx.ValueInfoProto:

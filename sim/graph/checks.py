@@ -28,11 +28,12 @@ Each rule reports every problem it finds, located at ``graphs.NAME…``.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from graphlib import CycleError, TopologicalSorter
 
 import networkx as nx
 
-from sim.graph import accuracy_checks
+from sim.graph import accuracy_checks, systems
 from sim.graph.expand import Actor, Graph, feeds, resolve
 from sim.graph.spec import SOURCE, GraphSpec, KOfN
 from sim.problems import Problem
@@ -44,14 +45,25 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
     """Every problem of the scenario's graphs; routes, deadlock and memory when the names
     are right (and ``full``)."""
     problems = _source_names(s)
-    for name, spec in s.graphs.items():
-        found = _names(s, name, spec) + _acyclic(name, spec)
-        if found or not full:
-            problems += found
+    for name, given in s.graphs.items():
+        maker = systems.system(given)
+        made = maker.problems(s, name, given.system) if maker else []
+        if made:
+            problems += made
             continue
-        g = resolve(s, name, spec)
-        problems += _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
+        spec = systems.built(s, name, given)
+        found = _names(s, name, spec) + _acyclic(name, spec)
+        if not found and full:
+            g = resolve(s, name, spec)
+            found = _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
+        problems += _located(name, found) if maker else found
     return problems + accuracy_checks.problems(s)
+
+
+def _located(graph: str, found: list[Problem]) -> list[Problem]:
+    """Problems of a system's actors, located under the system."""
+    actors, system = f"graphs.{graph}.actors", f"graphs.{graph}.system.actors"
+    return [replace(p, path=p.path.replace(actors, system, 1)) for p in found]
 
 
 def _source_names(s: Scenario) -> list[Problem]:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, StringConstraints, model_validator
 
 from sim.distributions import Distribution
+from sim.graph.systems import SystemSpec
 from sim.quantities import Bytes, Duration
 from sim.spec import Arrivals, Name, Probability, Spec
 
@@ -110,10 +111,14 @@ class AccuracySpec(Spec):
 
 
 class GraphSpec(Spec):
-    """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain) and its sources."""
+    """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain, or the actors a
+    ``system`` builds) and its sources."""
 
     actors: dict[Name, ActorSpec] | None = Field(default=None, min_length=1)
     pipeline: Name | None = Field(default=None, description="a pipeline, run as a chain graph")
+    system: SystemSpec | None = Field(
+        default=None, description="a system that builds the actors (sim.graph.systems)"
+    )
     sources: tuple[GraphSourceSpec, ...] = Field(min_length=1)
     input_bytes: Bytes | None = Field(
         default=None, ge=0, description="what a source sends; default the model's input, or 0"
@@ -129,6 +134,6 @@ class GraphSpec(Spec):
 
     @model_validator(mode="after")
     def _one_body(self) -> GraphSpec:
-        if (self.actors is None) == (self.pipeline is None):
-            raise ValueError("give exactly one of actors or pipeline")
+        if sum(body is not None for body in (self.actors, self.pipeline, self.system)) != 1:
+            raise ValueError("give exactly one of actors, pipeline or system")
         return self
