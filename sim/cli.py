@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,6 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--keep", type=int, default=8, help="with --place: candidates evaluated analytically"
     )
+    plan.add_argument(
+        "--strategy", help=f"print a system's plan instead: {', '.join(STRATEGY_PLANS)}"
+    )
+    plan.add_argument("--rho", type=float, help="with --strategy robustdice: replication ratio")
+    plan.add_argument("--method", help="with --strategy robustdice: the placement method")
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     plan.set_defaults(handler=_plan)
@@ -420,6 +425,11 @@ def _plan(args: argparse.Namespace) -> int:
     if args.pipeline is not None and args.pipeline not in scenario.pipelines:
         known = ", ".join(scenario.pipelines)
         raise UsageError(f"--pipeline: unknown pipeline {args.pipeline!r} (known: {known})")
+    if args.strategy is not None:
+        if args.strategy not in STRATEGY_PLANS:
+            known = ", ".join(STRATEGY_PLANS)
+            raise UsageError(f"--strategy: unknown {args.strategy!r} (known: {known})")
+        return STRATEGY_PLANS[args.strategy](scenario, args)
     if args.place:
         return _place(scenario, args)
     try:
@@ -433,6 +443,39 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         report.show_plan(options, best, args.objective, scenario.name)
     return 0
+
+
+def _system_plan(scenario: Scenario, args: argparse.Namespace) -> int:
+    """Print the plan of every graph built by the system ``args.strategy``."""
+    from sim.graph.systems import SYSTEMS
+
+    made = {n: g.system for n, g in scenario.graphs.items() if g.system is not None}
+    chosen = {n: spec for n, spec in made.items() if spec.kind == args.strategy}
+    if not chosen:
+        raise UsageError(f"--strategy: no graph of {scenario.name} is a {args.strategy} system")
+    update: dict[str, Any] = {}
+    if args.rho is not None:
+        if not 0 <= args.rho <= 1:
+            raise UsageError(f"--rho: must be within 0 and 1 (got {args.rho:g})")
+        update["rho"] = args.rho
+    if args.method is not None:
+        update["method"] = args.method
+    system = SYSTEMS[args.strategy]
+    for name, spec in chosen.items():
+        spec = type(spec).model_validate(spec.model_dump() | update)
+        graph = scenario.graphs[name].model_copy(update={"system": spec})
+        probe = scenario.model_copy(update={"graphs": {**scenario.graphs, name: graph}})
+        problems = system.problems(probe, name, spec)
+        if problems:
+            raise UsageError(problems[0].line("--strategy"))
+        print("\n".join(system.plan(probe, name, spec)))
+    return 0
+
+
+STRATEGY_PLANS: dict[str, Callable[[Scenario, argparse.Namespace], int]] = {
+    "robustdice": _system_plan,
+}
+"""``edgesim plan --strategy KIND``: what prints each kind's plan."""
 
 
 def _place(scenario: Scenario, args: argparse.Namespace) -> int:

@@ -150,7 +150,9 @@ def test_sources_and_bodies_are_exclusive() -> None:
     raw = scenario(fork_join())
     raw["graphs"]["g"]["pipeline"] = "p"
     (line,) = problems(raw)
-    assert line.startswith("test.yaml: graphs.g: give exactly one of actors or pipeline (got ")
+    assert line.startswith(
+        "test.yaml: graphs.g: give exactly one of actors, pipeline or system (got "
+    )
     raw = scenario(fork_join())
     raw["graphs"]["g"]["sources"].append(
         {

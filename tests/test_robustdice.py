@@ -1,0 +1,246 @@
+"""RobustDiCE: channel partitions that run, placements, the graph system and its accuracy.
+
+The trained ResNet-8 (committed) is split by output channels: every placement method's
+partial networks, joined, give the full model's outputs; missing slices give the model
+with the lost channels zeroed; the checks of issue 17 item 5 follow (monotone accuracy
+for the importance-ordered method, ρ = 1 under any single failure, memory growing with
+ρ, the simulated accuracy with a device down against the damage table).
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+import yaml
+
+from analysis.summary import summary
+from models.accuracy import Damage, correct, damaged, logits
+from models.channels import Distributed, Placement, convs, full_outputs
+from models.data import load
+from models.replication import place, shares
+from sim.graph.accuracy import trained
+from sim.graph.expand import resolve
+from sim.graph.systems import built
+from sim.loader import from_dict
+from tests.helpers import ROOT
+from tests.test_graph_theory import run as simulate
+
+MODEL = "resnet8-mnist5k-seed0-e6"
+DEVICES = ("d0", "d1", "d2")
+METHODS = [("plain", 0.0, None), ("full", 0.0, None), ("robustdice", 0.5, None),
+           ("robustdice", 0.25, 2), ("balanced", 0.25, 2)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def net() -> onnx.ModelProto:
+    return onnx.load(trained(MODEL).onnx_path)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return load(trained(MODEL).card["dataset"]).test.images[:48]
+
+
+def none(layer: str) -> frozenset[int]:
+    return frozenset()
+
+
+@pytest.mark.parametrize(("method", "rho", "copies"), METHODS)
+def test_the_joined_partial_networks_are_the_full_model(
+    net: onnx.ModelProto, images: np.ndarray, method: str, rho: float, copies: int | None
+) -> None:
+    """Nothing missing: every convolution's joined output and the logits within 1e-4."""
+    placement = place(convs(net), DEVICES, method, rho, copies)
+    out = Distributed(net, placement).run(images)
+    reference = full_outputs(net, images)
+    assert set(out) == set(reference)
+    for name, value in reference.items():
+        assert np.abs(out[name] - value).max() <= 1e-4, name
+
+
+def test_each_device_holds_only_its_channels_weights(net: onnx.ModelProto) -> None:
+    """A device's partial network carries exactly its channels' filters."""
+    table = convs(net)
+    placement = place(table, DEVICES, "robustdice", 0.25)
+    for d, share in enumerate(shares(table, placement)):
+        from models.channels import partial
+
+        part = partial(net, placement, d)
+        conv_weights = [t for t in part.graph.initializer if "@" in t.name]
+        size = sum(4 * int(np.prod(t.dims)) for t in conv_weights)
+        assert size == share.memory
+
+
+@pytest.mark.parametrize(("method", "rho", "copies"), METHODS[2:])
+def test_missing_slices_give_the_model_with_the_lost_channels_zeroed(
+    net: onnx.ModelProto, images: np.ndarray, method: str, rho: float, copies: int | None
+) -> None:
+    """Device 1 missing from every gather, and (intermittently) device 2 from the second
+    stage only: the outputs are the damaged model's, and replicas fill in."""
+    placement = place(convs(net), DEVICES, method, rho, copies)
+
+    def missing(layer: str) -> frozenset[int]:
+        return frozenset({1, 2}) if layer.startswith("s2.") else frozenset({1})
+
+    damage = placement.damage(missing)
+    out = Distributed(net, placement).run(images, missing)["fc"]
+    assert np.abs(out - logits(damaged(net, damage), images)).max() <= 1e-4
+    lost = dict(damage.zeroed)
+    for conv in convs(net):
+        alive = [c for c in range(conv.channels)
+                 if set(placement.holders(conv.name, c)) - missing(conv.name)]  # fmt: skip
+        assert sorted({*alive, *lost.get(conv.name, ())}) == list(range(conv.channels))
+        assert not set(alive) & set(lost.get(conv.name, ()))
+
+
+def test_accuracy_never_increases_when_more_channels_are_lost(net: onnx.ModelProto) -> None:
+    """Plain partitioning by importance tiers, over its whole damage table (every set of
+    devices down): a superset of failed devices never scores higher; and the tiers are
+    ordered: losing a more important tier costs more."""
+    model = trained(MODEL)
+    placement = place(convs(net), DEVICES, "plain")
+    accuracy = {
+        failed: float(correct(model, placement.damage(lambda _, f=failed: frozenset(f))).mean())
+        for r in range(len(DEVICES) + 1)
+        for failed in itertools.combinations(range(len(DEVICES)), r)
+    }
+    for small, big in itertools.product(accuracy, accuracy):
+        if set(small) < set(big):
+            assert accuracy[big] <= accuracy[small], (small, big, accuracy)
+    singles = [accuracy[(d,)] for d in range(len(DEVICES))]
+    assert singles == sorted(singles) and singles[0] < singles[-1] - 0.1
+
+
+@pytest.mark.parametrize("method", ["robustdice", "balanced"])
+def test_rho_one_keeps_full_accuracy_under_any_single_failure(
+    net: onnx.ModelProto, images: np.ndarray, method: str
+) -> None:
+    """ρ = 1 stores every channel on every device: any one device down loses nothing."""
+    placement = place(convs(net), DEVICES, method, 1.0)
+    reference = full_outputs(net, images)["fc"]
+    for d in range(len(DEVICES)):
+        damage = placement.damage(lambda _, d=d: frozenset({d}))
+        assert damage == Damage()
+        out = Distributed(net, placement).run(images, lambda _, d=d: frozenset({d}))["fc"]
+        assert np.abs(out - reference).max() <= 1e-4
+    below = place(convs(net), DEVICES, method, 0.9)
+    assert any(below.damage(lambda _, d=d: frozenset({d})).zeroed for d in range(len(DEVICES)))
+
+
+def test_memory_per_device_grows_with_rho(net: onnx.ModelProto) -> None:
+    """Per device, the weight bytes the placement gives grow with ρ, from about 1/D of the
+    convolutions' weights at ρ = 0 to all of them at ρ = 1; and the simulated graph's
+    actors hold exactly those bytes."""
+    table = convs(net)
+    whole = sum(c.weight_bytes * c.channels for c in table)
+    rhos = [0.0, 0.25, 0.5, 0.75, 1.0]
+    memory = [[s.memory for s in shares(table, place(table, DEVICES, "robustdice", r))]
+              for r in rhos]  # fmt: skip
+    for lower, higher in itertools.pairwise(memory):
+        assert all(a < b for a, b in zip(lower, higher, strict=True))
+    assert sum(memory[0]) == pytest.approx(whole) and memory[-1] == [whole] * len(DEVICES)
+    s = from_dict(scenario(rho=0.5), file="test.yaml", base=ROOT)
+    g = resolve(s, "g", s.graphs["g"])
+    per = {d: sum(a.weight_bytes for a in g.actors.values() if a.on == d) for d in DEVICES}
+    assert list(per.values()) == memory[2]
+
+
+def scenario(rho: float = 0.0, method: str = "robustdice", **extra: Any) -> dict[str, Any]:
+    """ResNet-8 over three Pis on Gigabit Ethernet, requests at 20/s from a camera."""
+    names = ["cam", *DEVICES]
+    return {
+        "name": "rd",
+        "horizon": extra.pop("horizon", "40s"),
+        "warmup": "1s",
+        "devices": {n: {"type": "rpi4"} for n in names},
+        "links": [
+            {"ends": [a, b], "bandwidth": "1Gbps", "latency": "0.2ms"}
+            for a, b in itertools.combinations(names, 2)
+        ],
+        "graphs": {
+            "g": {
+                "accuracy": {"model": MODEL},
+                "input_bytes": 3136,
+                "sources": [
+                    {"name": "cam", "at": "cam", "arrivals": {"kind": "poisson", "rate": 20}}
+                ],
+                "system": {
+                    "kind": "robustdice",
+                    "model": MODEL,
+                    "devices": list(DEVICES),
+                    "method": method,
+                    "rho": rho,
+                    "timeout": "20ms",
+                },
+            }
+        },
+        **extra,
+    }
+
+
+def test_the_simulated_accuracy_with_a_device_down_is_the_damage_tables() -> None:
+    """d1 down from the start (ρ = 0.25): about 800 requests, every one answered without
+    d1's unreplicated channels; the table's value lies in the simulated 95 % interval,
+    the intact model's does not."""
+    raw = scenario(rho=0.25, failures=[{"at": "0s", "target": "d1"}])
+    placement = place(convs(onnx.load(trained(MODEL).onnx_path)), DEVICES, "robustdice", 0.25)
+    expected = correct(trained(MODEL), placement.damage(lambda _: frozenset({1}))).mean()
+    assert expected < 0.85
+    acc = summary([simulate(raw, 3)])["accuracy"]
+    for cell in (acc["answered"], acc["inside"]["answered"]):
+        low, high = cell["ci95"]
+        assert low <= expected <= high and high < trained(MODEL).card["test_accuracy"], cell
+
+
+def test_with_nothing_failed_each_request_is_the_intact_models() -> None:
+    """No failure: nothing times out, so every answer is the intact model's."""
+    rep = simulate(scenario(rho=0.0), 4)
+    src = rep.sources[0]
+    assert src.accuracy is not None and (src.status == 0).all()
+    intact = correct(trained(MODEL))
+    np.testing.assert_array_equal(src.accuracy.correct, intact[src.accuracy.sample])
+    assert len(src.status) > 600
+
+
+def test_the_system_builds_slice_actors_and_all_gathers() -> None:
+    """Per convolution one actor per device holding channels, each after every actor of
+    the previous convolution with a k_of_n join; a classifier on the camera at the end."""
+    s = from_dict(scenario(rho=0.25), file="test.yaml", base=ROOT)
+    actors = built(s, "g", s.graphs["g"]).actors
+    assert actors is not None
+    layers = [c.name for c in convs(onnx.load(trained(MODEL).onnx_path))]
+    assert len(actors) == len(layers) * len(DEVICES) + 1
+    first = [f"{layers[0]}.{d}" for d in DEVICES]
+    assert all(actors[a].after == () for a in first)
+    second = actors[f"{layers[1]}.d2"]
+    assert second.after == tuple(first) and second.join != "all"
+    assert actors["classifier"].on == "cam"
+
+
+def test_bad_system_parameters_are_named(tmp_path: Path) -> None:
+    """Exit 2, one line per problem, naming the field and the valid choices."""
+    raw = scenario()
+    raw["graphs"]["g"]["system"] |= {"devices": ["d0", "nope"], "method": "tiers"}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = subprocess.run(
+        [sys.executable, "-m", "sim", "validate", str(path)], text=True,
+        capture_output=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "graphs.g.system.devices[1]: unknown device 'nope'" in out.stderr
+    assert "graphs.g.system.method: unknown method (known: plain, full, robustdice" in out.stderr
+
+
+def test_placement_lost_and_holders() -> None:
+    """A channel is lost only when every device holding it is missing."""
+    p = Placement(("a", "b"), {"stem": ((0, 1), (1, 2))})
+    assert p.holders("stem", 1) == [0, 1] and p.lost("stem", frozenset({0})) == (0,)
+    assert p.lost("stem", frozenset({0, 1})) == (0, 1, 2)
