@@ -6,6 +6,10 @@ instead of a number computed as if the feature were absent:
 * a source ``count``, of a pipeline or a graph (arrivals stop part-way: no steady
   state) — every figure but availability;
 * a ``slow`` injection (services longer for a while) — latency and utilisation;
+* a graph built by a ``system`` (:mod:`sim.graph.systems`) with a device that can
+  fail: its gathers answer without that device (a degraded answer, which the accuracy
+  mixture scores), but the graph model counts the source unserved — success and
+  throughput;
 * what a stage's strategy names (:meth:`sim.strategies.base.Strategy.unmodelled`): the
   ``retry`` policy on a stage whose device can fail (re-sent requests succeed later,
   with the timeouts in their latency) — latency and success.
@@ -64,6 +68,12 @@ def unmodelled(s: Scenario) -> Unmodelled:
             if feature is not None:
                 out.latency = out.latency or feature
                 out.success = out.success or feature
+    for g in graphs(s):
+        system = s.graphs[g.name].system
+        if system is not None and fallible & {a.on for a in g.actors.values()}:
+            reason = f"graphs.{g.name}.system: {system.kind} answers with a device down"
+            out.success = out.success or reason
+            out.throughput = out.throughput or reason
     out.neglected = _neglected(s, fallible, feeds)
     return out
 
