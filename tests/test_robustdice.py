@@ -239,6 +239,53 @@ def test_bad_system_parameters_are_named(tmp_path: Path) -> None:
     assert "graphs.g.system.method: unknown method (known: plain, full, robustdice" in out.stderr
 
 
+def test_problems_of_the_built_actors_are_located_under_the_system(tmp_path: Path) -> None:
+    """No link to d1, and d2 too small: the route and memory checks of the built actors
+    name the system."""
+    raw = scenario()
+    raw["links"] = [link for link in raw["links"] if "d1" not in link["ends"]]
+    raw["devices"]["d2"] = {"type": "rpi4", "memory": "10kB"}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = subprocess.run(
+        [sys.executable, "-m", "sim", "validate", str(path)], text=True,
+        capture_output=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    lines = out.stderr.splitlines()
+    assert out.returncode == 2 and lines and all(": graphs.g.system: " in x for x in lines)
+    assert any("from actor 'stem.d0' to 's1.b1.conv1.d1'" in x for x in lines), lines
+    assert any("device 'd2' has too little memory" in x for x in lines)
+
+
+def test_replicas_are_the_most_important_channels(net: onnx.ModelProto) -> None:
+    """ρ = 0.25 with two copies: per layer the channels stored twice are the top quarter
+    by L1 norm, and the rest are stored once."""
+    table = convs(net)
+    for method in ("robustdice", "balanced"):
+        placement = place(table, DEVICES, method, 0.25, copies=2)
+        for conv in table:
+            counts = [len(placement.holders(conv.name, c)) for c in range(conv.channels)]
+            top = set(conv.ranked()[: round(0.25 * conv.channels)])
+            assert {c for c, k in enumerate(counts) if k == 2} == top
+            assert all(k == 1 for c, k in enumerate(counts) if c not in top)
+
+
+def test_slices_sent_leave_out_what_every_device_holds() -> None:
+    """A slice actor sends the channels not on every device; the last convolution's
+    actors send their whole slice to the classifier."""
+    s = from_dict(scenario(rho=0.5), file="test.yaml", base=ROOT)
+    actors = built(s, "g", s.graphs["g"]).actors
+    assert actors is not None
+    table = convs(onnx.load(trained(MODEL).onnx_path))
+    placement = place(table, DEVICES, "robustdice", 0.5)
+    for conv in table:
+        everywhere = round(0.5 * conv.channels)
+        for d, device in enumerate(DEVICES):
+            n = len(placement.held[conv.name][d])
+            sent = n if conv is table[-1] else n - everywhere
+            assert actors[f"{conv.name}.{device}"].output_bytes == sent * conv.output_bytes
+
+
 def test_placement_lost_and_holders() -> None:
     """A channel is lost only when every device holding it is missing."""
     p = Placement(("a", "b"), {"stem": ((0, 1), (1, 2))})

@@ -61,9 +61,15 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
 
 
 def _located(graph: str, found: list[Problem]) -> list[Problem]:
-    """Problems of a system's actors, located under the system."""
-    actors, system = f"graphs.{graph}.actors", f"graphs.{graph}.system.actors"
-    return [replace(p, path=p.path.replace(actors, system, 1)) for p in found]
+    """Problems of the actors a system built, located under the system."""
+    where = f"graphs.{graph}"
+
+    def moved(path: str) -> str:
+        if path == where:
+            return f"{where}.system"
+        return path.replace(f"{where}.actors", f"{where}.system.actors", 1)
+
+    return [replace(p, path=moved(p.path)) for p in found]
 
 
 def _source_names(s: Scenario) -> list[Problem]:
