@@ -286,6 +286,49 @@ def test_slices_sent_leave_out_what_every_device_holds() -> None:
             assert actors[f"{conv.name}.{device}"].output_bytes == sent * conv.output_bytes
 
 
+@pytest.mark.parametrize(("count", "rho", "copies"), [(3, 0.0, None), (8, 0.25, 2)])
+def test_balanced_equalises_flops_within_a_channel(
+    net: onnx.ModelProto, count: int, rho: float, copies: int | None
+) -> None:
+    """The balanced variant's devices differ by less than one channel's FLOPs; dealing
+    round-robin by rank does not manage it here."""
+    table = convs(net)
+    devices = [f"d{i}" for i in range(count)]
+    largest = max(c.flops for c in table)
+    for method, within in (("balanced", True), ("robustdice", False)):
+        flops = [s.flops for s in shares(table, place(table, devices, method, rho, copies))]
+        assert (max(flops) - min(flops) <= largest) is within, (method, flops)
+
+
+def test_a_slice_costs_its_share_of_the_layer() -> None:
+    """A slice of n of C channels is charged on the Pi's roofline n/C of the layer's FLOPs,
+    weights and output, reading the whole input; where the layer is compute-bound the
+    slices' times add up to the whole layer's FLOPs at the device's rate."""
+    s = from_dict(scenario(rho=0.0), file="test.yaml", base=ROOT)
+    actors = built(s, "g", s.graphs["g"]).actors
+    assert actors is not None
+    compute = s.devices["d0"].compute()
+    assert compute is not None
+    rate, bandwidth = compute.flops_per_s["conv"], compute.mem_bandwidth
+    table = convs(onnx.load(trained(MODEL).onnx_path))
+    placement = place(table, DEVICES, "robustdice", 0.0)
+    bound = 0
+    for conv in table:
+        times = []
+        for d, device in enumerate(DEVICES):
+            service = actors[f"{conv.name}.{device}"].service
+            assert service is not None
+            n = len(placement.held[conv.name][d])
+            moved = conv.input_bytes + n * (conv.weight_bytes + conv.output_bytes)
+            times.append(service.mean)
+            assert service.mean == pytest.approx(max(n * conv.flops / rate, moved / bandwidth))
+        if all(t == pytest.approx(len(placement.held[conv.name][d]) * conv.flops / rate)
+               for d, t in enumerate(times)):  # fmt: skip
+            bound += 1
+            assert sum(times) * rate == pytest.approx(conv.channels * conv.flops)
+    assert bound >= len(table) // 2
+
+
 def test_placement_lost_and_holders() -> None:
     """A channel is lost only when every device holding it is missing."""
     p = Placement(("a", "b"), {"stem": ((0, 1), (1, 2))})
