@@ -329,6 +329,20 @@ def test_a_slice_costs_its_share_of_the_layer() -> None:
     assert bound >= len(table) // 2
 
 
+def test_plain_gives_each_device_one_importance_tier(net: onnx.ModelProto) -> None:
+    """Plain partitioning: device k holds the k-th of D consecutive tiers of the channels
+    ranked by L1 norm, each channel once (the paper's figure (a))."""
+    table = convs(net)
+    placement = place(table, DEVICES, "plain")
+    for conv in table:
+        rank = {c: r for r, c in enumerate(conv.ranked())}
+        held = [sorted(rank[c] for c in h) for h in placement.held[conv.name]]
+        assert sorted(r for h in held for r in h) == list(range(conv.channels))
+        assert all(h == list(range(h[0], h[0] + len(h))) for h in held)  # consecutive
+        assert [h[0] for h in held] == sorted(h[0] for h in held) and held[0][0] == 0
+        assert max(map(len, held)) - min(map(len, held)) <= 1
+
+
 def test_placement_lost_and_holders() -> None:
     """A channel is lost only when every device holding it is missing."""
     p = Placement(("a", "b"), {"stem": ((0, 1), (1, 2))})
