@@ -7,7 +7,7 @@ full replication (:mod:`models.replication`). Per configuration:
 
 * **accuracy after each failure event**, from the damage table (every test image,
   :func:`models.accuracy.correct`): every single device down, and every pair, mean and
-  worst case; a permanent failure leaves that accuracy for good, an intermittent one
+  worst case (with two devices, both down leave nothing to answer); a permanent failure leaves that accuracy for good, an intermittent one
   while it lasts;
 * **memory** per device (convolution weights it holds; the classifier's 2.6 kB is on the
   camera), the largest over devices;
@@ -116,7 +116,7 @@ def table_accuracy(n: int, method: str, rho: float) -> dict[str, float]:
 
     out = {"d0 down": down((0,))}
     for k, label in ((1, "single"), (2, "double")):
-        values = [down(f) for f in itertools.combinations(range(n), k)]
+        values = [down(f) for f in itertools.combinations(range(n), k)] if k < n else [np.nan]
         out[f"{label} mean"], out[f"{label} worst"] = float(np.mean(values)), min(values)
     return out
 
@@ -167,7 +167,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['devices']} | {r['method']} | {r['rho']:g} | {r['memory kB']:.1f} | "
             f"{r['single mean']:.3f} / {r['single worst']:.3f} | "
-            f"{r['double mean']:.3f} / {r['double worst']:.3f} | "
+            f"{_pair(r['double mean'], r['double worst'])} | "
             f"{r['d0 down']:.3f} / {r['sim d0 down']:.3f} ({low:.3f}–{high:.3f}) | "
             f"{r['flaky inside']:.3f} | {r['latency ms']:.2f} / {r['p95 ms']:.2f} / "
             f"{r['latency d0 down ms']:.2f} / {r['flaky latency ms']:.2f} | "
@@ -206,8 +206,16 @@ def importance() -> str:
 def write(marker: str, text: str) -> None:
     """Put ``text`` between the ``marker`` comments of docs/robustdice.md."""
     doc = DOC.read_text(encoding="utf-8")
-    pattern = rf"(<!-- {marker} -->\n).*?(\n<!-- /{marker} -->)"
-    DOC.write_text(re.sub(pattern, lambda m: m[1] + text + m[2], doc, flags=re.S), "utf-8")
+    pattern = rf"(<!-- {marker} -->\n).*?(<!-- /{marker} -->)"
+    found = re.subn(pattern, lambda m: m[1] + text + "\n" + m[2], doc, flags=re.S)
+    if found[1] != 1:
+        raise SystemExit(f"docs/robustdice.md: no <!-- {marker} --> markers")
+    DOC.write_text(found[0], "utf-8")
+
+
+def _pair(mean: float, worst: float) -> str:
+    """Mean / worst, or a dash where no device is left to answer."""
+    return "– (none left)" if np.isnan(mean) else f"{mean:.3f} / {worst:.3f}"
 
 
 def main() -> None:
@@ -222,12 +230,13 @@ def main() -> None:
             rows.append(row(n, method, rho))
             print(f"{n} {method} {rho}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     text = markdown(rows)
+    print(text, file=sys.stderr)
+    if not args.print:
+        write("study", text)
     ranks = importance()
-    if args.print:
-        print(text, ranks, sep="\n\n")
-        return
-    write("study", text)
-    write("importance", ranks)
+    print(ranks, file=sys.stderr)
+    if not args.print:
+        write("importance", ranks)
 
 
 if __name__ == "__main__":
