@@ -20,6 +20,7 @@ import onnx
 import pytest
 import yaml
 
+from analysis.analytic import analyze
 from analysis.summary import summary
 from models.accuracy import Damage, correct, damaged, logits
 from models.channels import Distributed, Placement, convs, full_outputs
@@ -341,6 +342,46 @@ def test_plain_gives_each_device_one_importance_tier(net: onnx.ModelProto) -> No
         assert all(h == list(range(h[0], h[0] + len(h))) for h in held)  # consecutive
         assert [h[0] for h in held] == sorted(h[0] for h in held) and held[0][0] == 0
         assert max(map(len, held)) - min(map(len, held)) <= 1
+
+
+def test_the_analytic_accuracy_mixes_the_systems_damages() -> None:
+    """d1 up 5/8 of the time (ρ = 0.25): `analyze` gives A·intact + (1 − A)·(d1's damage),
+    that damage inside failures, and success not modelled (the graph model would count
+    the source unserved while d1 is down)."""
+    raw = scenario(rho=0.25)
+    raw["devices"]["d1"] = {"type": "rpi4", "failure": {
+        "ttf": {"kind": "deterministic", "value": "5s"},
+        "ttr": {"kind": "deterministic", "value": "3s"}}}  # fmt: skip
+    figures = analyze(from_dict(raw, file="test.yaml", base=ROOT))
+    placement = place(convs(onnx.load(trained(MODEL).onnx_path)), DEVICES, "robustdice", 0.25)
+    intact = correct(trained(MODEL)).mean()
+    down = correct(trained(MODEL), placement.damage(lambda _: frozenset({1}))).mean()
+    acc = figures["accuracy"]
+    assert acc["answered"]["value"] == pytest.approx(5 / 8 * intact + 3 / 8 * down)
+    assert acc["inside"]["answered"]["value"] == pytest.approx(down)
+    assert acc["outside"]["answered"]["value"] == pytest.approx(intact)
+    assert figures["success_ratio"]["value"] is None
+    assert "graphs.g.system" in figures["success_ratio"]["method"]
+
+
+def test_plan_prints_each_devices_channels_memory_and_flops(tmp_path: Path) -> None:
+    """`edgesim plan --strategy robustdice --rho R`: per device the placement's channels,
+    memory and FLOPs; a ρ outside [0, 1] is refused with exit 2, naming --rho."""
+    path = tmp_path / "rd.yaml"
+    path.write_text(yaml.safe_dump(scenario()))
+    command = [sys.executable, "-m", "sim", "plan", str(path), "--strategy", "robustdice"]
+    out = subprocess.run([*command, "--rho", "0.5"], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout  # fmt: skip
+    table = convs(onnx.load(trained(MODEL).onnx_path))
+    for share in shares(table, place(table, DEVICES, "robustdice", 0.5)):
+        line = f"  {share.device}: {share.channels} channels, {share.memory / 1e3:.1f} kB, "
+        assert f"{line}{share.flops / 1e6:.2f} MFLOP" in out.splitlines()
+    assert "    stem (" in out and "rho 0.5" in out
+    bad = subprocess.run([*command, "--rho", "2"], capture_output=True, text=True, cwd=ROOT)
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == "edgesim: --rho: must be within 0 and 1 (got 2)"
+    )
 
 
 def test_placement_lost_and_holders() -> None:
