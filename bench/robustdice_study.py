@@ -21,12 +21,16 @@ full replication (:mod:`models.replication`). Per configuration:
   utilisation of a device or a link medium (the rate at which the busiest one
   saturates).
 
+A second table puts four Pis on one shared 50 Mbit/s Wi-Fi medium with nothing failed
+(2 requests/s), for plain, ρ = 0.5 and full replication, with gather timeouts of 20 and
+500 ms.
+
 The importance measure is checked too: per convolution, Spearman's rank correlation of
 the filters' L1 norms with the measured accuracy drop of zeroing each filter alone, and
 the drops of zeroing the top and the bottom quarter by L1 norm.
 
-``python bench/robustdice_study.py`` writes both tables into docs/robustdice.md between
-the ``study`` and ``importance`` markers (``--print`` only prints them). It takes several minutes: each
+``python bench/robustdice_study.py`` writes the tables into docs/robustdice.md between
+the ``study``, ``wifi`` and ``importance`` markers (``--print`` only prints them). It takes several minutes: each
 damage is a pass over the test split (cached on disk) and each row four simulations.
 """
 
@@ -62,8 +66,15 @@ RATE = 10.0
 DOC = ROOT / "docs" / "robustdice.md"
 
 
-def scenario(n: int, method: str, rho: float, failures: str) -> dict[str, Any]:
-    """``n`` Pis and a camera, fully linked at 1 Gbit/s, with the failures named."""
+ETHERNET = {"bandwidth": "1Gbps", "latency": "0.2ms"}
+WIFI = {"bandwidth": "50Mbps", "latency": "2ms", "shared": "wifi"}
+WIFI_RATE = 2.0
+
+
+def scenario(n: int, method: str, rho: float, failures: str, link: dict[str, str] = ETHERNET,
+             timeout: str = "20ms", rate: float = RATE) -> dict[str, Any]:  # fmt: skip
+    """``n`` Pis and a camera, fully linked (by default at 1 Gbit/s), with the failures
+    named."""
     devices = [f"d{i}" for i in range(n)]
     names = ["cam", *devices]
     spec: dict[str, Any] = {n: {"type": "rpi4"} for n in names}
@@ -80,16 +91,13 @@ def scenario(n: int, method: str, rho: float, failures: str) -> dict[str, Any]:
         "horizon": "60s",
         "warmup": "2s",
         "devices": spec,
-        "links": [
-            {"ends": [a, b], "bandwidth": "1Gbps", "latency": "0.2ms"}
-            for a, b in itertools.combinations(names, 2)
-        ],
+        "links": [{"ends": [a, b], **link} for a, b in itertools.combinations(names, 2)],
         "graphs": {
             "g": {
                 "accuracy": {"model": MODEL},
                 "input_bytes": 3136,
                 "sources": [
-                    {"name": "cam", "at": "cam", "arrivals": {"kind": "poisson", "rate": RATE}}
+                    {"name": "cam", "at": "cam", "arrivals": {"kind": "poisson", "rate": rate}}
                 ],
                 "system": {
                     "kind": "robustdice",
@@ -97,7 +105,7 @@ def scenario(n: int, method: str, rho: float, failures: str) -> dict[str, Any]:
                     "devices": devices,
                     "method": method,
                     "rho": rho,
-                    "timeout": "20ms",
+                    "timeout": timeout,
                 },
             }
         },
@@ -213,6 +221,27 @@ def write(marker: str, text: str) -> None:
     DOC.write_text(found[0], "utf-8")
 
 
+def wifi() -> str:
+    """Four Pis on one 50 Mbit/s Wi-Fi medium, nothing failed: the exchange dominates,
+    and a gather timeout shorter than it cuts slices of live devices."""
+    lines = ["| method | ρ | timeout | latency ms: mean / p95 | accuracy (95 %) | "
+             "throughput /s |", "|" + "---|" * 6]  # fmt: skip
+    for (method, rho), timeout in itertools.product(
+        (("plain", 0.0), ("robustdice", 0.5), ("full", 1.0)), ("20ms", "500ms")
+    ):
+        calm = simulate(scenario(4, method, rho, "none", WIFI, timeout, WIFI_RATE))
+        media = [mean(m["utilisation"]) for m in calm["media"].values()]
+        busy = [mean(d["utilisation"]) for d in calm["devices"].values()]
+        low, high = calm["accuracy"]["answered"]["ci95"]
+        lines.append(
+            f"| {method} | {rho:g} | {timeout} | {1e3 * mean(calm['latency']['mean']):.1f} / "
+            f"{1e3 * mean(calm['latency']['p95']):.1f} | "
+            f"{mean(calm['accuracy']['answered']):.3f} ({low:.3f}–{high:.3f}) | "
+            f"{WIFI_RATE / max(busy + media):.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def _pair(mean: float, worst: float) -> str:
     """Mean / worst, or a dash where no device is left to answer."""
     return "– (none left)" if np.isnan(mean) else f"{mean:.3f} / {worst:.3f}"
@@ -233,6 +262,10 @@ def main() -> None:
     print(text, file=sys.stderr)
     if not args.print:
         write("study", text)
+    radio = wifi()
+    print(radio, file=sys.stderr)
+    if not args.print:
+        write("wifi", radio)
     ranks = importance()
     print(ranks, file=sys.stderr)
     if not args.print:
