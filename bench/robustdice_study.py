@@ -13,9 +13,9 @@ full replication (:mod:`models.replication`). Per configuration:
   camera), the largest over devices;
 * from the simulation (``edgesim`` API, 60 s at 10 requests/s, seed 1): **latency** mean
   and p95 with nothing failed; the **accuracy** and latency with one device down for good
-  from 10 s (beside the table's value); with two devices crashing and recovering
-  (time to failure exponential, mean 30 s; repair mean 10 s) the accuracy and latency
-  inside failure periods; **energy** per inference per device (busy power × busy time,
+  from 10 s (beside the table's value); with d0 crashing and recovering (time to
+  failure exponential, mean 30 s; repair mean 10 s), and with d0 and d1 doing so, the
+  accuracy inside failure periods (and the pair's latency there); **energy** per inference per device (busy power × busy time,
   mean over devices; idle power is left out: at this load it dominates and is the
   same for every method); **throughput** capacity: the offered rate over the largest
   utilisation of a device or a link medium (the rate at which the busiest one
@@ -31,7 +31,7 @@ the drops of zeroing the top and the bottom quarter by L1 norm.
 
 ``python bench/robustdice_study.py`` writes the tables into docs/robustdice.md between
 the ``study``, ``wifi`` and ``importance`` markers (``--print`` only prints them). It takes several minutes: each
-damage is a pass over the test split (cached on disk) and each row four simulations.
+damage is a pass over the test split (cached on disk) and each row five simulations.
 """
 
 from __future__ import annotations
@@ -81,10 +81,12 @@ def scenario(n: int, method: str, rho: float, failures: str, link: dict[str, str
     extra: dict[str, Any] = {}
     if failures == "one":
         extra["failures"] = [{"at": "10s", "target": "d0"}]
-    elif failures == "two":
+    elif failures in ("flaky", "two"):
         flaky = {"ttf": {"kind": "exponential", "mean": "30s"},
                  "ttr": {"kind": "exponential", "mean": "10s"}}  # fmt: skip
-        spec["d0"] = spec["d1"] = {"type": "rpi4", "failure": flaky}
+        spec["d0"] = {"type": "rpi4", "failure": flaky}
+        if failures == "two":
+            spec["d1"] = spec["d0"]
     return {
         "name": f"robustdice_{n}_{method}_{rho}",
         "seed": 1,
@@ -159,6 +161,8 @@ def row(n: int, method: str, rho: float) -> dict[str, Any]:
     out["sim d0 down"] = mean(one["accuracy"]["inside"]["answered"])
     out["sim d0 down ci"] = one["accuracy"]["inside"]["answered"]["ci95"]
     out["latency d0 down ms"] = 1e3 * mean(one["faults"]["latency_inside"])
+    flaky = simulate(scenario(n, method, rho, "flaky"))
+    out["flaky d0 inside"] = mean(flaky["accuracy"]["inside"]["answered"])
     two = simulate(scenario(n, method, rho, "two"))
     out["flaky inside"] = mean(two["accuracy"]["inside"]["answered"])
     out["flaky latency ms"] = 1e3 * mean(two["faults"]["latency_inside"])
@@ -167,7 +171,7 @@ def row(n: int, method: str, rho: float) -> dict[str, Any]:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = ("| D | method | ρ | max memory kB | single down: mean / worst | double down: mean / "
-            "worst | d0 down: table / simulated (95 %) | flaky pair: accuracy inside | latency "
+            "worst | d0 down: table / simulated (95 %) | flaky d0 / flaky pair: accuracy inside | latency "
             "ms: calm / p95 / d0 down / flaky | energy mJ / inference / device | throughput /s |")  # fmt: skip
     lines = [head, "|" + "---|" * 12]
     for r in rows:
@@ -177,7 +181,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['single mean']:.3f} / {r['single worst']:.3f} | "
             f"{_pair(r['double mean'], r['double worst'])} | "
             f"{r['d0 down']:.3f} / {r['sim d0 down']:.3f} ({low:.3f}–{high:.3f}) | "
-            f"{r['flaky inside']:.3f} | {r['latency ms']:.2f} / {r['p95 ms']:.2f} / "
+            f"{r['flaky d0 inside']:.3f} / {r['flaky inside']:.3f} | {r['latency ms']:.2f} / {r['p95 ms']:.2f} / "
             f"{r['latency d0 down ms']:.2f} / {r['flaky latency ms']:.2f} | "
             f"{r['energy mJ']:.3f} | {r['throughput /s']:.0f} |"
         )
