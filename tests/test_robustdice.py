@@ -210,6 +210,25 @@ def test_with_nothing_failed_each_request_is_the_intact_models() -> None:
     assert len(src.status) > 600
 
 
+def test_each_answer_is_scored_by_the_damage_its_request_suffered() -> None:
+    """Frames every 50 ms; d1 is down from 10.02 s to 20.02 s (intermittent): exactly the
+    frames sent then are scored by the model without d1's unreplicated channels, the
+    others by the intact one."""
+    raw = scenario(rho=0.25, horizon="30s")
+    raw["warmup"] = 0
+    raw["graphs"]["g"]["sources"][0]["arrivals"] = {"kind": "periodic", "rate": 20}
+    raw["failures"] = [{"at": "10.02s", "target": "d1", "duration": "10s"}]
+    src = simulate(raw, 5).sources[0]
+    assert src.accuracy is not None and (src.status == 0).all()
+    placement = place(convs(onnx.load(trained(MODEL).onnx_path)), DEVICES, "robustdice", 0.25)
+    hurt = correct(trained(MODEL), placement.damage(lambda _: frozenset({1})))
+    down = (src.arrival >= 10.02) & (src.arrival < 20.02)
+    assert 195 < down.sum() < 205
+    sample = src.accuracy.sample
+    expected = np.where(down, hurt[sample], correct(trained(MODEL))[sample])
+    np.testing.assert_array_equal(src.accuracy.correct, expected)
+
+
 def test_the_system_builds_slice_actors_and_all_gathers() -> None:
     """Per convolution one actor per device holding channels, each after every actor of
     the previous convolution with a k_of_n join; a classifier on the camera at the end."""
