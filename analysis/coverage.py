@@ -11,6 +11,10 @@ instead of a number computed as if the feature were absent:
 * a graph join that fires while a device on one of its branches is down (``first``,
   or ``k_of_n`` with a timeout, as RoCoIn builds) — latency and success (the graph
   model counts the source unserved in that state; the accuracy mixture covers it);
+* a graph built by a ``system`` (:mod:`sim.graph.systems`) with a device that can
+  fail: its gathers answer without that device (a degraded answer, which the accuracy
+  mixture scores), but the graph model counts the source unserved — success and
+  throughput;
 * what a stage's strategy names (:meth:`sim.strategies.base.Strategy.unmodelled`): the
   ``retry`` policy on a stage whose device can fail (re-sent requests succeed later,
   with the timeouts in their latency) — latency and success.
@@ -75,6 +79,12 @@ def unmodelled(s: Scenario) -> Unmodelled:
             if feature is not None:
                 out.latency = out.latency or feature
                 out.success = out.success or feature
+    for g in graphs(s):  # a system's graph is named as the system, not its built actors
+        system = s.graphs[g.name].system
+        if system is not None and fallible & {a.on for a in g.actors.values()}:
+            reason = f"graphs.{g.name}.system: {system.kind} answers with a device down"
+            out.success = out.success or reason
+            out.throughput = out.throughput or reason
     redundant = _redundant(s, fallible)
     if redundant is not None:
         out.latency = out.latency or redundant

@@ -166,9 +166,12 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--strategy",
         metavar="KIND",
-        help="print a system's plan: rocoin (the grouping, docs/rocoin.md), or the allocation "
-        "per source of the MDI pipelines under pa-mdi, ms-mdi, ar-mdi or local (docs/pa-mdi.md)",
+        help="print a system's plan: rocoin (the grouping, docs/rocoin.md), robustdice (channels, "
+        "memory and FLOPs per device, docs/robustdice.md), or the allocation per source of the "
+        "MDI pipelines under pa-mdi, ms-mdi, ar-mdi or local (docs/pa-mdi.md)",
     )
+    plan.add_argument("--rho", type=float, help="with --strategy robustdice: replication ratio")
+    plan.add_argument("--method", help="with --strategy robustdice: the placement method")
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--catalog", action="append", default=[], type=Path, metavar="FILE")
     plan.add_argument(
@@ -502,6 +505,33 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _system_plan(scenario: Scenario, args: argparse.Namespace) -> int:
+    """Print the plan of every graph built by the system ``args.strategy``."""
+    from sim.graph.systems import SYSTEMS
+
+    made = {n: g.system for n, g in scenario.graphs.items() if g.system is not None}
+    chosen = {n: spec for n, spec in made.items() if spec.kind == args.strategy}
+    if not chosen:
+        raise UsageError(f"--strategy: no graph of {scenario.name} is a {args.strategy} system")
+    update: dict[str, Any] = {}
+    if args.rho is not None:
+        if not 0 <= args.rho <= 1:
+            raise UsageError(f"--rho: must be within 0 and 1 (got {args.rho:g})")
+        update["rho"] = args.rho
+    if args.method is not None:
+        update["method"] = args.method
+    system = SYSTEMS[args.strategy]
+    for name, spec in chosen.items():
+        spec = type(spec).model_validate(spec.model_dump() | update)
+        graph = scenario.graphs[name].model_copy(update={"system": spec})
+        probe = scenario.model_copy(update={"graphs": {**scenario.graphs, name: graph}})
+        problems = system.problems(probe, name, spec)
+        if problems:
+            raise UsageError(problems[0].line("--strategy"))
+        print("\n".join(system.plan(probe, name, spec) or []))
+    return 0
+
+
 def _rocoin(scenario: Scenario, args: argparse.Namespace) -> int:
     from analysis.rocoin_show import show
 
@@ -527,6 +557,7 @@ def _mdi(scenario: Scenario, args: argparse.Namespace) -> int:
 
 PLANNERS: dict[str, Callable[[Scenario, argparse.Namespace], int]] = {
     "rocoin": _rocoin,
+    "robustdice": _system_plan,
     **dict.fromkeys(("pa-mdi", "ms-mdi", "ar-mdi", "local"), _mdi),
 }
 """``edgesim plan --strategy KIND``: each system's planner."""

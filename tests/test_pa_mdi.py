@@ -290,7 +290,7 @@ def test_plan_with_an_unknown_rule_exits_2_naming_the_choices(
 ) -> None:
     assert cli.main(["plan", str(_file(tmp_path)), "--strategy", "pa"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["edgesim: --strategy: unknown kind 'pa'; choose one of rocoin, pa-mdi, "
+    assert err == ["edgesim: --strategy: unknown kind 'pa'; choose one of rocoin, robustdice, pa-mdi, "
                    "ms-mdi, ar-mdi, local"]  # fmt: skip
 
 

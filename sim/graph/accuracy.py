@@ -43,6 +43,7 @@ from sim.graph.accuracy_checks import trained as trained  # re-exported
 from sim.records import Change, Outcomes, Status
 
 if TYPE_CHECKING:
+    from models.accuracy import Damage
     from models.ensemble import Ensemble
     from models.training import Trained
     from sim.graph.expand import Actor, Graph
@@ -60,12 +61,14 @@ class Table:
     index), that exit."""
 
     def __init__(
-        self, model: Trained | Ensemble, by_mask: dict[int, np.ndarray], exits: dict[int, Exit]
-    ) -> None:
+        self, model: Trained | Ensemble, by_mask: dict[int, np.ndarray], exits: dict[int, Exit],
+        mask: int | None = None,
+    ) -> None:  # fmt: skip
         self.model = model
         self.by_mask = by_mask
         self.exits = exits
-        self.mask = functools.reduce(int.__or__, by_mask, 0)  # every lossy actor's bit
+        every = functools.reduce(int.__or__, by_mask, 0)  # every lossy actor's bit
+        self.mask = every if mask is None else mask
         self.samples = len(by_mask[0])
 
     def correct(self, gone: int, sample: int) -> bool:
@@ -94,6 +97,14 @@ def table(s: Scenario, g: Graph) -> Table | None:
     model = systems.scoring(spec)
     if model is None:
         return None
+    made = systems.system(spec)
+    damage = made.damage(g, spec.system) if made is not None else None
+    if damage is not None:  # a system that says what each set of missing actors leaves
+        at = (model, spec.system, tuple(g.actors))
+        if at not in _measured:
+            answers = Measured(trained(model), damage)
+            _measured[at] = Table(answers.net, answers, {}, (1 << len(g.actors)) - 1)
+        return _measured[at]
     actors = systems.actor_specs(s, g.name, spec)
     lossy = losses(actors)
     key = tuple(sorted((1 << g.actors[n].index, items) for n, items in lossy.items()))
@@ -121,6 +132,34 @@ def _table(
         ex = exits_module().exit_table(net, threshold)
         found[actor] = (ex.heads.index(head), ex.taken, ex.correct)
     return Table(net, by_mask, found)
+
+
+class Measured(dict[int, np.ndarray]):
+    """Per set of missing actors (a bit mask), the per-sample answers of the model with the
+    damage ``damage(mask)`` a system says it leaves, measured when first asked: a system's
+    damages are too many to measure before the run, and a run meets few of them."""
+
+    def __init__(self, net: Trained, damage: Callable[[int], Damage]) -> None:
+        super().__init__()
+        self.net = net
+        self.damage = damage
+        self.by_damage: dict[str, np.ndarray] = {}
+
+    def __missing__(self, gone: int) -> np.ndarray:
+        from models.accuracy import correct
+
+        damage = self.damage(gone)
+        if str(damage) not in self.by_damage:
+            self.by_damage[str(damage)] = correct(self.net, damage)
+        self[gone] = self.by_damage[str(damage)]
+        return self[gone]
+
+    def __repr__(self) -> str:
+        return f"Measured({self.net.name}, {len(self)} masks, {len(self.by_damage)} damages)"
+
+
+_measured: dict[tuple[object, ...], Table] = {}
+"""The tables of systems' graphs, by model, system parameters and actors."""
 
 
 class Downs:

@@ -33,6 +33,7 @@ Each rule reports every problem it finds, located at ``graphs.NAME…``.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from graphlib import CycleError, TopologicalSorter
 
 import networkx as nx
@@ -49,15 +50,31 @@ def check(s: Scenario, full: bool = True) -> list[Problem]:
     """Every problem of the scenario's graphs; routes, deadlock and memory when the names
     are right (and ``full``)."""
     problems = _source_names(s)
-    for name, spec in s.graphs.items():
-        found = systems.problems(s, name, spec)
-        found = found or _names(s, name, spec) + _acyclic(s, name, spec)
-        if found or not full:
-            problems += found
+    for name, given in s.graphs.items():
+        maker = systems.system(given)
+        made = maker.problems(s, name, given.system) if maker else []
+        if made:
+            problems += made
             continue
-        g = resolve(s, name, spec)
-        problems += _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
+        spec = systems.built(s, name, given)
+        found = _names(s, name, spec) + _acyclic(s, name, spec)
+        if not found and full:
+            g = resolve(s, name, spec)
+            found = _routes(s, g) + _rates(s, g) + _deadlock(s, g) + _memory(s, g)
+        problems += _located(name, found) if maker else found
     return problems + accuracy_checks.problems(s)
+
+
+def _located(graph: str, found: list[Problem]) -> list[Problem]:
+    """Problems of the actors a system built, located under the system."""
+    where = f"graphs.{graph}"
+
+    def moved(path: str) -> str:
+        if path == where:
+            return f"{where}.system"
+        return path.replace(f"{where}.actors", f"{where}.system.actors", 1)
+
+    return [replace(p, path=moved(p.path)) for p in found]
 
 
 def _source_names(s: Scenario) -> list[Problem]:

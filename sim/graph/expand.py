@@ -20,6 +20,7 @@ from graphlib import TopologicalSorter
 from sim.distributions import Distribution
 from sim.graph import systems
 from sim.graph.spec import SOURCE, ActorSpec, GraphSourceSpec, GraphSpec, Join, ModelExit
+from sim.graph.systems import built
 from sim.spec import ModelSpec, PipelineSpec, Scenario, SourceSpec
 
 RESULT_BYTES = 1000.0
@@ -80,6 +81,7 @@ def graphs(s: Scenario) -> list[Graph]:
 
 def resolve(s: Scenario, name: str, spec: GraphSpec) -> Graph:
     """The graph ``name`` of ``s``."""
+    spec = built(s, name, spec)
     model = s.table
     if spec.pipeline is not None:
         pipeline = s.pipelines[spec.pipeline]

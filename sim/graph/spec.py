@@ -121,7 +121,8 @@ class AccuracySpec(Spec):
 
 
 class GraphSpec(Spec):
-    """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain) and its sources."""
+    """A dataflow graph of ``actors`` (or a ``pipeline`` as a chain, or the actors a
+    ``system`` builds) and its sources."""
 
     actors: dict[Name, ActorSpec] | None = Field(default=None, min_length=1)
     pipeline: Name | None = Field(default=None, description="a pipeline, run as a chain graph")
