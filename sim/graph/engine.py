@@ -35,12 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from sim.graph import chain
 from sim.graph.accuracy import scorer
+from sim.graph.chain import Chain
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
-from sim.graph.strategic import strategic
+from sim.graph.strategic import journey, strategic
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
 from sim.journey import Sink, Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
@@ -59,7 +61,8 @@ and that transfer's fixed delay (None: carried hop by hop)."""
 
 
 class Dataflow:
-    """The graph sources of one world: their processes, FIFOs and records."""
+    """Every source of one world: the chains of ``pipelines:`` sources (:mod:`sim.graph.chain`)
+    and the graphs' sources, their processes, FIFOs and records."""
 
     def __init__(self, world: World, records: Records) -> None:
         self.world = world
@@ -74,6 +77,15 @@ class Dataflow:
         self._shared: dict[tuple[str, str, str], Fifo] = {}
         self.samplers = Samplers(world)
         self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
+        self.chains = [chain.build(world, src) for src in world.scenario.workload]
+        total = sum(len(g.sources) for g in self.graphs) + len(self.chains)
+        if records != "all":
+            for c in self.chains:
+                c.done = Stream(len(c.steps), start, self._timeline(), chunk(total))
+                c.extra = None
+        for src, c in zip(world.scenario.workload, self.chains, strict=True):
+            times = arrival_times(src, world.streams.rng(f"source:{src.name}:arrivals"))
+            self.env.process(self._chain_source(c, times))
         self.feeds: list[Feed] = []
         for g in self.graphs:
             self.feeds += self._feeds(g, records)
@@ -84,7 +96,7 @@ class Dataflow:
     # -- wiring ------------------------------------------------------------
 
     def _feeds(self, g: Graph, records: Records) -> list[Feed]:
-        total = sum(len(x.sources) for x in self.graphs) + len(self.world.routes)
+        total = sum(len(x.sources) for x in self.graphs) + len(self.chains)
         out = []
         for k, spec in enumerate(g.sources, start=len(self.feeds)):
             devices = {n: self.world.devices[a.device(spec.at)] for n, a in g.actors.items()}
@@ -139,6 +151,28 @@ class Dataflow:
         return self._transfers[key]
 
     # -- processes ---------------------------------------------------------
+
+    def _chain_source(self, c: Chain, times: Iterator[float]) -> Gen:
+        env = self.env
+        horizon = self.world.scenario.horizon
+        for t in times:
+            if t >= horizon:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self.submit(c)
+
+    def submit(self, c: Chain) -> simpy.Process:
+        """A request of the chain ``c`` arrives now; the process carries it: the plain walk,
+        or the failure-aware journey when anything can fail."""
+        env = self.env
+        rid = next(self._ids)
+        if self.resilient is None:
+            process = env.process(chain.walk(env, c, rid))
+        else:
+            process = env.process(journey(env, c, rid, self.resilient))
+        c.enter(process, rid, env.now)
+        return process
 
     def _source(self, feed: Feed, times: Iterator[float]) -> Gen:
         env = self.env
@@ -388,8 +422,10 @@ class Dataflow:
     # -- records -----------------------------------------------------------
 
     def sources(self, warmup: float) -> tuple[SourceRecords, ...]:
-        """Each graph source's requests, as a pipeline source's (no stages: [arrival, end])."""
-        return tuple(_records(feed, warmup) for feed in self.feeds)
+        """Each chain's requests, then each graph source's (no stages: [arrival, end])."""
+        return tuple(c.records() for c in self.chains) + tuple(
+            _records(feed, warmup) for feed in self.feeds
+        )
 
     def records(self) -> tuple[GraphRecords, ...]:
         """Each graph's names and, with records kept, its share of the event log."""
