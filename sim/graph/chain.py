@@ -19,10 +19,9 @@ where the general engine appends a row.
 
 A graph written as a chain (``actors:`` one after another, or ``pipeline: NAME``) takes
 the same walk when nothing can fail and no trained model scores it (:func:`of_feed`):
-its source's :class:`Logged` sink turns each finished row into the graph's records,
-the [arrival, completion] row and the events of the log (arrive, start, end, send per
-actor, receive; drop or fail where the request ended), those of one request together
-when it ends.
+its source's sink (:class:`sim.graph.chainlog.Logged`) turns the finished rows into
+the graph's records, the [arrival, completion] row of each and, in blocks, the events
+of the log the general engine would have written.
 
 Which requests are still in flight is kept apart from what they record: a chain
 holds the live set of its requests' processes, entered on arrival and left when the
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.graph.log import Event
+from sim.graph.chainlog import Logged
 from sim.journey import DROPPED, SERVED, Sink, Step, Transfer, carry, serve
 from sim.records import SourceRecords, Status
 from sim.spec import SourceSpec
@@ -45,7 +44,7 @@ from sim.streaming import source_records
 
 if TYPE_CHECKING:
     from sim.graph.engine import Gen
-    from sim.graph.expand import Actor
+    from sim.graph.log import Log
     from sim.graph.tokens import Feed
     from sim.world import World
 
@@ -141,9 +140,9 @@ def is_chain(feed: Feed) -> bool:
     )  # fmt: skip
 
 
-def of_feed(env: simpy.Environment, feed: Feed, warmup: float) -> tuple[Chain, Logged]:
+def of_feed(env: simpy.Environment, feed: Feed, log: Log, warmup: float) -> tuple[Chain, Logged]:
     """The chain a chain graph's source walks (:func:`is_chain`), and its sink, which
-    records into ``feed``."""
+    records into ``feed`` and ``log`` (:mod:`sim.graph.chainlog`)."""
     actors = list(feed.graph.actors.values())  # in topological order: the chain's
     steps = []
     for k, actor in enumerate(actors):
@@ -155,70 +154,9 @@ def of_feed(env: simpy.Environment, feed: Feed, warmup: float) -> tuple[Chain, L
     c = Chain(spec.name, feed.graph.name, spec.priority, spec.deadline, tuple(steps), back,
               warmup)  # fmt: skip
     c.open = {}
-    logged = Logged(env, feed, actors, c.open)
+    logged = Logged(env, feed, actors, log, c.open)
     c.done = logged
     return c, logged
-
-
-class Logged:
-    """A chain graph source's sink: each finished row becomes the graph's records."""
-
-    __slots__ = ("actors", "env", "feed", "open", "where")
-
-    def __init__(
-        self, env: simpy.Environment, feed: Feed, actors: list[Actor], open: dict[int, list[float]]
-    ) -> None:
-        self.env = env
-        self.feed = feed
-        self.actors = tuple(a.index for a in actors)  # each actor's index in the log
-        self.where = tuple(feed.where[a.name] for a in actors)  # its device's
-        self.open = open  # the stamps of the requests on their way
-
-    def _served(self, rid: int, stamps: list[float]) -> int:
-        """Log the arrive, start, end and send of each actor ``stamps`` has reached (the
-        last may lack its end or start): how many actors served the request."""
-        note, source, actors, where = self.feed.note, self.feed.index, self.actors, self.where
-        last = len(actors) - 1
-        events = (Event.ARRIVE, Event.START, Event.END)
-        for i, t in enumerate(stamps[1 : 3 * len(actors) + 1]):
-            k, e = divmod(i, 3)
-            note((rid, source, actors[k], where[k], events[e], t))
-            if e == 2 and k < last:
-                note((rid, source, actors[k], where[k], Event.SEND, t))
-        return (len(stamps) - 1) // 3
-
-    def flush(self) -> None:
-        """Log what the requests still on their way have done so far."""
-        for rid, stamps in self.open.items():
-            self._served(rid, stamps)
-        self.open.clear()
-
-    def append(self, row: tuple[int, int, list[float], int], /) -> None:
-        rid, status, stamps, lost = row
-        feed = self.feed
-        del self.open[rid]
-        note, source, actors, where = feed.note, feed.index, self.actors, self.where
-        last = len(actors) - 1
-        reached = self._served(rid, stamps[: -1 if status == Status.DROPPED else None])
-        now = self.env.now
-        if status == Status.DROPPED:
-            k = reached
-            note((rid, source, actors[k], where[k], Event.ARRIVE, stamps[-1]))
-            note((rid, source, actors[k], where[k], Event.DROP, stamps[-1]))
-            stamps = stamps[:1]
-        elif status == Status.FAILED:
-            on_way = reached <= last  # lost on the way to an actor, else on the way back
-            k = reached if on_way else last
-            note((rid, source, actors[k], where[k] if on_way else -1, Event.FAIL, now))
-            stamps = stamps[:1]
-        else:
-            note((rid, source, -1, -1, Event.RECEIVE, now))
-            stamps = [stamps[0], stamps[-1]]
-        feed.sink.append((rid, status, stamps, lost))
-        del feed.live[rid]
-
-    def __len__(self) -> int:
-        return len(self.feed.sink)
 
 
 def walk(env: simpy.Environment, chain: Chain, rid: int) -> Gen:

@@ -38,6 +38,7 @@ import simpy
 from sim.graph import chain
 from sim.graph.accuracy import scorer
 from sim.graph.chain import Chain
+from sim.graph.chainlog import Logged
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
 from sim.graph.samplers import Samplers
@@ -87,7 +88,7 @@ class Dataflow:
             times = arrival_times(src, world.streams.rng(f"source:{src.name}:arrivals"))
             self.env.process(self._chain_source(c, times))
         self.feeds: list[Feed] = []
-        self._logged: list[chain.Logged] = []  # the sinks of the chain graphs' sources
+        self._logged: list[Logged] = []  # the sinks of the chain graphs' sources
         for g in self.graphs:
             self.feeds += self._feeds(g, records)
         for feed in self.feeds:
@@ -123,7 +124,8 @@ class Dataflow:
                 for n, a in g.actors.items() if not a.inputs
             ]  # fmt: skip
             if not self.fallible and chain.is_chain(feed):
-                feed.chain, logged = chain.of_feed(self.env, feed, self.world.scenario.warmup)
+                log = self.logs[g.name]
+                feed.chain, logged = chain.of_feed(self.env, feed, log, self.world.scenario.warmup)
                 self._logged.append(logged)
             out.append(feed)
         return out
@@ -189,11 +191,9 @@ class Dataflow:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
-            if feed.chain is not None:  # the fast path: one walk, the log written at its end
+            if feed.chain is not None:  # the fast path: one walk, its log written in blocks
                 rid = next(self._ids)
                 feed.live[rid] = t
-                note((rid, source, -1, -1, Event.ARRIVE, t))
-                compact()
                 env.process(chain.walk(env, feed.chain, rid))
                 continue
             req = Request(next(self._ids), feed, t, sinks)
