@@ -19,9 +19,10 @@ import simpy
 
 from sim.costs import stage_cost
 from sim.devices import Device
-from sim.distributions import Normal
 from sim.graph.chain import Chain
 from sim.graph.engine import Dataflow
+from sim.graph.expand import Actor, chain
+from sim.graph.samplers import Samplers
 from sim.journey import RealService
 from sim.links import Hop, Link, Medium
 from sim.records import RECORDS, DeviceUsage, LinkUsage, Records, Replication
@@ -59,12 +60,13 @@ class World:
         self.links = self._links()
         self.graph = topology(list(scenario.devices), scenario.links)
         self._hops: dict[tuple[int, str], Hop] = {}
-        self._services: dict[tuple[str, int, str], Callable[[], float]] = {}
+        self._samplers = Samplers(self)  # the pipelines' stages' (a graph's: its Dataflow's)
+        self._stages: dict[str, list[Actor]] = {}  # per pipeline, its stages as actors
         self._ids = itertools.count()
         self._snapshot: dict[str, float] = {}
         self.resilience = Resilience(self) if resilience_needed(scenario) else None
         self.dataflow = Dataflow(self, records)
-        self.routes: list[Chain] = self.dataflow.chains  # the pipelines' sources
+        self.routes: list[Chain] = self.dataflow.pipelines.chains  # the pipelines' sources
         self.env.process(self._warmup())
 
     def route(self, source: str) -> Chain:
@@ -116,44 +118,28 @@ class World:
 
     def service_for(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
         """The service-time sampler of stage ``k`` on ``device``: its own distribution,
-        or the cost model × the device's noise. One per (stage, device), shared by sources."""
-        key = (pipeline, k, device)
-        if key not in self._services:
-            self._services[key] = self._service(pipeline, k, device)
-        return self._services[key]
+        or the cost model × the device's noise (:class:`sim.graph.samplers.Samplers`, the
+        rules of every actor). One per (stage, device), shared by sources."""
+        actors = self._stages.get(pipeline)
+        if actors is None:
+            spec = self.scenario.pipelines[pipeline]
+            actors = self._stages[pipeline] = chain(pipeline, spec, self.scenario.table)
+        return self._samplers.service(actors[k], device)
 
     def service_mean(self, pipeline: str, k: int, device: str) -> float | None:
         """The mean service time of stage ``k`` on ``device``; None if it cannot run there."""
         stage = self.scenario.pipelines[pipeline].stages[k]
         if stage.service is not None:
             return stage.service.mean
-        cost = self._cost(pipeline, k, device)
+        cost = stage_cost(self.scenario, pipeline, k, device)
         noise = self.scenario.devices[device].service_noise
         return None if cost is None else cost * (noise.mean if noise else 1.0)
-
-    def _cost(self, pipeline: str, k: int, device: str) -> float | None:
-        return stage_cost(self.scenario, pipeline, k, device)
-
-    def _service(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
-        stage = self.scenario.pipelines[pipeline].stages[k]
-        own = device == stage.on
-        if stage.service is not None:
-            name = f"stage:{pipeline}.{k}:service" + ("" if own else f":{device}")
-            sampler = stage.service.sampler(self.streams.rng(name))
-            return _clipped(sampler) if isinstance(stage.service, Normal) else sampler
-        cost = self._cost(pipeline, k, device)
-        assert cost is not None, "checked by the loader"
-        spec = self.scenario.devices[device]
-        if spec.service_noise is None:
-            return lambda: cost
-        noise = spec.service_noise.sampler(self.streams.rng(f"device:{device}:noise"))
-        return lambda: max(0.0, cost * noise())
 
     # -- processes ---------------------------------------------------------
 
     def submit(self, r: Chain) -> simpy.Process:
         """A request of the chain ``r`` arrives now; the process carries it."""
-        return self.dataflow.submit(r)
+        return self.dataflow.pipelines.submit(r)
 
     def _warmup(self) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.scenario.warmup)
@@ -209,11 +195,6 @@ class World:
 
     def __repr__(self) -> str:
         return f"World({self.scenario.name!r}, t={self.env.now:g}, routes={self.routes})"
-
-
-def _clipped(sampler: Callable[[], float]) -> Callable[[], float]:
-    """Durations drawn negative (a normal jitter, say) count as zero."""
-    return lambda: max(0.0, sampler())
 
 
 def simulate(

@@ -1,7 +1,8 @@
 """Chain graphs are today's pipelines: the same records, request for request, on fixed seeds.
 
-Each scenario is run twice: as written (the pipeline engine), and with every source
-moved under a graph that names its pipeline (the graph engine). The requests must
+Each scenario is run twice: as written (``pipelines:`` sources, walked as chains), and
+with every source moved under a graph that names its pipeline (a chain graph, whose log
+is the general engine's). The requests must
 match exactly: ids, status, arrival and completion; and the event log's arrive,
 start and end of every actor must be the pipeline row's stamps of its stage.
 """

@@ -37,13 +37,13 @@ import simpy
 
 from sim.graph import chain
 from sim.graph.accuracy import scorer
-from sim.graph.chain import Chain
 from sim.graph.chainlog import Logged
 from sim.graph.expand import Actor, Graph, graphs
 from sim.graph.log import Event, Log
+from sim.graph.pipelines import Pipelines
 from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
-from sim.graph.strategic import journey, strategic
+from sim.graph.strategic import strategic
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
 from sim.journey import Sink, Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
@@ -62,7 +62,7 @@ and that transfer's fixed delay (None: carried hop by hop)."""
 
 
 class Dataflow:
-    """Every source of one world: the chains of ``pipelines:`` sources (:mod:`sim.graph.chain`)
+    """Every source of one world: the ``pipelines:`` sources' chains (:mod:`sim.graph.pipelines`)
     and the graphs' sources, their processes, FIFOs and records."""
 
     def __init__(self, world: World, records: Records) -> None:
@@ -78,15 +78,8 @@ class Dataflow:
         self._shared: dict[tuple[str, str, str], Fifo] = {}
         self.samplers = Samplers(world)
         self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
-        self.chains = [chain.build(world, src) for src in world.scenario.workload]
-        total = sum(len(g.sources) for g in self.graphs) + len(self.chains)
-        if records != "all":
-            for c in self.chains:
-                c.done = Stream(len(c.steps), start, self._timeline(), chunk(total))
-                c.extra = None
-        for src, c in zip(world.scenario.workload, self.chains, strict=True):
-            times = arrival_times(src, world.streams.rng(f"source:{src.name}:arrivals"))
-            self.env.process(self._chain_source(c, times))
+        total = sum(len(g.sources) for g in self.graphs) + len(world.scenario.workload)
+        self.pipelines = Pipelines(world, records, total, self._timeline())  # started first
         self.feeds: list[Feed] = []
         self._logged: list[Logged] = []  # the sinks of the chain graphs' sources
         for g in self.graphs:
@@ -98,7 +91,7 @@ class Dataflow:
     # -- wiring ------------------------------------------------------------
 
     def _feeds(self, g: Graph, records: Records) -> list[Feed]:
-        total = sum(len(x.sources) for x in self.graphs) + len(self.chains)
+        total = sum(len(x.sources) for x in self.graphs) + len(self.pipelines.chains)
         out = []
         for k, spec in enumerate(g.sources, start=len(self.feeds)):
             devices = {n: self.world.devices[a.device(spec.at)] for n, a in g.actors.items()}
@@ -157,28 +150,6 @@ class Dataflow:
         return self._transfers[key]
 
     # -- processes ---------------------------------------------------------
-
-    def _chain_source(self, c: Chain, times: Iterator[float]) -> Gen:
-        env = self.env
-        horizon = self.world.scenario.horizon
-        for t in times:
-            if t >= horizon:
-                return
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.submit(c)
-
-    def submit(self, c: Chain) -> simpy.Process:
-        """A request of the chain ``c`` arrives now; the process carries it: the plain walk,
-        or the failure-aware journey when anything can fail."""
-        env = self.env
-        rid = next(self._ids)
-        if self.resilient is None:
-            process = env.process(chain.walk(env, c, rid))
-        else:
-            process = env.process(journey(env, c, rid, self.resilient))
-        c.enter(process, rid, env.now)
-        return process
 
     def _source(self, feed: Feed, times: Iterator[float]) -> Gen:
         env = self.env
@@ -434,9 +405,7 @@ class Dataflow:
 
     def sources(self, warmup: float) -> tuple[SourceRecords, ...]:
         """Each chain's requests, then each graph source's (no stages: [arrival, end])."""
-        return tuple(c.records() for c in self.chains) + tuple(
-            _records(feed, warmup) for feed in self.feeds
-        )
+        return self.pipelines.records() + tuple(_records(feed, warmup) for feed in self.feeds)
 
     def records(self) -> tuple[GraphRecords, ...]:
         """Each graph's names and, with records kept, its share of the event log."""

@@ -3,7 +3,7 @@
 A service time is the actor's ``service`` distribution (stream
 ``stage:KEY:service``, plus ``:DEVICE`` on another device than its own), or the
 cost of its layers on the device (measured profile, or the roofline) times the
-device's noise (stream ``device:NAME:noise``): the pipeline engine's rules, so a
+device's noise (stream ``device:NAME:noise``): a ``pipelines:`` source's rules, so a
 chain graph draws what its pipeline draws. An exit draws uniforms from
 ``stage:KEY:exit``.
 """
