@@ -60,7 +60,7 @@ class World:
         self.links = self._links()
         self.graph = topology(list(scenario.devices), scenario.links)
         self._hops: dict[tuple[int, str], Hop] = {}
-        self._samplers = Samplers(self)  # the pipelines' stages' (a graph's: its Dataflow's)
+        self._samplers = Samplers(scenario, streams)  # the stages' (a graph's: Dataflow's)
         self._stages: dict[str, list[Actor]] = {}  # per pipeline, its stages as actors
         self._ids = itertools.count()
         self._snapshot: dict[str, float] = {}

@@ -29,6 +29,7 @@ token marks its actor in ``Request.gone``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -66,7 +67,7 @@ class Dataflow:
     and the graphs' sources, their processes, FIFOs and records."""
 
     def __init__(self, world: World, records: Records) -> None:
-        self.world = world
+        self.world = weakref.proxy(world)  # the world holds it: no cycle keeps the world alive
         self.env = world.env
         self.device_index = {n: i for i, n in enumerate(world.devices)}
         self.graphs = graphs(world.scenario)
@@ -76,7 +77,7 @@ class Dataflow:
         self.resilient = None if world.resilience is None else world.resilience.resilient
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
         self._shared: dict[tuple[str, str, str], Fifo] = {}
-        self.samplers = Samplers(world)
+        self.samplers = Samplers(world.scenario, world.streams)
         self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
         total = sum(len(g.sources) for g in self.graphs) + len(world.scenario.workload)
         self.pipelines = Pipelines(world, records, total, self._timeline())  # started first
