@@ -30,27 +30,25 @@ token marks its actor in ``Request.gone``.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from sim.graph import chain
-from sim.graph.accuracy import scorer
 from sim.graph.chainlog import Logged
-from sim.graph.expand import Actor, Graph, graphs
+from sim.graph.expand import Actor, graphs
 from sim.graph.log import Event, Log
 from sim.graph.pipelines import Pipelines
-from sim.graph.samplers import Samplers
 from sim.graph.spec import KOfN
 from sim.graph.strategic import strategic
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
-from sim.journey import Sink, Transfer, carry
+from sim.graph.wiring import Wiring, timeline
+from sim.journey import Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
-from sim.routes import route
 from sim.strategies import Runtime
-from sim.streaming import Stream, chunk, source_records
+from sim.streaming import source_records
 from sim.workload import arrival_times
 
 if TYPE_CHECKING:
@@ -76,79 +74,19 @@ class Dataflow:
         self.fallible = world.resilience is not None
         self.resilient = None if world.resilience is None else world.resilience.resilient
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
-        self._shared: dict[tuple[str, str, str], Fifo] = {}
-        self.samplers = Samplers(world.scenario, world.streams)
-        self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
         total = sum(len(g.sources) for g in self.graphs) + len(world.scenario.workload)
-        self.pipelines = Pipelines(world, records, total, self._timeline())  # started first
+        self.pipelines = Pipelines(world, records, total, timeline(world))  # started first
+        wiring = Wiring(world, self.logs, self.device_index, records, total)
+        self.samplers = wiring.samplers
         self.feeds: list[Feed] = []
         self._logged: list[Logged] = []  # the sinks of the chain graphs' sources
         for g in self.graphs:
-            self.feeds += self._feeds(g, records)
+            feeds, logged = wiring.feeds(g, len(self.feeds))
+            self.feeds += feeds
+            self._logged += logged
         for feed in self.feeds:
             rng = world.streams.rng(f"source:{feed.spec.name}:arrivals")
             self.env.process(self._source(feed, arrival_times(feed.spec, rng)))
-
-    # -- wiring ------------------------------------------------------------
-
-    def _feeds(self, g: Graph, records: Records) -> list[Feed]:
-        total = sum(len(x.sources) for x in self.graphs) + len(self.pipelines.chains)
-        out = []
-        for k, spec in enumerate(g.sources, start=len(self.feeds)):
-            devices = {n: self.world.devices[a.device(spec.at)] for n, a in g.actors.items()}
-            fifos = {
-                (n, p): self._fifo(a, devices[n].name, p)
-                for n, a in g.actors.items()
-                for p in (a.inputs or ("",))
-            }
-            sink: Sink = []
-            if records != "all":
-                sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
-            feed = Feed(spec, k, g, devices, fifos, sink, self.logs[g.name].add)
-            feed.score = scorer(self.world, g, spec.name, records == "all")
-            for n, a in g.actors.items():
-                here = devices[n].name
-                feed.where[n] = self.device_index[here]
-                feed.nexts[n] = [self._edge(g.actors[m], fifos[(m, n)], here, devices[m].name,
-                                            a.output_bytes) for m in g.successors[n]]  # fmt: skip
-                feed.back[n] = self._transfer(here, spec.at, g.result_bytes)  # sink or exit
-                feed.service[n] = self.samplers.service(a, here)
-            feed.entries = [
-                self._edge(a, fifos[(n, "")], spec.at, devices[n].name, g.input_bytes)
-                for n, a in g.actors.items() if not a.inputs
-            ]  # fmt: skip
-            if not self.fallible and chain.is_chain(feed):
-                log = self.logs[g.name]
-                feed.chain, logged = chain.of_feed(self.env, feed, log, self.world.scenario.warmup)
-                self._logged.append(logged)
-            out.append(feed)
-        return out
-
-    def _fifo(self, actor: Actor, device: str, producer: str) -> Fifo:
-        key = (actor.key, device, producer)
-        if key not in self._shared:
-            self._shared[key] = Fifo(actor.fifo)
-        return self._shared[key]
-
-    def _timeline(self) -> Callable[[], list[Any]] | None:
-        resilience = self.world.resilience
-        if resilience is None:
-            return None
-        health = resilience.health
-        return lambda: health.timeline
-
-    def _edge(
-        self, actor: Actor, fifo: Fifo, frm: str, to: str, size: float
-    ) -> tuple[Actor, Fifo, Transfer, float | None]:
-        return (actor, fifo, *self._transfer(frm, to, size))
-
-    def _transfer(self, frm: str, to: str, size: float) -> tuple[Transfer, float | None]:
-        key = (frm, to, size)
-        if key not in self._transfers:
-            hops = tuple(self.world.hop(i, a) for i, a, _ in route(self.world.graph, frm, to))
-            transfer = Transfer(hops, size)
-            self._transfers[key] = (transfer, transfer.delay)
-        return self._transfers[key]
 
     # -- processes ---------------------------------------------------------
 
