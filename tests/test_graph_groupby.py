@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from sim import document
+from sim.graph.chainlog import log_of
 from sim.graph.groupby import per_device, phases
+from sim.graph.log import Event
 from sim.loader import load
+from sim.records import Status
 from sim.world import simulate
-from tests.helpers import SCENARIOS
+from tests.helpers import SCENARIOS, chain, load_dict
 from tests.test_graph_chain import both
 
 
@@ -51,3 +54,20 @@ def test_devices_work_from_the_log_is_their_meters(name: str) -> None:
     assert sum(served) > 100
     np.testing.assert_array_equal(got["served"], served)
     np.testing.assert_allclose(got["busy"], busy, rtol=1e-9, atol=1e-9)
+
+
+def test_a_pipeline_sources_log_gives_its_phases() -> None:
+    """A pipelines: source's compact log (its stamps), expanded into events and grouped,
+    gives every request's phases, NaN where it never got (drops and losses included)."""
+    raw = chain([0.02, 0.03], latency=0.001, bandwidth=2e6)
+    raw["devices"] = {"d0": {"queue_limit": 1}, "d1": {"queue_limit": 1}}
+    raw["links"][0] |= {"loss": 0.3, "max_retransmits": 1, "retransmit_timeout": 0.005}
+    raw["workload"][0]["arrivals"] = {"kind": "poisson", "rate": 40}
+    (src,) = simulate(load_dict(raw), 2).sources
+    assert {0, 2, 3} <= set(src.status.tolist())  # ok, failed and dropped all happened
+    events = log_of(src)
+    assert (events["event"] == Event.FAIL).sum() == (src.status == Status.FAILED).sum()
+    got = phases(events, src.ids, [0, 1])
+    want = src.phases()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)

@@ -14,6 +14,12 @@ folded into the per-actor figures. At the horizon the requests still on their wa
 are expanded as far as they got (:meth:`Logged.flush`).
 
 A block's events are in time order; blocks follow one another as requests end.
+
+A ``pipelines:`` source's record is its compact log itself; :func:`log_of` expands it
+the same way (actor ``k`` and device ``k``: stage ``k`` and its device in
+``SourceRecords.stages``), with ``fail`` rows at an unknown time (NaN: the row does not
+stamp when a request was lost), so that readers group the log
+(:mod:`sim.graph.groupby`) rather than index the stamps.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 import simpy
 
 from sim.graph.log import BLOCK, DTYPE, Event, Log
-from sim.records import Status
+from sim.records import SourceRecords, Status
 
 if TYPE_CHECKING:
     from sim.graph.expand import Actor
@@ -82,6 +88,19 @@ class Logged:
 
     def __repr__(self) -> str:
         return f"Logged({self.feed.spec.name!r}, buffered={len(self.rows)})"
+
+
+def log_of(src: SourceRecords) -> np.ndarray:
+    """The events of a ``pipelines:`` source's finished requests (see the module docstring)."""
+    width = (~np.isnan(src.stamps)).sum(axis=1)  # stamps are a prefix of the row
+    rows = [
+        (rid, status, line[:n].tolist(), np.nan)
+        for rid, status, line, n in zip(
+            src.ids.tolist(), src.status.tolist(), src.stamps, width.tolist(), strict=True
+        )
+    ]
+    stages = np.arange(len(src.stages), dtype=np.int32)
+    return expand(rows, 0, stages, stages)
 
 
 def expand(rows: Sequence[Ended], source: int, actors: np.ndarray, where: np.ndarray) -> np.ndarray:
