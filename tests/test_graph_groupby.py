@@ -71,3 +71,23 @@ def test_a_pipeline_sources_log_gives_its_phases() -> None:
     want = src.phases()
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_hil_validates_stage_phases_grouped_from_the_log() -> None:
+    """`hil validate`'s per-stage figures (its phase means over the completed requests
+    sent in the window) are the means of the sources' own phases."""
+    from hil.validate import _phases
+
+    scenario = load(SCENARIOS / "quickstart.yaml")
+    rep = simulate(scenario, 6)
+    pipeline = rep.sources[0].pipeline
+    chosen = [s for s in rep.sources if s.pipeline == pipeline]
+    before = rep.start + 0.5 * rep.window
+    got = _phases(rep, pipeline, before)
+    for name in chosen[0].phases():
+        parts = [
+            s.phases()[name][(s.status <= Status.LATE) & (s.arrival >= rep.start)
+                             & (s.arrival < before)]
+            for s in chosen
+        ]  # fmt: skip
+        assert got[name] == float(np.mean(np.concatenate(parts))), name
