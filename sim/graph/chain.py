@@ -14,7 +14,8 @@ A chain's event log is kept in compact form, as one row of stamps per request: t
 arrival, then per actor the time its token reached the device's queue, started and
 ended service, then the time the result was back (3K + 2 columns; see
 :mod:`sim.records`). The rows of the log are those stamps, column by column
-(:mod:`analysis.events` reads them back as events), so the walk appends a float
+(:func:`sim.graph.chainlog.log_of` and :mod:`analysis.events` read them back as
+events), so the walk appends a float
 where the general engine appends a row.
 
 A graph written as a chain (``actors:`` one after another, or ``pipeline: NAME``) takes
