@@ -7,11 +7,11 @@ receive, exit, drop, fail). Per replication the rows of each graph's log come in
 the order the engine appended them (time order), then those of each pipeline
 source, request by request.
 
-A pipeline's rows are read back from its requests' stamps (the chain engine keeps
-no log): ``arrive`` at the source (actor empty), then per stage ``stage{k}`` (the
+A pipeline's rows are read back from its requests' stamps (a ``pipelines:`` chain keeps
+its log as them): ``arrive`` at the source (actor empty), then per stage ``stage{k}`` (the
 chain graph's actor names) ``arrive``, ``start``, ``end`` and, before the next
 stage, ``send``; ``drop`` where a full queue turned the request away, and
-``receive`` when its result is back. The chain engine does not stamp when a lost
+``receive`` when its result is back. Its row does not stamp when a lost
 request was lost, so a pipeline's failed request has no ``fail`` row: its last
 row is its last stamp, and its status is in the requests table. A failure-aware
 run keeps no stamps of a lost or dropped attempt (so no rows of it), and a

@@ -36,6 +36,8 @@ from analysis.summary import metrics
 from hil.bridge import Bridge, model_graph
 from hil.device_info import CALIBRATION_KEYS
 from sim.distributions import Empirical
+from sim.graph.chainlog import log_of
+from sim.graph.groupby import phases as phases_of
 from sim.loader import revised
 from sim.records import Replication, Status
 from sim.run import run
@@ -350,12 +352,13 @@ def _count(rep: Replication, pipeline: str, before: float) -> int:
 
 
 def _phases(rep: Replication, pipeline: str, before: float) -> dict[str, float]:
-    """Mean time in each phase over the pipeline's completed requests sent in the window."""
+    """Mean time in each phase over the pipeline's completed requests sent in the window,
+    grouped from each source's event log (:mod:`sim.graph.groupby`)."""
     chosen = [s for s in rep.sources if s.pipeline == pipeline]
     masks = [
         (s.status <= Status.LATE) & (s.arrival >= rep.start) & (s.arrival < before) for s in chosen
     ]
-    phases = [s.phases() for s in chosen]
+    phases = [phases_of(log_of(s), s.ids, list(range(len(s.stages)))) for s in chosen]
     pooled = {n: [ph[n][m] for ph, m in zip(phases, masks, strict=True)] for n in phases[0]}
     return {name: float(np.mean(np.concatenate(parts))) for name, parts in pooled.items()}
 

@@ -1,36 +1,26 @@
-"""A request's journey: source → stage 1 → … → stage K → back to the source.
+"""The steps every request takes: transfers over hops, and the one serve step.
 
-Before each stage the request's tensor crosses the hops from where it is to
-the stage's device (the source's input before stage 1, stage k's output
-before stage k + 1); it then waits for a slot on the device and is served.
-Finally the result crosses back to the source. Each arrival at a queue, start
-of service and end of service is stamped into the request's row (see
-:mod:`sim.records`), with how the request ended and how many of its link
-attempts were lost.
-
-Which requests are still in flight is kept apart from what they record: a
-route holds the live set of its requests' processes, entered on arrival and
-left when the process ends, whatever the journey recorded or failed to.
-
-Every stage is served by one step, :func:`serve` (queue limit, a slot, the busy
+Before each actor the request's tensor crosses the hops from where it is to the
+actor's device (:class:`Transfer`, carried by :func:`carry`); it then waits for a
+slot on the device and is served by :func:`serve` (queue limit, a slot, the busy
 meter, the service with the device's slowdown, release), whether or not anything can
-fail; a request that finds a free slot takes it without an event. When nothing can
-fail and no strategy adds redundancy, requests take :func:`journey`, one flat walk of
-the route's fixed steps; otherwise :func:`sim.resilient.resilient_journey` asks each
-stage's strategy (:mod:`sim.strategies`) where to go, and re-sends what is lost.
+fail; a request that finds a free slot takes it without an event. Every engine path
+uses them: the chain walk (:func:`sim.graph.chain.walk`), the failure-aware journey
+(:func:`sim.graph.strategic.journey`, through :mod:`sim.resilient`) and the general
+graph engine's firings (:mod:`sim.graph.engine`, which shares the transfers and the
+queue limit and slot protocol).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import simpy
 
 from sim.devices import Device
 from sim.links import Hop
-from sim.records import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,45 +70,8 @@ class Sink(Protocol):
     def __len__(self) -> int: ...
 
 
-def _rows() -> list[tuple[int, int, list[float], int]]:
-    return []
-
-
 class RealFailure(Exception):
     """A real device failed to serve a request (crashed, hung, unreachable)."""
-
-
-@dataclass(slots=True)
-class Route:
-    """A source's way through its pipeline, and what it has recorded so far."""
-
-    name: str
-    pipeline: str
-    priority: int
-    deadline: float | None
-    steps: tuple[Step, ...]
-    back: Transfer  # the result, from the last stage's device to the source
-    warmup: float
-    back_delay: float | None = None
-    # (id, status, stamps, attempts lost on links) of every request that ended
-    done: Sink = field(default_factory=lambda: _rows())
-    # per named column, request id -> value (sim.records.SourceRecords.extra); None: not kept
-    extra: dict[str, dict[int, object]] | None = field(default_factory=dict)
-    # the process of every request still on its way -> (id, arrival time)
-    live: dict[simpy.Process, tuple[int, float]] = field(default_factory=dict)
-    leave: Callable[[simpy.Process], None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.back_delay = self.back.delay
-        self.leave = self.live.__delitem__  # bound once: called as each process ends
-
-    def enter(self, process: simpy.Process, rid: int, now: float) -> None:
-        """Count ``process`` in flight until it ends, however it ends."""
-        self.live[process] = (rid, now)
-        process.callbacks.append(self.leave)
-
-    def __repr__(self) -> str:
-        return f"Route({self.name!r}, in_flight={len(self.live)}, done={len(self.done)})"
 
 
 def carry(transfer: Transfer) -> Generator[simpy.Event, Any, int | None]:
@@ -201,43 +154,3 @@ def serve(
     finally:
         if process is not None:
             device.occupants.pop(process, None)
-
-
-def journey(env: simpy.Environment, route: Route, rid: int) -> Generator[simpy.Event, Any, None]:
-    """Carry request ``rid``, arriving now, through ``route``'s fixed steps; record how it ended."""
-    arrival = env.now
-    stamps = [arrival]
-    done = route.done
-    priority = route.priority
-    lost = 0
-    for step in route.steps:
-        if step.delay is not None:
-            if step.delay:
-                yield env.timeout(step.delay)
-        else:
-            n = yield from carry(step.transfer)
-            if n is None:
-                done.append((rid, Status.FAILED, stamps, lost))
-                return
-            lost += n
-        outcome = yield from serve(
-            env, step.device, priority, step.service, stamps, step.real, 0.0, None, False
-        )
-        if outcome is not SERVED:
-            status = Status.DROPPED if outcome is DROPPED else Status.FAILED
-            done.append((rid, status, stamps, lost))  # a drop's stamps end at its arrival
-            return
-    back = route.back_delay
-    if back is not None:
-        if back:
-            yield env.timeout(back)
-    else:
-        n = yield from carry(route.back)
-        if n is None:
-            done.append((rid, Status.FAILED, stamps, lost))
-            return
-        lost += n
-    now = env.now
-    stamps.append(now)
-    late = route.deadline is not None and now - arrival > route.deadline
-    done.append((rid, Status.LATE if late else Status.OK, stamps, lost))

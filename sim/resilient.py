@@ -1,15 +1,11 @@
-"""A request's journey when anything can fail, or a strategy adds redundancy.
+"""One actor's attempts when anything can fail, or a strategy adds redundancy.
 
-Each stage goes where its strategy's runtime object (:mod:`sim.strategies`) says,
-a lost attempt is re-sent when the runtime says, and the request is registered on
-every device and link it occupies so that a failure can interrupt it. Its link
-attempts lost, by every copy and re-sending, are added up in a one-element tally.
-Every stage is served by the one step :func:`sim.journey.serve`, as in the plain
-walk (:func:`sim.journey.journey`).
-
-The devices that served a request are recorded (its route's ``extra["devices"]``,
-with rows kept) where they are not its stages' own: a failover, a replica, a local
-fallback or a repartition served it elsewhere.
+Each actor of a chain (:mod:`sim.graph.strategic`) goes where its strategy's runtime
+object (:mod:`sim.strategies`) says, a lost attempt is re-sent when the runtime says,
+and the request is registered on every device and link it occupies so that a failure
+can interrupt it. Its link attempts lost, by every copy and re-sending, are added up
+in a one-element tally. Every attempt is served by the one step
+:func:`sim.journey.serve`, as in the plain walk (:func:`sim.graph.chain.walk`).
 """
 
 from __future__ import annotations
@@ -21,11 +17,9 @@ from typing import Any
 import simpy
 
 from sim.devices import Device
-from sim.journey import DROPPED, SERVED, Route, serve
+from sim.journey import DROPPED, SERVED, serve
 from sim.links import Hop
-from sim.records import Status
 from sim.strategies import Runtime
-from sim.streaming import Row
 
 Outcome = tuple[Device, float, float, float] | str | None
 """(device, queue arrival, service start, service end), DROPPED, or None when lost."""
@@ -33,56 +27,12 @@ Outcome = tuple[Device, float, float, float] | str | None
 
 @dataclass(slots=True)
 class Resilient:
-    """What the resilient journey needs of the world: routes over what is up, and the
+    """What a chain's failure-aware journey needs of the world: routes over what is up, and the
     runtime objects of every source's stages."""
 
     path: Callable[[str, str], tuple[Hop, ...] | None]
     placements: dict[str, tuple[Runtime, ...]]  # per source name
     source: dict[str, Device]
-
-
-def resilient_journey(
-    env: simpy.Environment, route: Route, rid: int, world: Resilient
-) -> Generator[simpy.Event, Any, None]:
-    """Carry request ``rid`` under the fault-tolerance strategies of its pipeline's stages."""
-    arrival = env.now
-    stamps = [arrival]
-    here = world.source[route.name]
-    pinned = False
-    stages = world.placements[route.name]
-    tally = [0]
-    served: list[Device] = []
-    for runtime in stages:
-        outcome = yield from stage(env, world, route.priority, runtime, here, pinned, tally, rid)
-        if outcome is None or isinstance(outcome, str):
-            status = Status.DROPPED if outcome == DROPPED else Status.FAILED
-            _record(route, (rid, status, stamps, tally[0]), served)
-            return
-        device, queued, started, ended = outcome
-        stamps += [queued, started, ended]
-        served.append(device)
-        pinned = runtime.pinned(device, pinned)
-        here = device
-    source = world.source[route.name]
-    delivered = yield from deliver(env, world, stages[-1], here, source, route.back.size, tally)
-    if not delivered:
-        _record(route, (rid, Status.FAILED, stamps, tally[0]), served)
-        return
-    now = env.now
-    stamps.append(now)
-    late = route.deadline is not None and now - arrival > route.deadline
-    _record(route, (rid, Status.LATE if late else Status.OK, stamps, tally[0]), served)
-
-
-def _record(route: Route, row: Row, served: list[Device]) -> None:
-    """The request ended: its row, and the devices that served it where they are not its
-    stages' own (kept only with the rows)."""
-    route.done.append(row)
-    extra = route.extra
-    if extra is not None and any(
-        d is not s.device for d, s in zip(served, route.steps, strict=False)
-    ):
-        extra.setdefault("devices", {})[row[0]] = tuple(d.name for d in served)
 
 
 def stage(

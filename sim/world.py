@@ -1,36 +1,37 @@
 """Building the simulated world from a resolved scenario, and running it.
 
-:func:`build` turns specs into SimPy objects and wires them before t = 0:
-devices, link media, each source's route through its pipeline (hops found by
-:mod:`sim.routes`, service-time samplers from the cost model or the stage's
-own distribution), and the source processes. Every stochastic component gets
-its own named stream from :class:`sim.streams.Streams`.
+:class:`World` turns specs into SimPy objects and wires them before t = 0: devices,
+link media (hops found by :mod:`sim.routes`), service-time samplers from the cost
+model or the stage's own distribution, the failure machinery when anything can fail,
+and the graph engine (:class:`sim.graph.engine.Dataflow`), which runs every source:
+a ``pipelines:`` source as a chain (:mod:`sim.graph.chain`), a graph's through its
+actors. Every stochastic component gets its own named stream from
+:class:`sim.streams.Streams`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import simpy
 
 from sim.costs import stage_cost
 from sim.devices import Device
-from sim.distributions import Normal
+from sim.graph.chain import Chain
 from sim.graph.engine import Dataflow
-from sim.journey import RealService, Route, Step, Transfer, journey
+from sim.graph.expand import Actor, chain
+from sim.graph.samplers import Samplers
+from sim.journey import RealService
 from sim.links import Hop, Link, Medium
 from sim.mdi.engine import Mdi
-from sim.records import RECORDS, Change, DeviceUsage, LinkUsage, Records, Replication, SourceRecords
+from sim.records import RECORDS, DeviceUsage, LinkUsage, Records, Replication
 from sim.resilience import Resilience
 from sim.resilience import needed as resilience_needed
-from sim.resilient import resilient_journey
 from sim.routes import route, topology
 from sim.spec import Scenario
-from sim.streaming import Stream, chunk, source_records
 from sim.streams import Streams
-from sim.workload import arrival_times
 
 Progress = Callable[[float], None]
 """Called with the fraction of simulated time done."""
@@ -60,28 +61,19 @@ class World:
         self.links = self._links()
         self.graph = topology(list(scenario.devices), scenario.links)
         self._hops: dict[tuple[int, str], Hop] = {}
-        self._services: dict[tuple[str, int, str], Callable[[], float]] = {}
-        self.routes = [self._route(s) for s in scenario.workload]
+        self._samplers = Samplers(scenario, streams)  # the stages' (a graph's: Dataflow's)
+        self._stages: dict[str, list[Actor]] = {}  # per pipeline, its stages as actors
         self._ids = itertools.count()
         self._snapshot: dict[str, float] = {}
         self.resilience = Resilience(self) if resilience_needed(scenario) else None
-        if records != "all":
-            size = chunk(len(self.routes))
-            for r in self.routes:
-                r.done = Stream(len(r.steps), scenario.warmup, self._timeline(), size)
-                r.extra = None
-        for src, r in zip(scenario.workload, self.routes, strict=True):
-            if scenario.pipelines[src.pipeline].strategy is not None:
-                continue  # the MDI engine's (its route is what failures see of it)
-            times = arrival_times(src, streams.rng(f"source:{src.name}:arrivals"))
-            self.env.process(self._source(r, times))
-        self.dataflow = Dataflow(self, records) if scenario.graphs else None
+        self.dataflow = Dataflow(self, records)
+        self.routes: list[Chain] = self.dataflow.pipelines.chains  # the pipelines' sources
         mdi = any(p.strategy is not None for p in scenario.pipelines.values())
-        self.mdi = Mdi(self, records) if mdi else None
+        self.mdi = Mdi(self, records) if mdi else None  # pipelines placed hop by hop (sim.mdi)
         self.env.process(self._warmup())
 
-    def route(self, source: str) -> Route:
-        """The route of the source called ``source``."""
+    def route(self, source: str) -> Chain:
+        """The chain of the ``pipelines:`` source called ``source``."""
         return next(r for r in self.routes if r.name == source)
 
     def run(self, progress: Progress | None = None, chunks: int = 100) -> Replication:
@@ -123,101 +115,34 @@ class World:
             self._hops[key] = Hop(self.env, link, frm, sampler, loss)
         return self._hops[key]
 
-    def _path(self, src: str, dst: str) -> tuple[Hop, ...]:
+    def path(self, src: str, dst: str) -> tuple[Hop, ...]:
+        """The hops of the usual route from device ``src`` to device ``dst``."""
         return tuple(self.hop(i, a) for i, a, _ in route(self.graph, src, dst))
-
-    def _route(self, source: Any) -> Route:
-        s = self.scenario
-        pipeline = s.pipelines[source.pipeline]
-        model = s.table
-        steps: list[Step] = []
-        here, size = source.at, (model.input_bytes if model else 0.0)
-        for k, stage in enumerate(pipeline.stages):
-            span = stage.layer_range(model)
-            service = self.service_for(source.pipeline, k, stage.on)
-            real = self.real.get((source.pipeline, k))
-            crosses = real is None and not (steps and steps[-1].real is not None)
-            transfer = Transfer(self._path(here, stage.on) if crosses else (), size)
-            steps.append(Step(transfer, transfer.delay, self.devices[stage.on], service, real))
-            here = stage.on
-            size = model.layers[span.stop - 1].output_bytes if model and span else 0.0
-        return Route(
-            name=source.name,
-            pipeline=source.pipeline,
-            priority=source.priority,
-            deadline=source.deadline,
-            steps=tuple(steps),
-            back=Transfer(
-                () if steps[-1].real is not None else self._path(here, source.at),
-                pipeline.result_bytes,
-            ),
-            warmup=s.warmup,
-        )
 
     def service_for(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
         """The service-time sampler of stage ``k`` on ``device``: its own distribution,
-        or the cost model × the device's noise. One per (stage, device), shared by sources."""
-        key = (pipeline, k, device)
-        if key not in self._services:
-            self._services[key] = self._service(pipeline, k, device)
-        return self._services[key]
+        or the cost model × the device's noise (:class:`sim.graph.samplers.Samplers`, the
+        rules of every actor). One per (stage, device), shared by sources."""
+        actors = self._stages.get(pipeline)
+        if actors is None:
+            spec = self.scenario.pipelines[pipeline]
+            actors = self._stages[pipeline] = chain(pipeline, spec, self.scenario.table)
+        return self._samplers.service(actors[k], device)
 
     def service_mean(self, pipeline: str, k: int, device: str) -> float | None:
         """The mean service time of stage ``k`` on ``device``; None if it cannot run there."""
         stage = self.scenario.pipelines[pipeline].stages[k]
         if stage.service is not None:
             return stage.service.mean
-        cost = self._cost(pipeline, k, device)
+        cost = stage_cost(self.scenario, pipeline, k, device)
         noise = self.scenario.devices[device].service_noise
         return None if cost is None else cost * (noise.mean if noise else 1.0)
 
-    def _cost(self, pipeline: str, k: int, device: str) -> float | None:
-        return stage_cost(self.scenario, pipeline, k, device)
-
-    def _service(self, pipeline: str, k: int, device: str) -> Callable[[], float]:
-        stage = self.scenario.pipelines[pipeline].stages[k]
-        own = device == stage.on
-        if stage.service is not None:
-            name = f"stage:{pipeline}.{k}:service" + ("" if own else f":{device}")
-            sampler = stage.service.sampler(self.streams.rng(name))
-            return _clipped(sampler) if isinstance(stage.service, Normal) else sampler
-        cost = self._cost(pipeline, k, device)
-        assert cost is not None, "checked by the loader"
-        spec = self.scenario.devices[device]
-        if spec.service_noise is None:
-            return lambda: cost
-        noise = spec.service_noise.sampler(self.streams.rng(f"device:{device}:noise"))
-        return lambda: max(0.0, cost * noise())
-
     # -- processes ---------------------------------------------------------
 
-    def _source(self, r: Route, times: Iterator[float]) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        horizon = self.scenario.horizon
-        for t in times:
-            if t >= horizon:
-                return
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.submit(r)
-
-    def submit(self, r: Route) -> simpy.Process:
-        """A request of route ``r`` arrives now; the process carries it."""
-        env = self.env
-        rid = next(self._ids)
-        if self.resilience is None:
-            process = env.process(journey(env, r, rid))
-        else:
-            process = env.process(resilient_journey(env, r, rid, self.resilience.resilient))
-        r.enter(process, rid, env.now)
-        return process
-
-    def _timeline(self) -> Callable[[], list[Change]] | None:
-        """The component changes so far, for streams to tell requests sent during failures."""
-        if self.resilience is None:
-            return None
-        health = self.resilience.health
-        return lambda: health.timeline
+    def submit(self, r: Chain) -> simpy.Process:
+        """A request of the chain ``r`` arrives now; the process carries it."""
+        return self.dataflow.pipelines.submit(r)
 
     def _warmup(self) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(self.scenario.warmup)
@@ -262,14 +187,11 @@ class World:
             )
             for link in self.links
         )
-        piped = [r for r in self.routes if s.pipelines[r.pipeline].strategy is None]
-        sources = tuple(_source_records(r, s.warmup) for r in piped)
         flow = self.dataflow
-        if flow is not None:
-            sources += flow.sources(s.warmup)
+        sources = flow.sources(s.warmup)
+        graphs = flow.records()
         if self.mdi is not None:
             sources += self.mdi.sources(s.warmup)
-        graphs = () if flow is None else flow.records()
         faults = None if self.resilience is None else self.resilience.records(s.warmup, end)
         return Replication(
             self.streams.replication, self.streams.seed, s.warmup, end, sources, devices, links,
@@ -278,19 +200,6 @@ class World:
 
     def __repr__(self) -> str:
         return f"World({self.scenario.name!r}, t={self.env.now:g}, routes={self.routes})"
-
-
-def _source_records(r: Route, warmup: float) -> SourceRecords:
-    return source_records(
-        r.done, 3 * len(r.steps) + 2, list(r.live.values()), warmup,
-        name=r.name, pipeline=r.pipeline, priority=r.priority, deadline=r.deadline,
-        stages=tuple(step.device.name for step in r.steps), extra=r.extra,
-    )  # fmt: skip
-
-
-def _clipped(sampler: Callable[[], float]) -> Callable[[], float]:
-    """Durations drawn negative (a normal jitter, say) count as zero."""
-    return lambda: max(0.0, sampler())
 
 
 def simulate(

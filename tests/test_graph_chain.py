@@ -1,7 +1,8 @@
 """Chain graphs are today's pipelines: the same records, request for request, on fixed seeds.
 
-Each scenario is run twice: as written (the pipeline engine), and with every source
-moved under a graph that names its pipeline (the graph engine). The requests must
+Each scenario is run twice: as written (``pipelines:`` sources, walked as chains), and
+with every source moved under a graph that names its pipeline (a chain graph, whose log
+is the general engine's). The requests must
 match exactly: ids, status, arrival and completion; and the event log's arrive,
 start and end of every actor must be the pipeline row's stamps of its stage.
 """
@@ -110,3 +111,55 @@ def test_summary_mode_chain_equals_pipeline() -> None:
         assert pa.tally.completions == pb.tally.completions
         assert pa.tally.latency_sum == pytest.approx(pb.tally.latency_sum, rel=1e-12)
     assert all(g.events is None for g in b.graphs)
+
+
+def _general(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chain graphs take the general engine (FIFOs, firings) instead of the chain walk."""
+    monkeypatch.setattr("sim.graph.chain.is_chain", lambda feed: False)
+
+
+def _sorted_events(rep: Replication) -> list[list[tuple[Any, ...]]]:
+    out = []
+    for g in rep.graphs:
+        assert g.events is not None
+        out.append(sorted(tuple(r) for r in g.events.tolist()))
+    return out
+
+
+@pytest.mark.parametrize("case", ["tandem", "drops", "summary"])
+def test_chain_walk_equals_the_general_engine(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain graph on the fast path (one walk per request, its log written when it ends)
+    records what the general engine records: the same rows, the same events (as a set:
+    the walk writes a request's events together), the same per-actor figures; with
+    records "summary", the same tallies and folded figures."""
+    records = "summary" if case == "summary" else "all"
+    if case != "drops":
+        raw = document.read(SCENARIOS / "reference" / "tandem.yaml")
+        raw["horizon"] = "60s"
+    else:
+        raw = chain([0.02, 0.03], latency=0.001, bandwidth=2e6)
+        raw["devices"] = {"d0": {"queue_limit": 1}, "d1": {"queue_limit": 1}}
+        raw["links"][0] |= {"loss": 0.3, "max_retransmits": 1, "retransmit_timeout": 0.005}
+        raw["workload"][0]["arrivals"] = {"kind": "poisson", "rate": 40}
+        raw["model"] = None
+    spec = from_dict(as_graphs(raw), base=SCENARIOS)
+    fast = simulate(spec, 4, records=records)  # type: ignore[arg-type]
+    with monkeypatch.context() as m:
+        _general(m)
+        slow = simulate(spec, 4, records=records)  # type: ignore[arg-type]
+    for a, b in zip(fast.graphs, slow.graphs, strict=True):
+        for name in a.figures:
+            np.testing.assert_array_equal(a.figures[name], b.figures[name])
+    if records == "summary":
+        for pa, pb in zip(fast.sources, slow.sources, strict=True):
+            assert pa.tally is not None and pb.tally is not None
+            np.testing.assert_array_equal(pa.tally.counts, pb.tally.counts)
+            assert pa.tally.latency_sum == pb.tally.latency_sum
+        return
+    same_requests(fast, slow)
+    for a, b in zip(fast.sources, slow.sources, strict=True):
+        np.testing.assert_array_equal(a.stamps, b.stamps)
+    assert _sorted_events(fast) == _sorted_events(slow)
+    if case == "drops":
+        statuses = set(fast.sources[0].status.tolist())
+        assert {0, 2, 3} <= statuses  # ok, failed and dropped all happened

@@ -5,7 +5,9 @@ without the rows, counts and means exactly, quantiles within the sketch's stated
 from __future__ import annotations
 
 import csv
+import gc
 import math
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,12 @@ import pytest
 from analysis.summary import metrics
 from analysis.tables import columns, write_requests
 from sim import streaming
+from sim.loader import load
 from sim.records import Replication, Status, phase_names
 from sim.streaming import ALPHA, BUFFER, CHUNK, Sketch, Stream, chunk
 from sim.streams import Streams
 from sim.world import World, simulate
-from tests.helpers import base, crash_recover, load_dict
+from tests.helpers import SCENARIOS, base, crash_recover, load_dict
 
 STATUS = {int(s): s.name.lower() for s in Status}
 
@@ -188,3 +191,22 @@ def test_unknown_records_are_refused_by_name() -> None:
     """records outside none, summary, all: a ValueError naming the choices."""
     with pytest.raises(ValueError, match="records: unknown 'rows'; choose one of none, summary"):
         simulate(load_dict(base()), 1, records="rows")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name", ["reference/tandem.yaml", "graphs/chain.yaml", "graphs/fork_join.yaml"]
+)
+def test_a_world_is_freed_as_its_run_ends(name: str) -> None:
+    """No reference cycle keeps a world (its requests' rows, its processes) alive once
+    nothing refers to it: it is freed at once, without the cyclic collector."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        world = World(load(SCENARIOS / name), Streams(3, 0))
+        ref = weakref.ref(world)
+        world.run()
+        del world
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()

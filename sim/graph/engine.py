@@ -29,24 +29,26 @@ token marks its actor in ``Request.gone``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+import weakref
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.graph.accuracy import scorer
-from sim.graph.expand import Actor, Graph, graphs
+from sim.graph import chain
+from sim.graph.chainlog import Logged
+from sim.graph.expand import Actor, graphs
 from sim.graph.log import Event, Log
-from sim.graph.samplers import Samplers
+from sim.graph.pipelines import Pipelines
 from sim.graph.spec import KOfN
 from sim.graph.strategic import strategic
 from sim.graph.tokens import Feed, Fifo, Join, Request, fires
-from sim.journey import Sink, Transfer, carry
+from sim.graph.wiring import Wiring, timeline
+from sim.journey import Transfer, carry
 from sim.records import GraphRecords, Records, SourceRecords, Status
-from sim.routes import route
 from sim.strategies import Runtime
-from sim.streaming import Stream, chunk, source_records
+from sim.streaming import source_records
 from sim.workload import arrival_times
 
 if TYPE_CHECKING:
@@ -59,10 +61,11 @@ and that transfer's fixed delay (None: carried hop by hop)."""
 
 
 class Dataflow:
-    """The graph sources of one world: their processes, FIFOs and records."""
+    """Every source of one world: the ``pipelines:`` sources' chains (:mod:`sim.graph.pipelines`)
+    and the graphs' sources, their processes, FIFOs and records."""
 
     def __init__(self, world: World, records: Records) -> None:
-        self.world = world
+        self.world = weakref.proxy(world)  # the world holds it: no cycle keeps the world alive
         self.env = world.env
         self.device_index = {n: i for i, n in enumerate(world.devices)}
         self.graphs = graphs(world.scenario)
@@ -71,72 +74,19 @@ class Dataflow:
         self.fallible = world.resilience is not None
         self.resilient = None if world.resilience is None else world.resilience.resilient
         self._ids = world._ids  # one id sequence per world: pipelines' and graphs' requests
-        self._shared: dict[tuple[str, str, str], Fifo] = {}
-        self.samplers = Samplers(world)
-        self._transfers: dict[tuple[str, str, float], tuple[Transfer, float | None]] = {}
+        total = sum(len(g.sources) for g in self.graphs) + len(world.scenario.workload)
+        self.pipelines = Pipelines(world, records, total, timeline(world))  # started first
+        wiring = Wiring(world, self.logs, self.device_index, records, total)
+        self.samplers = wiring.samplers
         self.feeds: list[Feed] = []
+        self._logged: list[Logged] = []  # the sinks of the chain graphs' sources
         for g in self.graphs:
-            self.feeds += self._feeds(g, records)
+            feeds, logged = wiring.feeds(g, len(self.feeds))
+            self.feeds += feeds
+            self._logged += logged
         for feed in self.feeds:
             rng = world.streams.rng(f"source:{feed.spec.name}:arrivals")
             self.env.process(self._source(feed, arrival_times(feed.spec, rng)))
-
-    # -- wiring ------------------------------------------------------------
-
-    def _feeds(self, g: Graph, records: Records) -> list[Feed]:
-        total = sum(len(x.sources) for x in self.graphs) + len(self.world.routes)
-        out = []
-        for k, spec in enumerate(g.sources, start=len(self.feeds)):
-            devices = {n: self.world.devices[a.device(spec.at)] for n, a in g.actors.items()}
-            fifos = {
-                (n, p): self._fifo(a, devices[n].name, p)
-                for n, a in g.actors.items()
-                for p in (a.inputs or ("",))
-            }
-            sink: Sink = []
-            if records != "all":
-                sink = Stream(0, self.world.scenario.warmup, self._timeline(), chunk(total))
-            feed = Feed(spec, k, g, devices, fifos, sink, self.logs[g.name].add)
-            feed.score = scorer(self.world, g, spec.name, records == "all")
-            for n, a in g.actors.items():
-                here = devices[n].name
-                feed.where[n] = self.device_index[here]
-                feed.nexts[n] = [self._edge(g.actors[m], fifos[(m, n)], here, devices[m].name,
-                                            a.output_bytes) for m in g.successors[n]]  # fmt: skip
-                feed.back[n] = self._transfer(here, spec.at, g.result_bytes)  # sink or exit
-                feed.service[n] = self.samplers.service(a, here)
-            feed.entries = [
-                self._edge(a, fifos[(n, "")], spec.at, devices[n].name, g.input_bytes)
-                for n, a in g.actors.items() if not a.inputs
-            ]  # fmt: skip
-            out.append(feed)
-        return out
-
-    def _fifo(self, actor: Actor, device: str, producer: str) -> Fifo:
-        key = (actor.key, device, producer)
-        if key not in self._shared:
-            self._shared[key] = Fifo(actor.fifo)
-        return self._shared[key]
-
-    def _timeline(self) -> Callable[[], list[Any]] | None:
-        resilience = self.world.resilience
-        if resilience is None:
-            return None
-        health = resilience.health
-        return lambda: health.timeline
-
-    def _edge(
-        self, actor: Actor, fifo: Fifo, frm: str, to: str, size: float
-    ) -> tuple[Actor, Fifo, Transfer, float | None]:
-        return (actor, fifo, *self._transfer(frm, to, size))
-
-    def _transfer(self, frm: str, to: str, size: float) -> tuple[Transfer, float | None]:
-        key = (frm, to, size)
-        if key not in self._transfers:
-            hops = tuple(self.world.hop(i, a) for i, a, _ in route(self.world.graph, frm, to))
-            transfer = Transfer(hops, size)
-            self._transfers[key] = (transfer, transfer.delay)
-        return self._transfers[key]
 
     # -- processes ---------------------------------------------------------
 
@@ -151,6 +101,11 @@ class Dataflow:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
+            if feed.chain is not None:  # the fast path: one walk, its log written in blocks
+                rid = next(self._ids)
+                feed.live[rid] = t
+                env.process(chain.walk(env, feed.chain, rid))
+                continue
             req = Request(next(self._ids), feed, t, sinks)
             feed.live[req.rid] = t
             if feed.score is not None:
@@ -388,11 +343,13 @@ class Dataflow:
     # -- records -----------------------------------------------------------
 
     def sources(self, warmup: float) -> tuple[SourceRecords, ...]:
-        """Each graph source's requests, as a pipeline source's (no stages: [arrival, end])."""
-        return tuple(_records(feed, warmup) for feed in self.feeds)
+        """Each chain's requests, then each graph source's (no stages: [arrival, end])."""
+        return self.pipelines.records() + tuple(_records(feed, warmup) for feed in self.feeds)
 
     def records(self) -> tuple[GraphRecords, ...]:
         """Each graph's names and, with records kept, its share of the event log."""
+        for logged in self._logged:
+            logged.flush()
         out = []
         for g in self.graphs:
             log = self.logs[g.name]

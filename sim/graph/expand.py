@@ -6,7 +6,7 @@ A graph's ``for_each`` source becomes one source per device listed, ``$source``
 in its name replaced by the device's. A graph that names a pipeline becomes the
 chain of its stages: actor ``stage{k}`` on the stage's device, after
 ``stage{k-1}``, with the stage's layers and service distribution, and its random
-streams named as the pipeline engine names them (``stage:PIPELINE.k:service``), so
+streams named as a ``pipelines:`` source's chain names them (``stage:PIPELINE.k:service``), so
 that a chain graph and its pipeline draw the same numbers.
 
 The graph is assumed checked (:mod:`sim.graph.checks`): acyclic, every name known.

@@ -82,6 +82,14 @@ class Log:
         if actor >= 0:
             self.tally.add(request, actor, event, t)
 
+    def take(self, block: np.ndarray) -> None:
+        """Add a block of whole requests' events (:mod:`sim.graph.chainlog`): kept, or
+        folded into the per-actor figures."""
+        if self.keep:
+            self.blocks.append(block)
+        else:
+            self.tally.fold(block)
+
     def compact(self) -> None:
         """Turn the rows added so far into a numpy block, if there are :data:`BLOCK` of them."""
         if len(self.rows) >= BLOCK:
@@ -151,6 +159,19 @@ class ActorTally:
             self._close(key)
             if counted:
                 self.counts[_CLOSING[event], actor] += 1
+
+    def fold(self, events: np.ndarray) -> None:
+        """Add the figures of ``events``, every (request, actor) in them whole (a firing's
+        arrival, start and end all there, or as far as the request got)."""
+        actors = self.counts.shape[1]
+        for row, sums, (first, then) in ((0, 0, (Event.ARRIVE, Event.START)),
+                                         (2, 1, (Event.START, Event.END))):  # fmt: skip
+            actor, spent = _pairs(events, first, then, self.start)
+            self.counts[row] += np.bincount(actor, minlength=actors)
+            self.sums[sums] += np.bincount(actor, weights=spent, minlength=actors)
+        late = events[(events["time"] >= self.start) & (events["actor"] >= 0)]
+        for event, row in _CLOSING.items():
+            self.counts[row] += np.bincount(late["actor"][late["event"] == event], minlength=actors)
 
     def _close(self, key: tuple[int, int]) -> None:
         """One of the tokens waiting at an actor is gone (dropped or lost)."""

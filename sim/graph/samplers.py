@@ -3,7 +3,7 @@
 A service time is the actor's ``service`` distribution (stream
 ``stage:KEY:service``, plus ``:DEVICE`` on another device than its own), or the
 cost of its layers on the device (measured profile, or the roofline) times the
-device's noise (stream ``device:NAME:noise``): the pipeline engine's rules, so a
+device's noise (stream ``device:NAME:noise``): a ``pipelines:`` source's rules, so a
 chain graph draws what its pipeline draws. An exit draws uniforms from
 ``stage:KEY:exit``.
 """
@@ -17,14 +17,16 @@ from sim.distributions import Normal
 from sim.graph.expand import Actor
 
 if TYPE_CHECKING:
-    from sim.world import World
+    from sim.spec import Scenario
+    from sim.streams import Streams
 
 
 class Samplers:
-    """One world's service and exit samplers, one per (actor, device) and per actor."""
+    """A world's service and exit samplers, one per (actor, device) and per actor."""
 
-    def __init__(self, world: World) -> None:
-        self.world = world
+    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+        self.scenario = scenario
+        self.streams = streams
         self._services: dict[tuple[str, str], Callable[[], float]] = {}
         self._exits: dict[str, Callable[[], float]] = {}
 
@@ -36,15 +38,15 @@ class Samplers:
         return self._services[key]
 
     def _sampler(self, actor: Actor, device: str) -> Callable[[], float]:
-        streams = self.world.streams
+        streams = self.streams
         if actor.service is not None:
             own = "" if device == actor.on else f":{device}"
             sampler = actor.service.sampler(streams.rng(f"stage:{actor.key}:service{own}"))
             if isinstance(actor.service, Normal):
                 return lambda: max(0.0, sampler())
             return sampler
-        cost = span_cost(self.world, actor.span, device)
-        spec = self.world.scenario.devices[device]
+        cost = span_cost(self.scenario, actor.span, device)
+        spec = self.scenario.devices[device]
         if spec.service_noise is None:
             return lambda: cost
         noise = spec.service_noise.sampler(streams.rng(f"device:{device}:noise"))
@@ -54,7 +56,7 @@ class Samplers:
         """Uniform draws on [0, 1): ``actor`` lets the request leave when one is below its
         exit probability."""
         if actor.key not in self._exits:
-            rng = self.world.streams.rng(f"stage:{actor.key}:exit")
+            rng = self.streams.rng(f"stage:{actor.key}:exit")
             pending: list[float] = []
 
             def draw() -> float:
@@ -69,12 +71,12 @@ class Samplers:
         return f"Samplers(services={len(self._services)}, exits={len(self._exits)})"
 
 
-def span_cost(world: World, span: range, device: str) -> float:
+def span_cost(s: Scenario, span: range, device: str) -> float:
     """Seconds to run the model's layers ``span`` on ``device`` (measured, or the roofline)."""
-    model = world.scenario.table
+    model = s.table
     if model is None or not span:
         return 0.0
-    spec = world.scenario.devices[device]
+    spec = s.devices[device]
     measured = spec.measured([model.layers[i].name for i in span])
     if measured is not None:
         return measured

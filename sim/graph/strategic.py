@@ -1,5 +1,11 @@
-"""Graph actors under fault-tolerance strategies: a chained pipeline's stages, each asking
-its strategy where to go and what to re-send.
+"""Chains under fault-tolerance strategies: each actor asks its strategy where to go and
+what to re-send.
+
+Every ``pipelines:`` source is a chain (:mod:`sim.graph.chain`); when anything in the
+world can fail, or a strategy adds redundancy, its requests take :func:`journey`
+instead of the plain walk, and record the same row of stamps, with the devices that
+served a request (``extra["devices"]``, rows kept) where they are not its actors' own:
+a failover, a replica, a local fallback or a repartition served it elsewhere.
 
 A graph that chains a pipeline (``pipeline: NAME``) carries the strategies of the
 pipeline's stages (:mod:`sim.strategies`). When anything in the world can fail, or a
@@ -23,15 +29,62 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import simpy
+
+from sim.devices import Device
 from sim.graph.log import Event
 from sim.journey import DROPPED
 from sim.records import Status
-from sim.resilient import deliver, stage
+from sim.resilient import Resilient, deliver, stage
 from sim.strategies import Runtime
+from sim.streaming import Row
 
 if TYPE_CHECKING:
+    from sim.graph.chain import Chain
     from sim.graph.engine import Dataflow, Gen
     from sim.graph.tokens import Request
+
+
+def journey(env: simpy.Environment, chain: Chain, rid: int, world: Resilient) -> Gen:
+    """Carry request ``rid`` along ``chain`` under its actors' strategies; record its row."""
+    arrival = env.now
+    stamps = [arrival]
+    here = world.source[chain.name]
+    pinned = False
+    stages = world.placements[chain.name]
+    tally = [0]
+    served: list[Device] = []
+    for runtime in stages:
+        outcome = yield from stage(env, world, chain.priority, runtime, here, pinned, tally, rid)
+        if outcome is None or isinstance(outcome, str):
+            status = Status.DROPPED if outcome == DROPPED else Status.FAILED
+            _record(chain, (rid, status, stamps, tally[0]), served)
+            return
+        device, queued, started, ended = outcome
+        stamps += [queued, started, ended]
+        served.append(device)
+        pinned = runtime.pinned(device, pinned)
+        here = device
+    source = world.source[chain.name]
+    delivered = yield from deliver(env, world, stages[-1], here, source, chain.back.size, tally)
+    if not delivered:
+        _record(chain, (rid, Status.FAILED, stamps, tally[0]), served)
+        return
+    now = env.now
+    stamps.append(now)
+    late = chain.deadline is not None and now - arrival > chain.deadline
+    _record(chain, (rid, Status.LATE if late else Status.OK, stamps, tally[0]), served)
+
+
+def _record(chain: Chain, row: Row, served: list[Device]) -> None:
+    """The request ended: its row, and the devices that served it where they are not its
+    actors' own (kept only with the rows)."""
+    chain.done.append(row)
+    extra = chain.extra
+    if extra is not None and any(
+        d is not s.device for d, s in zip(served, chain.steps, strict=False)
+    ):
+        extra.setdefault("devices", {})[row[0]] = tuple(d.name for d in served)
 
 
 def strategic(flow: Dataflow, req: Request, runtimes: tuple[Runtime, ...]) -> Gen:

@@ -25,6 +25,7 @@ from sim.spec import SourceSpec
 
 if TYPE_CHECKING:
     from sim.graph.accuracy import Scorer
+    from sim.graph.chain import Chain
 
 
 class Fifo:
@@ -83,6 +84,7 @@ class Feed:
     service: dict[str, Callable[[], float]] = field(default_factory=dict)  # actor -> draws
     live: dict[int, float] = field(default_factory=dict)  # request id -> arrival
     score: Scorer | None = None  # with accuracy: its requests' samples and outcomes
+    chain: Chain | None = None  # a chain graph's fast path (sim.graph.chain), when it takes it
 
 
 @dataclass(slots=True)
