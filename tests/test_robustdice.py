@@ -212,8 +212,8 @@ def test_with_nothing_failed_each_request_is_the_intact_models() -> None:
 
 def test_each_answer_is_scored_by_the_damage_its_request_suffered() -> None:
     """Frames every 50 ms; d1 is down from 10.02 s to 20.02 s (intermittent): exactly the
-    frames sent then are scored by the model without d1's unreplicated channels, the
-    others by the intact one."""
+    frames sent then are scored by the model without d1's unreplicated channels (but one
+    still in flight when d1 is back), the others by the intact one."""
     raw = scenario(rho=0.25, horizon="30s")
     raw["warmup"] = 0
     raw["graphs"]["g"]["sources"][0]["arrivals"] = {"kind": "periodic", "rate": 20}
@@ -226,7 +226,10 @@ def test_each_answer_is_scored_by_the_damage_its_request_suffered() -> None:
     assert 195 < down.sum() < 205
     sample = src.accuracy.sample
     expected = np.where(down, hurt[sample], correct(trained(MODEL))[sample])
-    np.testing.assert_array_equal(src.accuracy.correct, expected)
+    # a frame still in flight when d1 comes back meets it again at its later layers' gathers
+    across = down & (src.arrival + src.latency > 20.02)
+    assert across.sum() <= np.ceil(src.latency[down].max() / 0.05)  # frames 50 ms apart
+    np.testing.assert_array_equal(src.accuracy.correct[~across], expected[~across])
 
 
 def test_the_system_builds_slice_actors_and_all_gathers() -> None:

@@ -26,11 +26,25 @@ Placement = Annotated[str, StringConstraints(pattern=r"^(\$source|[A-Za-z_][A-Za
 
 
 class KOfN(Spec):
-    """Fire once ``k`` inputs have arrived, or at ``timeout`` (from the first) with what has."""
+    """Fire once ``k`` inputs have arrived, or at ``timeout`` (from the first) with what has.
+
+    ``detect`` says how the join learns that an input will not come: ``loss`` at once
+    (it fires as soon as nothing more can arrive), or ``timeout`` only when its timeout
+    runs out, as a gather that cannot tell a crashed producer from a slow one.
+    """
 
     kind: Literal["k_of_n"]
     k: PositiveInt
     timeout: Duration | None = Field(default=None, gt=0)
+    detect: Literal["loss", "timeout"] = Field(
+        default="loss", description="a lost input is known at once, or only at the timeout"
+    )
+
+    @model_validator(mode="after")
+    def _timed(self) -> KOfN:
+        if self.detect == "timeout" and self.timeout is None:
+            raise ValueError("detect: timeout needs a timeout")
+        return self
 
 
 Join = Literal["all", "first"] | KOfN

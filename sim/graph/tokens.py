@@ -118,6 +118,9 @@ def fires(actor: Actor, join: Join) -> bool | None:
     held = len(join.held)
     if held >= actor.need:
         return True
+    if isinstance(actor.join, KOfN) and actor.join.detect == "timeout":
+        # losses unseen: wait for the timer (started by the first input), unless none can come
+        return False if join.missing == len(actor.inputs) else None
     coming = len(actor.inputs) - held - join.missing
     if held + coming >= actor.need:
         return None

@@ -62,6 +62,10 @@ class RobustDiceSpec(Spec):
         default=None, description="devices holding a replicated channel; default all"
     )
     timeout: Duration = Field(default=0.1, gt=0, description="a gather's wait after its first")
+    detect: Literal["loss", "timeout"] = Field(
+        default="timeout",
+        description="a gather learns of a failed device's slice only at its timeout, or at once",
+    )
     classifier: Name | None = Field(
         default=None, description="device running the classifier; default the source's"
     )
@@ -165,7 +169,9 @@ class RobustDice:
         before: list[str] = []
 
         def join(n: int) -> KOfN | Literal["all"]:
-            return KOfN(kind="k_of_n", k=n, timeout=spec.timeout) if n > 1 else "all"
+            if n <= 1:
+                return "all"
+            return KOfN(kind="k_of_n", k=n, timeout=spec.timeout, detect=spec.detect)
 
         for conv in table:
             made = []
