@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from analysis.analytic.graphs import span_cost
 from analysis.placement import _route_cost
 from sim.graph.expand import Actor, Graph, graphs, resolve
+from sim.graph.samplers import span_cost
 from sim.graph.spec import SOURCE, KOfN
 from sim.routes import topology
 from sim.spec import Scenario, SourceSpec

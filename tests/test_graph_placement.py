@@ -20,10 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import graph_placement
-from analysis.analytic.graphs import span_cost
 from analysis.graph_placement import apply, brute, evaluate, heuristic, place, problem, search
 from analysis.summary import summary
 from sim import document
+from sim.graph.samplers import span_cost
 from sim.loader import from_dict, load, revised
 from sim.spec import Scenario
 from sim.world import simulate

@@ -40,8 +40,9 @@ from analysis.analytic.structure import Edge, Net, Rule
 from analysis.queueing import wait_variance
 from sim.distributions import Exponential
 from sim.graph.expand import Actor, Graph, graphs
+from sim.graph.samplers import span_cost
 from sim.graph.spec import KOfN
-from sim.spec import Scenario, SourceSpec
+from sim.spec import SourceSpec
 
 if TYPE_CHECKING:
     from analysis.analytic.analyzer import Analyzer
@@ -348,19 +349,3 @@ def _used(found: list[Outcome], g: Graph, piece: Piece) -> float:
     if kind == "edge":
         return handed(found, name)
     return returned(found, g, name)
-
-
-def span_cost(s: Scenario, span: range, device: str) -> float:
-    """Seconds to run the model's layers ``span`` on ``device`` (measured, or the roofline)."""
-    model = s.table
-    if model is None or not span:
-        return 0.0
-    spec = s.devices[device]
-    measured = spec.measured([model.layers[i].name for i in span])
-    if measured is not None:
-        return measured
-    compute = spec.compute()
-    assert compute is not None, "checked by the loader"
-    layers = model.cost_layers()
-    before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-    return compute.run_time(layers[span.start : span.stop], before)
