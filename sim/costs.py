@@ -13,10 +13,17 @@ from sim.spec import Scenario
 
 def stage_cost(s: Scenario, pipeline: str, k: int, device: str) -> float | None:
     """Seconds to run stage ``k`` of ``pipeline`` on ``device``; None if it cannot be costed."""
-    model = s.table
-    if model is None:
+    if s.table is None:
         return None
-    span = s.pipelines[pipeline].stages[k].layer_range(model)
+    return span_cost(s, s.pipelines[pipeline].stages[k].layer_range(s.table), device)
+
+
+def span_cost(s: Scenario, span: range, device: str) -> float | None:
+    """Seconds to run the model's layers ``span`` on ``device`` (its profile, or the
+    roofline); 0 for no layers, None if the device cannot be costed."""
+    model = s.table
+    if model is None or not span:
+        return 0.0
     spec = s.devices[device]
     measured = spec.measured([model.layers[i].name for i in span])
     if measured is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sim import costs
 from sim.distributions import Normal
 from sim.graph.expand import Actor
 
@@ -72,16 +73,8 @@ class Samplers:
 
 
 def span_cost(s: Scenario, span: range, device: str) -> float:
-    """Seconds to run the model's layers ``span`` on ``device`` (measured, or the roofline)."""
-    model = s.table
-    if model is None or not span:
-        return 0.0
-    spec = s.devices[device]
-    measured = spec.measured([model.layers[i].name for i in span])
-    if measured is not None:
-        return measured
-    compute = spec.compute()
-    assert compute is not None, "checked by the loader"
-    layers = model.cost_layers()
-    before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-    return compute.run_time(layers[span.start : span.stop], before)
+    """Seconds to run the model's layers ``span`` on ``device`` (:func:`sim.costs.span_cost`),
+    for a device the loader has checked can be costed."""
+    seconds = costs.span_cost(s, span, device)
+    assert seconds is not None, "checked by the loader"
+    return seconds

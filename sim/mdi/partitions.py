@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 
+from sim.costs import span_cost
 from sim.mdi.spec import MdiSpec
 from sim.spec import ModelSpec, Scenario
 
@@ -69,18 +70,8 @@ def _balanced(model: ModelSpec, candidates: list[int], n: int) -> list[int]:
 
 def cost(s: Scenario, span: range, device: str) -> float | None:
     """Seconds to run the layers ``span`` on ``device``: its profile, or the roofline."""
-    model = s.table
-    assert model is not None, "checked: MDI needs a model"
-    spec = s.devices[device]
-    measured = spec.measured([model.layers[i].name for i in span])
-    if measured is not None:
-        return measured
-    compute = spec.compute()
-    if compute is None:
-        return None
-    layers = model.cost_layers()
-    before = model.input_bytes if span.start == 0 else layers[span.start - 1].output_bytes
-    return compute.run_time(layers[span.start : span.stop], before)
+    assert s.table is not None, "checked: MDI needs a model"
+    return span_cost(s, span, device)
 
 
 def flops(model: ModelSpec, span: range) -> float:
